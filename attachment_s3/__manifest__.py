@@ -1,0 +1,13 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "Attachments on S3",
+    "summary": "Store attachments on S3-compatible object storage",
+    "version": "18.0.1.0.0",
+    "category": "Knowledge",
+    "author": "Odoo Cloud Addons contributors",
+    "website": "https://github.com/odoo-cloud/odoo-cloud-addons",
+    "license": "LGPL-3",
+    "depends": ["base_attachment_object_storage"],
+    "external_dependencies": {"python": ["odoo-cloud", "boto3"]},
+    "installable": True,
+}

@@ -1,0 +1,14 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "Monitoring: statsd",
+    "summary": "Send request timers and counters to statsd (server-wide)",
+    "version": "18.0.1.0.0",
+    "category": "Extra Tools",
+    "author": "Odoo Cloud Addons contributors",
+    "website": "https://github.com/odoo-cloud/odoo-cloud-addons",
+    "license": "LGPL-3",
+    "depends": ["base", "web"],
+    "external_dependencies": {"python": ["odoo-cloud", "statsd"]},
+    "post_load": "post_load",
+    "installable": True,
+}

@@ -1,0 +1,59 @@
+"""Typed, immutable settings read from the process environment.
+
+One reader is shared by every section so that one start-up reports every bad
+variable at once (see `ConfigError`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from . import logging as _logging
+from . import platform as _platform
+from . import s3 as _s3
+from . import sessions as _sessions
+from . import statsd as _statsd
+from . import storage as _storage
+from . import swift as _swift
+from ._parse import ConfigError, EnvReader, Problem, Secret, mask_url
+from .logging import LoggingSettings
+from .platform import PlatformSettings
+from .s3 import S3Settings
+from .sessions import SessionSettings
+from .statsd import StatsdSettings
+from .storage import StorageSettings
+from .swift import SwiftSettings
+
+__all__ = [
+    "ConfigError", "EnvReader", "Problem", "Secret", "Settings", "mask_url", "load_settings",
+    "LoggingSettings", "PlatformSettings", "S3Settings", "SessionSettings", "StatsdSettings",
+    "StorageSettings", "SwiftSettings",
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageSettings
+    s3: S3Settings
+    swift: SwiftSettings
+    sessions: SessionSettings
+    logging: LoggingSettings
+    statsd: StatsdSettings
+    platform: PlatformSettings
+
+
+def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read every section; raise one `ConfigError` listing all problems."""
+    env = EnvReader(os.environ if environ is None else environ)
+    settings = Settings(
+        storage=_storage.read(env),
+        s3=_s3.read(env),
+        swift=_swift.read(env),
+        sessions=_sessions.read(env),
+        logging=_logging.read(env),
+        statsd=_statsd.read(env),
+        platform=_platform.read(env),
+    )
+    env.raise_if_problems()
+    return settings

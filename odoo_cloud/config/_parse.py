@@ -1,0 +1,233 @@
+"""Strict, problem-collecting readers for environment variables.
+
+Every reader records what is wrong instead of raising at once, so that a
+deployment with three bad variables learns about all three in one start-up
+instead of three crash loops.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+BOOL_FORM = "a boolean: 1/true/yes/on or 0/false/no/off (any case)"
+MASK = "****"
+
+
+class Secret:
+    """A string that never shows itself in repr(), str() or f-strings.
+
+    Settings objects are printed in logs and tracebacks; wrapping secrets
+    keeps them out of those without every caller remembering to mask.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for handing to a client library only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self):  # pickling must not be a side door either way
+        return (Secret, (self._value,))
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL such as redis://user:pw@host:6379/0."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:{MASK}@{netloc}").geturl()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One misconfiguration: which variable, what was found, what is expected."""
+
+    variable: str
+    found: str
+    expected: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}={self.found}: expected {self.expected}"
+
+
+class ConfigError(ValueError):
+    """Raised once with every problem found, each naming its variable."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} configuration problem(s):\n{lines}")
+
+    @property
+    def variables(self) -> list[str]:
+        return [p.variable for p in self.problems]
+
+
+class EnvReader:
+    """Reads typed values from an environment mapping, collecting problems."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[Problem] = []
+
+    # -- raw access -------------------------------------------------------
+    def raw(self, name: str) -> Optional[str]:
+        """The stripped value, or None when unset or empty."""
+        value = self.environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def is_set(self, name: str) -> bool:
+        return self.raw(name) is not None
+
+    def problem(self, name: str, found: Optional[str], expected: str, secret: bool = False) -> None:
+        shown = "<unset>" if found is None else (MASK if secret else repr(found))
+        self.problems.append(Problem(name, shown, expected))
+
+    def _typed(self, name: str, default: T, parse: Callable[[str], T], expected: str,
+               secret: bool = False) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (ValueError, TypeError):
+            self.problem(name, value, expected, secret=secret)
+            return default
+
+    # -- typed readers ----------------------------------------------------
+    def str(self, name: str, default: Optional[str] = None, required: bool = False,
+            pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
+        value = self.raw(name)
+        if value is None:
+            if required:
+                self.problem(name, None, expected)
+            return default
+        if pattern is not None and not re.fullmatch(pattern, value):
+            self.problem(name, value, expected)
+            return default
+        return value
+
+    def secret(self, name: str, required: bool = False,
+               expected: str = "a non-empty secret") -> Optional[Secret]:
+        value = self.environ.get(name)
+        if not value:
+            if required:
+                self.problem(name, None, expected)
+            return None
+        return Secret(value)
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        def parse(value: str) -> bool:
+            word = value.lower()
+            if word in TRUE_WORDS:
+                return True
+            if word in FALSE_WORDS:
+                return False
+            raise ValueError(value)
+
+        return self._typed(name, default, parse, BOOL_FORM)
+
+    def int(self, name: str, default: Optional[int] = None, minimum: Optional[int] = None,
+            maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f">= {minimum}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum}")
+        form = expected or ("an integer" + (" " + " and ".join(bounds) if bounds else ""))
+
+        def parse(value: str) -> int:
+            number = int(value, 10)
+            if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+                raise ValueError(value)
+            return number
+
+        return self._typed(name, default, parse, form)
+
+    def float(self, name: str, default: Optional[float] = None, minimum: float = 0.0,
+              expected: Optional[str] = None) -> Optional[float]:
+        form = expected or f"a number >= {minimum:g} (seconds)"
+
+        def parse(value: str) -> float:
+            number = float(value)
+            if number != number or number < minimum or number == float("inf"):
+                raise ValueError(value)
+            return number
+
+        return self._typed(name, default, parse, form)
+
+    def port(self, name: str, default: Optional[int] = None) -> Optional[int]:
+        return self.int(name, default, minimum=1, maximum=65535,
+                        expected="a TCP/UDP port number between 1 and 65535")
+
+    def ttl(self, name: str, default: Optional[int] = None) -> Optional[int]:
+        return self.int(name, default, minimum=1, expected="a duration in whole seconds >= 1")
+
+    def url(self, name: str, schemes: tuple[str, ...], default: Optional[str] = None,
+            required: bool = False, secret_parts: bool = True) -> Optional[str]:
+        """A URL with one of `schemes` and a host; credentials are masked in problems."""
+        value = self.raw(name)
+        expected = f"a URL like {schemes[0]}://host[:port][/path] (scheme one of {', '.join(schemes)})"
+        if value is None:
+            if required:
+                self.problem(name, None, expected)
+            return default
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+            ok = parts.scheme in schemes and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            shown = mask_url(value) if secret_parts else value
+            self.problems.append(Problem(name, repr(shown), expected))
+            return default
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: Optional[str] = None) -> Optional[str]:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in choices:
+            self.problem(name, value, "one of " + ", ".join(choices))
+            return default
+        return value.lower()
+
+    def raise_if_problems(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
