@@ -1,6 +1,7 @@
 """What every devstack server has in common: a data dir, a log file, timed start, announcement."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -60,14 +61,28 @@ class Server:
             self._stop()
             raise
         self.running = True
+        verb = "restarted" if self.started_seconds is not None else "ready"
         self.started_seconds = time.monotonic() - t0
         ports = " ".join(f"{k}={v}" for k, v in self.ports.items())
-        announce(f"[devstack] {self.name} {self.version} ready on 127.0.0.1 {ports} in {self.started_seconds:.2f} s")
+        announce(f"[devstack] {self.name} {self.version} {verb} on 127.0.0.1 {ports} in {self.started_seconds:.2f} s")
         return self
 
     def stop(self) -> None:
         self._stop()
         self.running = False
+
+    def close(self) -> None:
+        """Stop for good (end of session): also releases what survives stop()/start() cycles."""
+        self.stop()
+
+    @contextlib.contextmanager
+    def outage(self):
+        """`with server.outage(): ...` — the server is down inside the block, back (same port, data) after."""
+        self.stop()
+        try:
+            yield self
+        finally:
+            self.start()
 
     def _start(self) -> None:
         raise NotImplementedError

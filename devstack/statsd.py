@@ -23,6 +23,7 @@ class StatsdListener:
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self.started_seconds: float | None = None
+        self.running = False
 
     @property
     def ports(self) -> dict[str, int]:
@@ -37,6 +38,7 @@ class StatsdListener:
         self._sock = sock
         self._thread = threading.Thread(target=self._receive, name="statsd-listener", daemon=True)
         self._thread.start()
+        self.running = True
         self.started_seconds = time.monotonic() - t0
         announce(f"[devstack] statsd {self.version} ready on {self.host} port={self.port} (udp) "
                  f"in {self.started_seconds:.2f} s")
@@ -81,6 +83,9 @@ class StatsdListener:
             self._sock.close()
             self._sock = None
         self._stopping.clear()
+        self.running = False
+
+    close = stop
 
     def log_files(self) -> list:
         return []
