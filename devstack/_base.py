@@ -1,11 +1,12 @@
 """What every devstack server has in common: a data dir, a log file, timed start, announcement."""
+
 from __future__ import annotations
 
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 Announcer = Callable[[str], None]
 
@@ -51,7 +52,7 @@ class Server:
     def log_files(self) -> list[Path]:
         return [self.log_path]
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         if self.running:
             return self
         t0 = time.monotonic()
@@ -64,7 +65,8 @@ class Server:
         verb = "restarted" if self.started_seconds is not None else "ready"
         self.started_seconds = time.monotonic() - t0
         ports = " ".join(f"{k}={v}" for k, v in self.ports.items())
-        announce(f"[devstack] {self.name} {self.version} {verb} on 127.0.0.1 {ports} in {self.started_seconds:.2f} s")
+        seconds = self.started_seconds
+        announce(f"[devstack] {self.name} {self.version} {verb} on 127.0.0.1 {ports} in {seconds:.2f} s")
         return self
 
     def stop(self) -> None:

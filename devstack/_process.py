@@ -3,6 +3,7 @@
 Every child runs in its own session (process group) so a stop kills the whole tree, and every live
 child is recorded so an interpreter exit (normal, failure or Ctrl-C) still stops it.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -12,8 +13,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 _LIVE: dict[int, subprocess.Popen] = {}
 
@@ -139,6 +140,7 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 def wait_ready(
     name: str,
     check: Callable[[], bool],
+    *,
     procs: Iterable[subprocess.Popen],
     log_path: Path,
     timeout: float,
@@ -175,10 +177,17 @@ def run_checked(argv: Sequence[str], log_path: Path, *, what: str, **kwargs) -> 
         log.write(f"\n=== {time.strftime('%H:%M:%S')} run: {' '.join(map(str, argv))}\n".encode())
         log.flush()
         result = subprocess.run(
-            [str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs
+            [str(a) for a in argv],
+            check=False,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            **kwargs,
         )
     if result.returncode != 0:
-        raise ServerStartError(f"{what} failed with code {result.returncode} (log {log_path}):\n{tail(log_path)}")
+        raise ServerStartError(
+            f"{what} failed with code {result.returncode} (log {log_path}):\n{tail(log_path)}"
+        )
 
 
 def stop_all() -> None:

@@ -5,6 +5,7 @@ Provisioning follows a real deployment: a `service` project with a `swift` servi
 and s3token, an `object-store` endpoint in the catalog, and a `swiftproject`/`swiftuser` pair for
 clients (role `member`, one of the proxy's operator_roles), plus EC2 credentials for its s3api.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -95,7 +96,8 @@ class KeystoneSwift(Server):
     # ------------------------------------------------------------------ keystone
     def _write_conf(self) -> None:
         d = self.data_dir
-        self.conf.write_text(textwrap.dedent(f"""\
+        self.conf.write_text(
+            textwrap.dedent(f"""\
             [DEFAULT]
             use_stderr = true
             [database]
@@ -113,7 +115,8 @@ class KeystoneSwift(Server):
             # without a cache every authentication costs ~400 ms
             enabled = true
             backend = dogpile.cache.memory
-            """))
+            """)
+        )
         (d / "keystone_app.py").write_text(_APP_MODULE)
 
     def _manage_argv(self, *args: str) -> list:
@@ -128,45 +131,79 @@ class KeystoneSwift(Server):
         group = grp.getgrgid(os.getgid()).gr_name
         # key repositories do not touch the database: create them while db_sync runs (saves ~4 s)
         side_jobs = [
-            spawn(self._manage_argv(command, "--keystone-user", user, "--keystone-group", group),
-                  self.data_dir / f"{command}.log")
+            spawn(
+                self._manage_argv(command, "--keystone-user", user, "--keystone-group", group),
+                self.data_dir / f"{command}.log",
+            )
             for command in ("fernet_setup", "credential_setup")
         ]
         run_checked(self._manage_argv("db_sync"), self.log_path, what="keystone-manage db_sync")
-        for job, command in zip(side_jobs, ("fernet_setup", "credential_setup")):
+        for job, command in zip(side_jobs, ("fernet_setup", "credential_setup"), strict=True):
             if job.wait(60) != 0:
-                raise ServerStartError(f"keystone-manage {command} failed:\n{tail(self.data_dir / f'{command}.log')}")
-        run_checked(self._manage_argv(
-            "bootstrap", "--bootstrap-password", self.admin_password,
-            "--bootstrap-admin-url", self.auth_url, "--bootstrap-internal-url", self.auth_url,
-            "--bootstrap-public-url", self.auth_url, "--bootstrap-region-id", self.region_name,
-        ), self.log_path, what="keystone-manage bootstrap")
+                log = self.data_dir / f"{command}.log"
+                raise ServerStartError(f"keystone-manage {command} failed:\n{tail(log)}")
+        run_checked(
+            self._manage_argv(
+                "bootstrap",
+                "--bootstrap-password",
+                self.admin_password,
+                "--bootstrap-admin-url",
+                self.auth_url,
+                "--bootstrap-internal-url",
+                self.auth_url,
+                "--bootstrap-public-url",
+                self.auth_url,
+                "--bootstrap-region-id",
+                self.region_name,
+            ),
+            self.log_path,
+            what="keystone-manage bootstrap",
+        )
         marker.write_text("ok\n")
 
     def _start_keystone(self) -> None:
         venv = keystone_venv()
         env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=str(self.conf))
         self._gunicorn = spawn(
-            [venv / "bin" / "python", venv / "bin" / "gunicorn", "--no-control-socket",
-             "--bind", f"127.0.0.1:{self.keystone_port}", "--workers", "1", "--threads", "4",
-             "--chdir", self.data_dir, "keystone_app:application"],
-            self.log_path, env=env, cwd=self.data_dir,
+            [
+                venv / "bin" / "python",
+                venv / "bin" / "gunicorn",
+                "--no-control-socket",
+                "--bind",
+                f"127.0.0.1:{self.keystone_port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--chdir",
+                self.data_dir,
+                "keystone_app:application",
+            ],
+            self.log_path,
+            env=env,
+            cwd=self.data_dir,
         )
 
         def answers() -> bool:
             with urllib.request.urlopen(self.auth_url, timeout=2) as response:
                 return response.status == 200
 
-        wait_ready("keystone", answers, [self._gunicorn], self.log_path, timeout=90, interval=0.1)
+        wait_ready(
+            "keystone", answers, procs=[self._gunicorn], log_path=self.log_path, timeout=90, interval=0.1
+        )
 
     # ------------------------------------------------------------------ REST provisioning
     def _token(self, user: str, password: str, project: str) -> tuple[str, dict]:
-        body = {"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"id": "default"}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-        }}
-        status, headers, data = _http("POST", f"{self.auth_url}/auth/tokens", body=body)
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}},
+                },
+                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+            }
+        }
+        _, headers, data = _http("POST", f"{self.auth_url}/auth/tokens", body=body)
         return headers["X-Subject-Token"], data
 
     def _api(self, token: str, method: str, path: str, body: dict | None = None) -> dict:
@@ -181,30 +218,74 @@ class KeystoneSwift(Server):
     def _provision(self) -> None:
         token, _ = self._token("admin", self.admin_password, "admin")
         roles = {r["name"]: r["id"] for r in self._api(token, "GET", "/roles")["roles"]}
-        service_project = self._find_or_create(token, "projects", "project",
-                                               {"name": "service", "domain_id": "default"}, "service")
-        self.project_id = self._find_or_create(token, "projects", "project",
-                                               {"name": self.project_name, "domain_id": "default"},
-                                               self.project_name)
-        service_user = self._find_or_create(token, "users", "user", {
-            "name": "swift", "domain_id": "default", "password": self.service_password,
-            "default_project_id": service_project}, "swift")
-        client_user = self._find_or_create(token, "users", "user", {
-            "name": self.username, "domain_id": "default", "password": self.password,
-            "default_project_id": self.project_id}, self.username)
+        service_project = self._find_or_create(
+            token, "projects", "project", {"name": "service", "domain_id": "default"}, "service"
+        )
+        self.project_id = self._find_or_create(
+            token,
+            "projects",
+            "project",
+            {"name": self.project_name, "domain_id": "default"},
+            self.project_name,
+        )
+        service_user = self._find_or_create(
+            token,
+            "users",
+            "user",
+            {
+                "name": "swift",
+                "domain_id": "default",
+                "password": self.service_password,
+                "default_project_id": service_project,
+            },
+            "swift",
+        )
+        client_user = self._find_or_create(
+            token,
+            "users",
+            "user",
+            {
+                "name": self.username,
+                "domain_id": "default",
+                "password": self.password,
+                "default_project_id": self.project_id,
+            },
+            self.username,
+        )
         self._api(token, "PUT", f"/projects/{service_project}/users/{service_user}/roles/{roles['admin']}")
         self._api(token, "PUT", f"/projects/{self.project_id}/users/{client_user}/roles/{roles['member']}")
-        service = self._find_or_create(token, "services", "service",
-                                       {"name": "swift", "type": "object-store"}, "swift")
+        service = self._find_or_create(
+            token, "services", "service", {"name": "swift", "type": "object-store"}, "swift"
+        )
         if not self._api(token, "GET", f"/endpoints?service_id={service}")["endpoints"]:
             for interface in ("public", "internal", "admin"):
-                self._api(token, "POST", "/endpoints", {"endpoint": {
-                    "service_id": service, "interface": interface, "region_id": self.region_name,
-                    "url": f"{self.proxy_url}/v1/AUTH_$(project_id)s"}})
+                self._api(
+                    token,
+                    "POST",
+                    "/endpoints",
+                    {
+                        "endpoint": {
+                            "service_id": service,
+                            "interface": interface,
+                            "region_id": self.region_name,
+                            "url": f"{self.proxy_url}/v1/AUTH_$(project_id)s",
+                        }
+                    },
+                )
         if not self._api(token, "GET", f"/credentials?user_id={client_user}&type=ec2")["credentials"]:
-            self._api(token, "POST", "/credentials", {"credential": {
-                "type": "ec2", "user_id": client_user, "project_id": self.project_id,
-                "blob": json.dumps({"access": self.s3_access_key, "secret": self.s3_secret_key})}})
+            self._api(
+                token,
+                "POST",
+                "/credentials",
+                {
+                    "credential": {
+                        "type": "ec2",
+                        "user_id": client_user,
+                        "project_id": self.project_id,
+                        "blob": json.dumps({"access": self.s3_access_key, "secret": self.s3_secret_key}),
+                    }
+                },
+            )
 
     # ------------------------------------------------------------------ the Keystone Swift proxy
     def _start_proxy(self) -> None:
@@ -223,9 +304,7 @@ class KeystoneSwift(Server):
             f"www_authenticate_uri = {self.auth_url}\n"
             "delay_auth_decision = True\n"
             # reuse the proxy's memcache client (keystonemiddleware's own needs python-memcached)
-            "cache = swift.cache\n"
-            + service_user
-            + "\n[filter:s3token]\nuse = egg:swift#s3token\n"
+            "cache = swift.cache\n" + service_user + "\n[filter:s3token]\nuse = egg:swift#s3token\n"
             f"auth_uri = {self.auth_url}\n"
             + service_user
             + "\n[filter:keystoneauth]\nuse = egg:swift#keystoneauth\noperator_roles = admin, member\n"
@@ -238,8 +317,14 @@ class KeystoneSwift(Server):
             status = _http("PUT", f"{self.storage_url}/devstack-ready", headers={"X-Auth-Token": token})[0]
             return status in (201, 202)
 
-        wait_ready("keystone swift proxy", round_trip, [self._proxy, self._gunicorn],
-                   self.swift.data_dir / "proxy-keystone.log", timeout=30, interval=0.2)
+        wait_ready(
+            "keystone swift proxy",
+            round_trip,
+            procs=[self._proxy, self._gunicorn],
+            log_path=self.swift.data_dir / "proxy-keystone.log",
+            timeout=30,
+            interval=0.2,
+        )
 
     def _start(self) -> None:
         if not self.swift.running:

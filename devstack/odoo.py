@@ -37,7 +37,7 @@ def odoo_series(root: Path) -> str | None:
 
 def _importable_root(python: str) -> Path | None:
     try:
-        out = subprocess.run([python, "-c", _FIND_SPEC], capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run([python, "-c", _FIND_SPEC], check=False, capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     location = out.strip()
@@ -64,7 +64,8 @@ def find_odoo(python: str = "python3") -> tuple[Path | None, str]:
         series = odoo_series(Path(env_src))
         if series == "18.0":
             return Path(env_src).resolve(), f"odoo {series} from ODOO_SRC={env_src}"
-        tried.append(f"ODOO_SRC={env_src} is not an Odoo 18.0 tree ({'series ' + series if series else 'no odoo/release.py'})")
+        found = f"series {series}" if series else "no odoo/release.py"
+        tried.append(f"ODOO_SRC={env_src} is not an Odoo 18.0 tree ({found})")
     else:
         tried.append("ODOO_SRC is not set")
     series = odoo_series(DEFAULT_ODOO_SRC)
@@ -83,7 +84,7 @@ def odoo_command(root: Path, python: Path | str) -> list[str]:
 
 
 def core_addons_path(root: Path) -> Path:
-    """Directory holding base, web, test_http…: `odoo/addons` of the tree (a checkout may also have ./addons)."""
+    """Directory holding base, web, test_http…: `odoo/addons` of the tree (a checkout may add ./addons)."""
     return root / "odoo" / "addons"
 
 

@@ -1,4 +1,5 @@
 """Where the tools live: the repo's venvs built by scripts/setup.sh, and Debian's binaries."""
+
 from __future__ import annotations
 
 import glob

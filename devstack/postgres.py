@@ -4,6 +4,7 @@ initdb refuses to run as root, so as root the cluster belongs to the `postgres` 
 `runuser -u postgres`, the server process started with that uid directly so it stays our child and dies
 with its process group).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,7 +45,9 @@ class PostgresServer(Server):
 
     @cached_property
     def version(self) -> str:
-        out = subprocess.run([self._bin("postgres"), "--version"], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [self._bin("postgres"), "--version"], check=False, capture_output=True, text=True
+        ).stdout
         # "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"
         words = out.split()
         return words[2] if len(words) > 2 else out.strip()
@@ -69,11 +72,21 @@ class PostgresServer(Server):
                     parent.chmod(mode | 0o001)
             os.chown(self.data_dir, record.pw_uid, record.pw_gid)
         run_checked(
-            self._as_postgres([
-                self._bin("initdb"), "-D", self.cluster_dir, "-U", self.user, "--auth=trust",
-                "--encoding=UTF8", "--locale=C", "--no-sync",
-            ]),
-            self.log_path, what="initdb",
+            self._as_postgres(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    self.cluster_dir,
+                    "-U",
+                    self.user,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
+            ),
+            self.log_path,
+            what="initdb",
         )
         if self._os_user:
             os.chown(self.log_path, pwd.getpwnam(self._os_user).pw_uid, -1)
@@ -81,17 +94,48 @@ class PostgresServer(Server):
     def _start(self) -> None:
         self._initdb()
         argv = [
-            self._bin("postgres"), "-D", self.cluster_dir, "-p", str(self.port),
-            "-c", f"listen_addresses={self.host}", "-c", f"unix_socket_directories={self.data_dir}",
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=100",
+            self._bin("postgres"),
+            "-D",
+            self.cluster_dir,
+            "-p",
+            str(self.port),
+            "-c",
+            f"listen_addresses={self.host}",
+            "-c",
+            f"unix_socket_directories={self.data_dir}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=100",
         ]
         self._proc = spawn(argv, self.log_path, user=self._os_user)
-        wait_ready(self.name, self._accepts_queries, [self._proc], self.log_path, timeout=30, interval=0.1)
+        wait_ready(
+            self.name,
+            self._accepts_queries,
+            procs=[self._proc],
+            log_path=self.log_path,
+            timeout=30,
+            interval=0.1,
+        )
 
     def _accepts_queries(self) -> bool:
         result = subprocess.run(
-            [self._bin("pg_isready"), "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", "postgres"],
+            [
+                self._bin("pg_isready"),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                "postgres",
+            ],
+            check=False,
             capture_output=True,
         )
         return result.returncode == 0

@@ -1,4 +1,5 @@
 """Debian's redis-server on a free loopback port, optionally with a password."""
+
 from __future__ import annotations
 
 import socket
@@ -34,7 +35,9 @@ class RedisServer(Server):
 
     @cached_property
     def version(self) -> str:
-        out = subprocess.run([system_bin("redis-server"), "--version"], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [system_bin("redis-server"), "--version"], check=False, capture_output=True, text=True
+        ).stdout
         # "Redis server v=7.0.15 sha=..."
         for part in out.split():
             if part.startswith("v="):
@@ -44,14 +47,25 @@ class RedisServer(Server):
     def _start(self) -> None:
         argv = [
             system_bin("redis-server"),
-            "--bind", self.host, "--port", str(self.port),
-            "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
-            "--daemonize", "no", "--protected-mode", "no",
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.data_dir),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
         ]
         if self.password:
             argv += ["--requirepass", self.password]
         self._proc = spawn(argv, self.log_path)
-        wait_ready(self.name, self._ping, [self._proc], self.log_path, timeout=15)
+        wait_ready(self.name, self._ping, procs=[self._proc], log_path=self.log_path, timeout=15)
 
     def _ping(self) -> bool:
         with socket.create_connection((self.host, self.port), timeout=1) as sock:

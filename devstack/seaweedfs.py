@@ -1,4 +1,5 @@
 """SeaweedFS `weed mini` as a real S3 server (SigV4 enforced) on free loopback ports."""
+
 from __future__ import annotations
 
 import glob
@@ -21,7 +22,9 @@ class SeaweedFSServer(Server):
     name = "seaweedfs"
     region = "us-east-1"
 
-    def __init__(self, base_dir: Path | str, *, access_key: str = "devstack-access", secret_key: str | None = None):
+    def __init__(
+        self, base_dir: Path | str, *, access_key: str = "devstack-access", secret_key: str | None = None
+    ):
         super().__init__(base_dir)
         self.access_key = access_key
         self.secret_key = secret_key or "devstack-" + secrets.token_hex(12)
@@ -43,7 +46,9 @@ class SeaweedFSServer(Server):
 
     @cached_property
     def version(self) -> str:
-        out = subprocess.run([venv_bin("weed"), "version"], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [venv_bin("weed"), "version"], check=False, capture_output=True, text=True
+        ).stdout
         # "version 8000GB 4.48 pypi linux amd64"
         words = out.split()
         return words[2] if len(words) > 2 and words[0] == "version" else out.strip()
@@ -87,21 +92,38 @@ class SeaweedFSServer(Server):
         (run_dir / "tmp").mkdir(exist_ok=True)
         p = self._ports
         argv = [
-            venv_bin("weed"), f"-logdir={run_dir / 'logs'}", "mini",
+            venv_bin("weed"),
+            f"-logdir={run_dir / 'logs'}",
+            "mini",
             f"-dir={run_dir / 'data'}",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={p['master']}", f"-volume.port={p['volume']}", f"-filer.port={p['filer']}",
-            f"-s3.port={p['s3']}", f"-webdav.port={p['webdav']}", f"-admin.port={p['admin']}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={p['master']}",
+            f"-volume.port={p['volume']}",
+            f"-filer.port={p['filer']}",
+            f"-s3.port={p['s3']}",
+            f"-webdav.port={p['webdav']}",
+            f"-admin.port={p['admin']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
             "-master.telemetry=false",
-            f"-filer.localSocket={run_dir / 'filer.sock'}", f"-s3.localSocket={run_dir / 's3.sock'}",
+            f"-filer.localSocket={run_dir / 'filer.sock'}",
+            f"-s3.localSocket={run_dir / 's3.sock'}",
             f"-s3.config={self._write_credentials()}",
         ]
         env = dict(os.environ, TMPDIR=str(run_dir / "tmp"))
         self._proc = spawn(argv, self.log_path, env=env, cwd=run_dir)
         client = self.client()
-        wait_ready(self.name, lambda: client.list_buckets() is not None, [self._proc], self.log_path,
-                   timeout=30, interval=0.1)
+        wait_ready(
+            self.name,
+            lambda: client.list_buckets() is not None,
+            procs=[self._proc],
+            log_path=self.log_path,
+            timeout=30,
+            interval=0.1,
+        )
 
     def create_bucket(self, name: str) -> None:
         client = self.client()
@@ -116,8 +138,9 @@ class SeaweedFSServer(Server):
         # weed leaves gRPC unix sockets in the system temp dir whatever TMPDIR says
         system_tmp = tempfile.gettempdir() if "TMPDIR" not in os.environ else "/tmp"
         for port in self._ports.values():
-            for leftover in glob.glob(os.path.join(system_tmp, f"seaweedfs-*-grpc-{port + 10000}.sock")) + \
-                    glob.glob(os.path.join(system_tmp, f"seaweedfs-*-grpc-{port}.sock")):
+            for leftover in glob.glob(
+                os.path.join(system_tmp, f"seaweedfs-*-grpc-{port + 10000}.sock")
+            ) + glob.glob(os.path.join(system_tmp, f"seaweedfs-*-grpc-{port}.sock")):
                 try:
                     os.unlink(leftover)
                 except OSError:

@@ -1,4 +1,5 @@
 """A UDP statsd listener: a real socket that records every datagram it receives."""
+
 from __future__ import annotations
 
 import socket
@@ -29,7 +30,7 @@ class StatsdListener:
     def ports(self) -> dict[str, int]:
         return {"port": self.port}
 
-    def start(self) -> "StatsdListener":
+    def start(self) -> StatsdListener:
         t0 = time.monotonic()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
@@ -40,8 +41,10 @@ class StatsdListener:
         self._thread.start()
         self.running = True
         self.started_seconds = time.monotonic() - t0
-        announce(f"[devstack] statsd {self.version} ready on {self.host} port={self.port} (udp) "
-                 f"in {self.started_seconds:.2f} s")
+        announce(
+            f"[devstack] statsd {self.version} ready on {self.host} port={self.port} (udp) "
+            f"in {self.started_seconds:.2f} s"
+        )
         return self
 
     def _receive(self) -> None:
@@ -50,7 +53,7 @@ class StatsdListener:
         while not self._stopping.is_set():
             try:
                 data = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

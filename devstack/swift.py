@@ -4,6 +4,7 @@ s3api (a second real S3), and memcached — all on free loopback ports.
 Servers come from `.venvs/swift` (Swift pins conflict with ours). Other proxies (the Keystone one) can
 be started against the same storage servers with start_proxy().
 """
+
 from __future__ import annotations
 
 import getpass
@@ -140,10 +141,17 @@ class SwiftServer(Server):
         from botocore.config import Config
 
         return boto3.session.Session().client(
-            "s3", endpoint_url=self.s3_endpoint_url, region_name=self.region,
-            aws_access_key_id=self.s3_access_key, aws_secret_access_key=self.s3_secret_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                          response_checksum_validation="when_required", retries={"max_attempts": 1}),
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.s3_access_key,
+            aws_secret_access_key=self.s3_secret_key,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 1},
+            ),
         )
 
     # ------------------------------------------------------------------ configuration
@@ -167,7 +175,8 @@ class SwiftServer(Server):
     def _write_configs(self) -> None:
         self.swift_dir.mkdir(parents=True, exist_ok=True)
         (self.devices / "sdb1").mkdir(parents=True, exist_ok=True)
-        (self.swift_dir / "swift.conf").write_text(textwrap.dedent("""\
+        (self.swift_dir / "swift.conf").write_text(
+            textwrap.dedent("""\
             [swift-hash]
             swift_hash_path_prefix = devstack
             swift_hash_path_suffix = devstack
@@ -175,9 +184,11 @@ class SwiftServer(Server):
             [storage-policy:0]
             name = gold
             default = yes
-            """))
+            """)
+        )
         for server in STORAGE_SERVERS:
-            conf = self._default_section(self.storage_ports[server], f"{server}-server") + textwrap.dedent(f"""
+            section = self._default_section(self.storage_ports[server], f"{server}-server")
+            conf = section + textwrap.dedent(f"""
                 [pipeline:main]
                 pipeline = {server}-server
 
@@ -185,11 +196,16 @@ class SwiftServer(Server):
                 use = egg:swift#{server}
                 """)
             (self.swift_dir / f"{server}-server.conf").write_text(conf)
-        self.write_proxy_config("proxy-server", self.proxy_port, TEMPAUTH_PIPELINE, textwrap.dedent(f"""
+        self.write_proxy_config(
+            "proxy-server",
+            self.proxy_port,
+            TEMPAUTH_PIPELINE,
+            textwrap.dedent(f"""
             [filter:tempauth]
             use = egg:swift#tempauth
             user_test_tester = {self.key} .admin
-            """))
+            """),
+        )
 
     def write_proxy_config(self, conf_name: str, port: int, pipeline: str, extra_sections: str) -> Path:
         path = self.swift_dir / f"{conf_name}.conf"
@@ -207,8 +223,11 @@ class SwiftServer(Server):
         args = [str(self.swift_dir)]
         for server in STORAGE_SERVERS:
             args += [server, str(self.storage_ports[server])]
-        run_checked([swift_venv() / "bin" / "python", "-c", _RING_SCRIPT, *args],
-                    self.data_dir / "rings.log", what="building Swift rings")
+        run_checked(
+            [swift_venv() / "bin" / "python", "-c", _RING_SCRIPT, *args],
+            self.data_dir / "rings.log",
+            what="building Swift rings",
+        )
 
     # ------------------------------------------------------------------ processes
     def _swift_server_argv(self, script: str, conf: Path) -> list:
@@ -220,7 +239,7 @@ class SwiftServer(Server):
         """Start a proxy whose config was written by write_proxy_config(); returns once it listens."""
         log = self.data_dir / f"{conf_name}.log"
         proc = spawn(self._swift_server_argv("swift-proxy-server", self.swift_dir / f"{conf_name}.conf"), log)
-        wait_ready(conf_name, lambda: _healthy(port), [proc], log, timeout=60)
+        wait_ready(conf_name, lambda: _healthy(port), procs=[proc], log_path=log, timeout=60)
         return proc
 
     def _start(self) -> None:
@@ -230,8 +249,19 @@ class SwiftServer(Server):
         self._write_configs()
         self._build_rings()
         self._procs["memcached"] = spawn(
-            [system_bin("memcached"), "-l", "127.0.0.1", "-p", str(self.memcached_port), "-U", "0",
-             "-m", "64", "-u", getpass.getuser()],
+            [
+                system_bin("memcached"),
+                "-l",
+                "127.0.0.1",
+                "-p",
+                str(self.memcached_port),
+                "-U",
+                "0",
+                "-m",
+                "64",
+                "-u",
+                getpass.getuser(),
+            ],
             self.data_dir / "memcached.log",
         )
         for server in STORAGE_SERVERS:
@@ -246,17 +276,28 @@ class SwiftServer(Server):
         for what, port in [("memcached", self.memcached_port), *self.storage_ports.items()]:
             proc = self._procs[what]
             log = self.data_dir / ("memcached.log" if what == "memcached" else f"{what}-server.log")
-            wait_ready(f"swift {what}", lambda port=port: port_open(port), [proc], log, timeout=60)
-        wait_ready("swift proxy", self._round_trip, list(self._procs.values()),
-                   self.data_dir / "proxy-server.log", timeout=60, interval=0.1)
+            wait_ready(
+                f"swift {what}", lambda port=port: port_open(port), procs=[proc], log_path=log, timeout=60
+            )
+        wait_ready(
+            "swift proxy",
+            self._round_trip,
+            procs=list(self._procs.values()),
+            log_path=self.data_dir / "proxy-server.log",
+            timeout=60,
+            interval=0.1,
+        )
 
     def _round_trip(self) -> bool:
         """Ready = tempauth answers and a container PUT reaches account + container servers."""
-        request = urllib.request.Request(self.auth_url, headers={"X-Auth-User": self.user, "X-Auth-Key": self.key})
+        credentials = {"X-Auth-User": self.user, "X-Auth-Key": self.key}
+        request = urllib.request.Request(self.auth_url, headers=credentials)
         with urllib.request.urlopen(request, timeout=5) as response:
             token = response.headers["X-Auth-Token"]
             storage_url = response.headers["X-Storage-Url"]
-        put = urllib.request.Request(f"{storage_url}/devstack-ready", method="PUT", headers={"X-Auth-Token": token})
+        put = urllib.request.Request(
+            f"{storage_url}/devstack-ready", method="PUT", headers={"X-Auth-Token": token}
+        )
         with urllib.request.urlopen(put, timeout=5) as response:
             return response.status in (201, 202)
 

@@ -7,6 +7,7 @@ slow (~10 s) and starts only when a test asks for `keystone_swift`.
 Tests simulate outages with `server.stop()` ... `server.start()` (same port, same data) or
 `with server.outage(): ...`; a server a test left stopped is restarted before the next test.
 """
+
 from __future__ import annotations
 
 import os
@@ -114,8 +115,9 @@ def redis_server(devstack_dir):
 @pytest.fixture(scope="session")
 def redis_server_password(devstack_dir):
     """A second redis-server with requirepass: host, port, password, url (password in the URL)."""
-    yield from _serve(devstack.RedisServer(devstack_dir, password="redis-" + uuid.uuid4().hex[:16],
-                                           name="redis-auth"))
+    yield from _serve(
+        devstack.RedisServer(devstack_dir, password="redis-" + uuid.uuid4().hex[:16], name="redis-auth")
+    )
 
 
 @pytest.fixture(scope="session")
