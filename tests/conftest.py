@@ -14,11 +14,15 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
+
+# devstack lives at the repository root, next to tests/: importable however pytest was launched
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import devstack
 from devstack._process import tail

@@ -1,0 +1,181 @@
+"""`python -m devstack run`: the local stack for trying the addons by hand.
+
+Starts Redis, SeaweedFS (bucket created), PostgreSQL and a statsd listener with their data under one
+folder, prints where everything listens and the environment to export (also written to <dir>/env.sh),
+then runs Odoo 18 in the foreground with our server-wide addons when one is found. Ctrl-C stops all.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ._base import set_announcer
+from ._process import _LIVE, free_port, stop_all, terminate
+from .odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+from .paths import REPO_ROOT
+from .postgres import PostgresServer
+from .redis import RedisServer
+from .seaweedfs import SeaweedFSServer
+from .statsd import StatsdListener
+
+PROJECT = "devstack"
+BUCKET = f"{PROJECT}-odoo-dev"
+DATABASE = "devstack"
+SERVER_WIDE = "base,web,session_redis,logging_json,monitoring_statsd"
+SECRET_VARIABLES = {"AWS_SECRET_ACCESS_KEY"}
+# importable by a python able to run odoo-bin (a few of Odoo 18's requirements, cheap to import)
+_ODOO_DEPS_PROBE = "import werkzeug, psycopg2, lxml, passlib, babel, PIL, reportlab, docutils"
+
+
+def stack_environment(redis: RedisServer, s3: SeaweedFSServer, statsd: StatsdListener) -> dict[str, str]:
+    """The DESIGN.md §3 variables pointing Odoo at this stack (RUNNING_ENV=dev)."""
+    return {
+        "RUNNING_ENV": "dev",
+        "ODOO_SESSION_REDIS": "1",
+        "ODOO_SESSION_REDIS_HOST": redis.host,
+        "ODOO_SESSION_REDIS_PORT": str(redis.port),
+        "ODOO_SESSION_REDIS_PREFIX": f"{PROJECT}-odoo-dev",
+        "AWS_HOST": s3.endpoint_url,
+        "AWS_REGION": s3.region,
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        "AWS_BUCKETNAME": BUCKET,
+        "ODOO_LOGGING_JSON": "1",
+        "ODOO_STATSD": "1",
+        "STATSD_HOST": statsd.host,
+        "STATSD_PORT": str(statsd.port),
+        "STATSD_CUSTOMER": PROJECT,
+        "STATSD_ENVIRONMENT": "dev",
+    }
+
+
+def _masked(name: str, value: str) -> str:
+    return "****" if name in SECRET_VARIABLES else value
+
+
+def _write_env_file(path: Path, env: dict[str, str]) -> None:
+    path.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+    path.chmod(0o600)
+
+
+def odoo_python() -> tuple[str | None, str]:
+    """The interpreter for odoo-bin: .venvs/odoo (scripts/setup_odoo.sh), else ours if it has Odoo's deps."""
+    venv_python = ODOO_VENV / "bin" / "python"
+    if venv_python.exists():
+        return str(venv_python), f"{venv_python} (scripts/setup_odoo.sh)"
+    probe = subprocess.run([sys.executable, "-c", _ODOO_DEPS_PROBE], check=False, capture_output=True)
+    if probe.returncode == 0:
+        return sys.executable, f"{sys.executable} (has Odoo's dependencies)"
+    return None, (
+        f"no {venv_python} and {sys.executable} lacks Odoo's dependencies: run `bash scripts/setup_odoo.sh`"
+    )
+
+
+def _print(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    base = Path(args.dir).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    set_announcer(_print)
+    statsd = StatsdListener()
+    redis = RedisServer(base)
+    s3 = SeaweedFSServer(base)
+    postgres = PostgresServer(base)
+    servers = [statsd, redis, s3, postgres]
+    try:
+        for server in servers:
+            server.start()
+        s3.create_bucket(BUCKET)
+        env = stack_environment(redis, s3, statsd)
+        env_file = base / "env.sh"
+        _write_env_file(env_file, env)
+
+        _print(f"\nStack data and logs under {base}")
+        _print(f"  Redis       redis://{redis.host}:{redis.port}/0      log {redis.log_path}")
+        _print(f"  S3          {s3.endpoint_url}  bucket {BUCKET}  log {s3.log_path}")
+        _print(f"  PostgreSQL  {postgres.dsn('postgres')}  log {postgres.log_path}")
+        _print(f"  statsd      udp://{statsd.host}:{statsd.port} (metrics counted in this process)")
+        _print(f"\nEnvironment (secrets masked; full values: `source {env_file}`):")
+        for name, value in env.items():
+            _print(f"  export {name}={shlex.quote(_masked(name, value))}")
+        _print(f"  export PGHOST={postgres.host} PGPORT={postgres.port} PGUSER={postgres.user}")
+
+        odoo_proc = None if args.no_odoo else _start_odoo(base, env, postgres)
+        _print("\nCtrl-C stops everything.")
+        return _wait(odoo_proc, statsd)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        _print("\nstopping the stack…")
+        for server in reversed(servers):
+            server.stop()
+        stop_all()
+
+
+def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer) -> subprocess.Popen | None:
+    root, how = find_odoo(str(ODOO_VENV / "bin" / "python") if ODOO_VENV.exists() else sys.executable)
+    if root is None:
+        _print(f"\nOdoo: {how}.")
+        _print("  Point at an Odoo 18.0 source tree with ODOO_SRC=/path/to/odoo python -m devstack run")
+        _print("  (the tree holding odoo-bin and odoo/; default /opt/odoo18). The stack stays up meanwhile.")
+        return None
+    python, python_how = odoo_python()
+    if python is None:
+        _print(f"\nOdoo: found ({how}) but cannot run it: {python_how}. The stack stays up meanwhile.")
+        return None
+    http_port = free_port()
+    addons = ",".join(str(p) for p in [*addons_paths(root), REPO_ROOT])
+    argv = [
+        *odoo_command(root, python),
+        f"--addons-path={addons}",
+        f"--load={SERVER_WIDE}",
+        f"--db_host={postgres.host}",
+        f"--db_port={postgres.port}",
+        f"--db_user={postgres.user}",
+        f"--database={DATABASE}",
+        f"--db-filter=^{DATABASE}$",
+        f"--data-dir={base / 'odoo-data'}",
+        "--http-interface=127.0.0.1",
+        f"--http-port={http_port}",
+    ]
+    _print(f"\nOdoo: {how}; python {python_how}")
+    _print(f"  {' '.join(shlex.quote(a) for a in argv)}")
+    _print(f"  -> http://127.0.0.1:{http_port}/web  (database {DATABASE!r} is created on first start)")
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True, stdin=subprocess.DEVNULL)
+    _LIVE[proc.pid] = proc
+    return proc
+
+
+def _wait(odoo_proc: subprocess.Popen | None, statsd: StatsdListener) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while True:
+            if odoo_proc is not None and odoo_proc.poll() is not None:
+                _print(f"\nOdoo exited with code {odoo_proc.returncode}.")
+                return odoo_proc.returncode
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        if odoo_proc is not None:
+            terminate(odoo_proc, timeout=20, sig=signal.SIGINT)
+        _print(f"\nstatsd: {len(statsd.packets(timeout=0))} metric lines received.")
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="start the local stack (and Odoo 18 when found) until Ctrl-C")
+    run_parser.add_argument(
+        "--dir", default=str(REPO_ROOT / ".devstack"), help="data and logs (default ./.devstack)"
+    )
+    run_parser.add_argument("--no-odoo", action="store_true", help="only the servers, not Odoo")
+    args = parser.parse_args(argv)
+    return run(args)
