@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
 """Run the addons' Odoo 18 tests (`<addon>/tests/`) in a real Odoo against real servers.
 
-One command, one throwaway PostgreSQL 15 cluster, one fresh database per run, the servers the selected
-addons need (Redis, SeaweedFS S3, Swift, a UDP statsd listener — all from `devstack`), and
-`odoo-bin -i <addons> --test-tags=/<addon>,... --stop-after-init`. Odoo's log goes to
-`.devstack/odoo-tests/<run>.log`; the console gets the failing tests with their tracebacks and a summary.
+One command: a throwaway PostgreSQL 15 cluster, one fresh database, the servers the selected addons need
+(Redis, SeaweedFS S3, Swift, a UDP statsd listener — all from `devstack`), then
+`odoo-bin -i <addons> --test-tags=/<addon>,... --stop-after-init` with every DESIGN §3 variable pointing
+at those servers. Odoo's whole log goes to `.devstack/odoo-tests/<db>.log` (`last.log` links to the
+latest); the console gets failing tests with their tracebacks and a summary.
 
-Exit status: 0 when every run passed (or when no Odoo 18 is found: one SKIPPED line), 1 otherwise — a test
-failure or error, any ERROR/CRITICAL log line, a crash, a timeout, or no test executed although the
-selected addons have tests.
+Exit status 0 when the run passed, or when no Odoo 18 is found (one `Odoo tests SKIPPED:` line);
+1 on a test failure or error, any ERROR/CRITICAL log record, a crash, a timeout, or no test executed
+although the selected addons have tests.
 
-    .venv/bin/python scripts/odoo_tests.py                      # every repo addon that has tests/
+    .venv/bin/python scripts/odoo_tests.py                       # every repo addon that has tests/
     .venv/bin/python scripts/odoo_tests.py --addons session_redis --keep
-    .venv/bin/python scripts/odoo_tests.py --addons test_http --tags /test_http:TestSessionStore
+    .venv/bin/python scripts/odoo_tests.py --addons session_redis,test_http \\
+        --tags /test_http:TestSessionStore,/test_http:TestHttpSession
 
-Odoo is never installed by us: see devstack/odoo.py for where it is looked for, scripts/setup_odoo.sh for
-the venv that runs it (built here on demand).
+Odoo is never installed by this repository: devstack/odoo.py says where it is looked for, and
+scripts/setup_odoo.sh builds the venv that runs it (called here, a no-op when current).
 """
 from __future__ import annotations
 
@@ -35,26 +37,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REPO_VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+REPO_VENV = ROOT / ".venv"
 LOG_DIR = ROOT / ".devstack" / "odoo-tests"
 SKIP_HINT = "(set ODOO_SRC=/path/to/odoo-18 or make odoo importable)"
 
-# Which real servers an addon's code talks to (the install closure decides what is started).
+# The real servers an addon's code talks to; the install closure of the selected addons decides.
 SERVERS_NEEDED = {
     "attachment_s3": {"s3"},
     "attachment_swift": {"swift"},
     "session_redis": {"redis"},
     "monitoring_statsd": {"statsd"},
 }
+SERVER_KINDS = ("redis", "s3", "swift", "statsd")
 
 
 def _reexec_in_repo_venv() -> None:
-    """devstack needs the repo's .venv (boto3, the `weed` binary…): run there whatever python started us."""
-    if REPO_VENV_PYTHON.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
-        os.execv(str(REPO_VENV_PYTHON), [str(REPO_VENV_PYTHON), *sys.argv])
+    """devstack needs the repo's .venv (boto3, the `weed` binary…): move there whatever python started us."""
+    python = REPO_VENV / "bin" / "python"
+    if python.exists() and Path(sys.prefix).resolve() != REPO_VENV.resolve():
+        os.execv(str(python), [str(python), *sys.argv])
 
 
-# ---------------------------------------------------------------------------------------------- addons
+# ------------------------------------------------------------------------------------------- addons
 @dataclass
 class Addon:
     name: str
@@ -81,29 +85,65 @@ def read_addons(directory: Path) -> dict[str, Addon]:
         try:
             manifest = ast.literal_eval(manifest_path.read_text(encoding="utf-8"))
         except (SyntaxError, ValueError) as exc:
-            raise SystemExit(f"odoo_tests: cannot read {manifest_path}: {exc}")
+            raise SystemExit(f"odoo_tests: cannot read {manifest_path}: {exc}") from exc
         if manifest.get("installable", True):
-            found[manifest_path.parent.name] = Addon(manifest_path.parent.name, manifest_path.parent, manifest)
+            addon_dir = manifest_path.parent
+            found[addon_dir.name] = Addon(addon_dir.name, addon_dir, manifest)
     return found
 
 
 def closure(names: list[str], known: dict[str, Addon]) -> list[str]:
-    """`names` plus every dependency among `known` addons (others are Odoo's: base, web…)."""
-    seen: list[str] = []
+    """`names` and their dependencies among `known` addons, dependencies first (Odoo's own are left out)."""
+    ordered: list[str] = []
 
     def visit(name: str) -> None:
-        if name in seen or name not in known:
+        if name in ordered or name not in known:
             return
         for dep in known[name].depends:
             visit(dep)
-        seen.append(name)
+        ordered.append(name)
 
     for name in names:
         visit(name)
-    return seen
+    return ordered
 
 
-# ---------------------------------------------------------------------------------------------- servers
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+@dataclass
+class Plan:
+    """What one odoo-bin run installs, tests, loads server-wide and which servers it needs."""
+
+    install: list[str]
+    tags: str
+    servers: set[str]
+    server_wide: list[str]
+    expect_tests: bool
+    in_closure: list[str]
+
+    @classmethod
+    def build(cls, args: argparse.Namespace, repo: dict[str, Addon], known: dict[str, Addon]) -> Plan | None:
+        selected = _split(args.addons) or [name for name, addon in repo.items() if addon.has_tests]
+        if not selected:
+            return None
+        with_tests = [name for name in selected if name in known and known[name].has_tests]
+        ours = closure(selected, known)
+        servers = set().union(*(SERVERS_NEEDED.get(name, set()) for name in ours)) | set(_split(args.servers))
+        bad = servers - set(SERVER_KINDS)
+        if bad:
+            raise SystemExit(f"odoo_tests: unknown server(s) {', '.join(sorted(bad))}; "
+                             f"known: {', '.join(SERVER_KINDS)}")
+        server_wide = ["base", "web"] + [name for name in ours if known[name].server_wide]
+        server_wide += [name for name in _split(args.load) if name not in server_wide]
+        tags = args.tags or ",".join(f"/{name}" for name in (with_tests or selected))
+        # Odoo's own addons (test_http…) are not in `known`: selecting one means running its tests.
+        expect_tests = bool(with_tests or args.tags or any(name not in known for name in selected))
+        return cls(selected, tags, servers, server_wide, expect_tests=expect_tests, in_closure=ours)
+
+
+# ------------------------------------------------------------------------------------------- servers
 @dataclass
 class Servers:
     base_dir: Path
@@ -112,27 +152,28 @@ class Servers:
     seconds: float = 0.0
 
     def start(self) -> None:
+        """Start PostgreSQL and the wanted servers in parallel (Swift alone takes ~2.5 s)."""
         import devstack
 
         factories = {
-            "postgres": lambda: devstack.PostgresServer(self.base_dir),
-            "redis": lambda: devstack.RedisServer(self.base_dir),
-            "s3": lambda: devstack.SeaweedFSServer(self.base_dir),
-            "swift": lambda: devstack.SwiftServer(self.base_dir),
-            "statsd": lambda: devstack.StatsdListener(),
+            "postgres": devstack.PostgresServer,
+            "redis": devstack.RedisServer,
+            "s3": devstack.SeaweedFSServer,
+            "swift": devstack.SwiftServer,
         }
         errors: list[str] = []
         t0 = time.monotonic()
 
-        def run(kind: str) -> None:
+        def start_one(kind: str) -> None:
             try:
-                server = factories[kind]()
+                server = devstack.StatsdListener() if kind == "statsd" else factories[kind](self.base_dir)
                 server.start()
                 self.started[kind] = server
-            except Exception as exc:  # reported below, all at once
+            except Exception as exc:  # all failures are reported together below
                 errors.append(f"{kind}: {exc}")
 
-        threads = [threading.Thread(target=run, args=(kind,), daemon=True) for kind in sorted(self.wanted | {"postgres"})]
+        threads = [threading.Thread(target=start_one, args=(kind,), daemon=True)
+                   for kind in sorted(self.wanted | {"postgres"})]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -151,27 +192,27 @@ class Servers:
         self.started.clear()
 
     def environment(self, dbname: str) -> dict[str, str]:
-        """The DESIGN §3 variables pointing at our servers, every feature switched on."""
+        """DESIGN §3 variables pointing at our servers, with every feature switched on."""
         env = {"RUNNING_ENV": "dev"}
+        name = f"odoo-tests-{dbname}".replace("_", "-").lower()
         if "s3" in self.started:
             s3 = self.started["s3"]
-            bucket = f"odoo-tests-{dbname}".replace("_", "-").lower()
-            s3.create_bucket(bucket)
+            s3.create_bucket(name)
             env.update({
                 "AWS_HOST": s3.endpoint_url, "AWS_REGION": s3.region, "AWS_ACCESS_KEY_ID": s3.access_key,
-                "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_BUCKETNAME": bucket,
+                "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_BUCKETNAME": name,
             })
         if "swift" in self.started:
             swift = self.started["swift"]
             env.update({
                 "SWIFT_AUTH_URL": swift.auth_url, "SWIFT_ACCOUNT": swift.user, "SWIFT_PASSWORD": swift.key,
-                "SWIFT_WRITE_CONTAINER": f"odoo-tests-{dbname}".replace("_", "-").lower(),
+                "SWIFT_WRITE_CONTAINER": name,
             })
         if "redis" in self.started:
             redis = self.started["redis"]
             env.update({
                 "ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_HOST": redis.host,
-                "ODOO_SESSION_REDIS_PORT": str(redis.port), "ODOO_SESSION_REDIS_PREFIX": f"odoo-tests-{dbname}",
+                "ODOO_SESSION_REDIS_PORT": str(redis.port), "ODOO_SESSION_REDIS_PREFIX": name,
             })
         if "statsd" in self.started:
             statsd = self.started["statsd"]
@@ -182,9 +223,13 @@ class Servers:
         return env
 
 
-# ---------------------------------------------------------------------------------------------- log parsing
-_TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z]+) (?P<db>\S+) (?P<logger>[^:\s]+): (?P<msg>.*)$")
-_SUMMARY = re.compile(r"(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<tests>\d+) tests when loading database")
+# ------------------------------------------------------------------------------------------- log parsing
+_TEXT_RECORD = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z]+) (?P<db>\S+) (?P<logger>[^:\s]+): (?P<msg>.*)$"
+)
+_SUMMARY = re.compile(
+    r"(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<tests>\d+) tests when loading database"
+)
 _BAD_LEVELS = {"ERROR", "CRITICAL"}
 
 
@@ -197,7 +242,7 @@ class LogRecord:
 
 
 def parse_line(line: str) -> LogRecord | None:
-    """A record from Odoo's text format or from a JSON log line (logging_json); None for continuations."""
+    """A record from Odoo's text format or a JSON line (logging_json); None for a continuation line."""
     stripped = line.rstrip("\n")
     if stripped.startswith("{"):
         try:
@@ -206,21 +251,20 @@ def parse_line(line: str) -> LogRecord | None:
             data = None
         if isinstance(data, dict):
             level = str(data.get("levelname") or data.get("level") or "INFO").upper()
-            record = LogRecord(level, str(data.get("logger") or data.get("name") or "?"),
-                               str(data.get("message") or data.get("msg") or ""))
-            for key in ("exc_info", "traceback", "stack_info"):
+            logger = str(data.get("logger") or data.get("name") or "?")
+            record = LogRecord(level, logger, str(data.get("message") or data.get("msg") or ""))
+            for key in ("exc_info", "exc_text", "traceback", "stack_info"):
                 if data.get(key):
                     record.extra.extend(str(data[key]).splitlines())
             return record
-    match = _TEXT_LINE.match(stripped)
-    if match:
-        return LogRecord(match["level"], match["logger"], match["msg"])
-    return None
+    match = _TEXT_RECORD.match(stripped)
+    return LogRecord(match["level"], match["logger"], match["msg"]) if match else None
 
 
 @dataclass
 class RunResult:
     name: str
+    log_path: Path
     returncode: int | None = None
     tests: int | None = None
     failed: int = 0
@@ -228,16 +272,26 @@ class RunResult:
     bad_records: list[LogRecord] = field(default_factory=list)
     seconds: float = 0.0
     timed_out: bool = False
-    log_path: Path | None = None
 
-    @property
-    def ok(self) -> bool:
-        return (self.returncode == 0 and not self.timed_out and self.tests is not None
-                and not self.failed and not self.errors and not self.bad_records)
+    def problems(self, expect_tests: bool) -> list[str]:
+        found = []
+        if self.timed_out:
+            found.append("odoo-bin timed out and was killed")
+        elif self.returncode != 0:
+            found.append(f"odoo-bin exited with status {self.returncode}")
+        if self.tests is None:
+            found.append("no test summary in Odoo's log (did it crash before the tests?)")
+        elif expect_tests and self.tests == 0:
+            found.append("no test was executed although the selected addons have tests (wrong --tags?)")
+        if self.failed or self.errors:
+            found.append(f"{self.failed} test(s) failed, {self.errors} in error")
+        if self.bad_records:
+            found.append(f"{len(self.bad_records)} ERROR/CRITICAL log record(s)")
+        return found
 
 
 class LogWatcher:
-    """Consumes Odoo's output line by line: keeps the ERROR/CRITICAL records with their tracebacks."""
+    """Consumes Odoo's output line by line: keeps ERROR/CRITICAL records with their tracebacks."""
 
     def __init__(self, result: RunResult, echo: bool):
         self.result = result
@@ -252,26 +306,28 @@ class LogWatcher:
             if self._current is not None:
                 self._current.extra.append(line.rstrip("\n"))
             return
+        self._current = None
         summary = _SUMMARY.search(record.message)
         if summary:
             self.result.tests = int(summary["tests"])
             self.result.failed = int(summary["failed"])
             self.result.errors = int(summary["errors"])
-        if record.level in _BAD_LEVELS and not summary:
+        elif record.level in _BAD_LEVELS:
             self.result.bad_records.append(record)
             self._current = record
             if not self.echo:
                 print(f"  {record.level} {record.logger}: {record.message[:300]}", flush=True)
-        else:
-            self._current = None
         if not self.echo and record.logger == "odoo.tests.stats":
-            print(f"  {record.message}", flush=True)
+            print(f"  {record.message.strip()}", flush=True)
 
 
-# ---------------------------------------------------------------------------------------------- odoo-bin
+# ------------------------------------------------------------------------------------------- odoo-bin
 def run_odoo(argv: list[str], env: dict[str, str], result: RunResult, timeout: float, echo: bool) -> None:
+    """Run odoo-bin in its own process group, log to result.log_path, kill the group on timeout."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    result.log_path = LOG_DIR / f"{result.name}.log"
+    last = LOG_DIR / "last.log"
+    last.unlink(missing_ok=True)
+    last.symlink_to(result.log_path.name)
     watcher = LogWatcher(result, echo)
     t0 = time.monotonic()
     with open(result.log_path, "w", encoding="utf-8") as log:
@@ -287,7 +343,7 @@ def run_odoo(argv: list[str], env: dict[str, str], result: RunResult, timeout: f
                 log.write(line)
                 watcher.feed(line)
             result.returncode = proc.wait()
-        except KeyboardInterrupt:
+        except BaseException:
             _kill_group(proc, result)
             raise
         finally:
@@ -296,50 +352,90 @@ def run_odoo(argv: list[str], env: dict[str, str], result: RunResult, timeout: f
 
 
 def _kill_group(proc: subprocess.Popen, result: RunResult) -> None:
-    if proc.poll() is None:
-        result.timed_out = True
-        with_signal = [signal.SIGTERM, signal.SIGKILL]
-        for sig in with_signal:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                proc.wait(timeout=10)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+    if proc.poll() is not None:
+        return
+    result.timed_out = True
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
-def ensure_odoo_venv(odoo_python_hint: str) -> Path:
-    """scripts/setup_odoo.sh is idempotent (hash marker): ~0.1 s when the venv is current."""
-    env = dict(os.environ, PYTHON=odoo_python_hint)
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "setup_odoo.sh")], env=env, capture_output=True, text=True)
+def ensure_odoo_venv(python_hint: str) -> Path:
+    """Build/refresh .venvs/odoo through scripts/setup_odoo.sh (hash-marked: ~0.1 s when current)."""
+    env = dict(os.environ, PYTHON=python_hint)
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "setup_odoo.sh")], env=env, check=False,
+                          capture_output=True, text=True)
     python = ROOT / ".venvs" / "odoo" / "bin" / "python"
     if proc.returncode != 0 or not python.exists():
         sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit("odoo_tests: scripts/setup_odoo.sh failed: cannot build .venvs/odoo (see above)")
-    if "up to date" not in proc.stdout:  # it (re)built the venv: say so
+    if "up to date" not in proc.stdout:  # it (re)built the venv: show what it did
         sys.stdout.write(proc.stdout)
     return python
 
 
-# ---------------------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--addons", help="comma-separated addons to install and test (default: every repo addon with tests/)")
-    parser.add_argument("--tags", help="--test-tags for odoo-bin (default: /<addon> for each selected addon)")
-    parser.add_argument("--extra-addons-path", action="append", default=[],
-                        help="another directory of addons (e.g. a scratch addon); its addons can be named in --addons")
-    parser.add_argument("--load", help="extra server-wide modules for --load (base,web and the selected addons' post_load ones are always there)")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for odoo-bin (repeatable)")
-    parser.add_argument("--servers", help="comma-separated servers to start in addition: redis,s3,swift,statsd")
-    parser.add_argument("--demo", action="store_true", help="load demo data (slower install)")
-    parser.add_argument("--keep", action="store_true", help="keep the run directory (PostgreSQL cluster, filestore, server logs)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds before odoo-bin is killed (default 1800)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="stream Odoo's whole log")
-    args = parser.parse_args(argv)
+def odoo_argv(prefix: list[str], plan: Plan, *, run_dir: Path, dbname: str, pg, addons_path: str,
+              demo: bool) -> list[str]:
+    from devstack._process import free_port
 
+    argv = [
+        *prefix,
+        f"--config={run_dir / 'odoo.conf'}", f"--data-dir={run_dir / 'data'}",
+        "-d", dbname, f"--db_host={pg.host}", f"--db_port={pg.port}", f"--db_user={pg.user}",
+        f"--addons-path={addons_path}", f"--load={','.join(plan.server_wide)}",
+        "-i", ",".join(plan.install), f"--test-tags={plan.tags}", "--stop-after-init",
+        "--http-interface=127.0.0.1", f"--http-port={free_port()}", f"--gevent-port={free_port()}",
+        "--max-cron-threads=0", "--workers=0", "--log-level=info",
+    ]
+    if not demo:
+        argv.append("--without-demo=all")
+    return argv
+
+
+def run_environment(servers: Servers, plan: Plan, dbname: str, overrides: list[str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("ODOO_PY_COLORS", None)  # colours would break log parsing
+    env.update(servers.environment(dbname))
+    if "logging_json" in plan.in_closure:
+        env.setdefault("ODOO_LOGGING_JSON", "1")
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"odoo_tests: --env expects NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
+
+
+# ------------------------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--addons", help="comma-separated addons to install and test "
+                                         "(default: every repo addon with tests/)")
+    parser.add_argument("--tags", help="--test-tags for odoo-bin (default: /<addon> for each selected addon)")
+    parser.add_argument("--extra-addons-path", action="append", default=[], metavar="DIR",
+                        help="another directory of addons (e.g. a scratch addon), repeatable")
+    parser.add_argument("--load", help="more server-wide modules (base, web and the post_load addons of the "
+                                       "install closure are always loaded)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for odoo-bin, wins over ours (repeatable)")
+    parser.add_argument("--servers", help=f"more servers to start: {','.join(SERVER_KINDS)}")
+    parser.add_argument("--demo", action="store_true", help="load demo data (slower install)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run directory (PostgreSQL cluster, filestore, server logs)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds before odoo-bin is killed")
+    parser.add_argument("-v", "--verbose", action="store_true", help="stream Odoo's whole log")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from devstack.odoo import addons_paths, find_odoo, odoo_command
 
@@ -351,107 +447,64 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.monotonic()
     odoo_python = ensure_odoo_venv(python_hint)
-    repo_addons = read_addons(ROOT)
+    repo = read_addons(ROOT)
     extra_dirs = [Path(p).resolve() for p in args.extra_addons_path]
-    known = dict(repo_addons)
+    known = dict(repo)
     for directory in extra_dirs:
         known.update(read_addons(directory))
-
-    if args.addons:
-        selected = [name.strip() for name in args.addons.split(",") if name.strip()]
-    else:
-        selected = [name for name, addon in repo_addons.items() if addon.has_tests]
-        if not selected:
-            print(f"odoo_tests: no repo addon has a tests/ directory yet ({', '.join(repo_addons) or 'no addons'})")
-            print("odoo: 0 passed, 0 failed")
-            return 0
-    ours = closure(selected, known)
-    with_tests = [name for name in selected if name in known and known[name].has_tests]
-    tags = args.tags or ",".join(f"/{name}" for name in (with_tests or selected))
-    wanted = set()
-    for name in ours:
-        wanted |= SERVERS_NEEDED.get(name, set())
-    if args.servers:
-        wanted |= {s.strip() for s in args.servers.split(",") if s.strip()}
-    server_wide = ["base", "web"] + [name for name in ours if known[name].server_wide]
-    if args.load:
-        server_wide += [m.strip() for m in args.load.split(",") if m.strip() and m.strip() not in server_wide]
+    plan = Plan.build(args, repo, known)
+    if plan is None:
+        print(f"odoo_tests: no repo addon has tests/ yet ({', '.join(repo) or 'no addons'}): nothing to run")
+        return 0
 
     run_dir = Path(tempfile.mkdtemp(prefix="odoo-tests-", dir=os.environ.get("ODOO_TESTS_TMPDIR")))
-    servers = Servers(run_dir, wanted)
-    result = RunResult(name="odoo-tests")
     dbname = f"odoo_tests_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
-    print(f"odoo_tests: {reason}; addons {', '.join(selected)}; servers postgres {' '.join(sorted(wanted))}", flush=True)
+    result = RunResult(name=dbname, log_path=LOG_DIR / f"{dbname}.log")
+    servers = Servers(run_dir, plan.servers)
+    print(f"odoo_tests: {reason}; install {','.join(plan.install)}; servers postgres "
+          f"{' '.join(sorted(plan.servers))}", flush=True)
     try:
         servers.start()
-        pg = servers.started["postgres"]
-        from devstack._process import free_port
-
-        env = dict(os.environ)
-        env.update(servers.environment(dbname))
-        for item in args.env:
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise SystemExit(f"odoo_tests: --env expects NAME=VALUE, got {item!r}")
-            env[name] = value
-        env.pop("ODOO_PY_COLORS", None)
+        env = run_environment(servers, plan, dbname, args.env)
         (run_dir / "odoo.conf").write_text("[options]\n", encoding="utf-8")
         addons_path = ",".join(str(p) for p in [*addons_paths(odoo_root), ROOT, *extra_dirs])
-        command = [
-            *odoo_command(odoo_root, odoo_python),
-            f"--config={run_dir / 'odoo.conf'}", f"--data-dir={run_dir / 'data'}",
-            "-d", dbname, f"--db_host={pg.host}", f"--db_port={pg.port}", f"--db_user={pg.user}",
-            f"--addons-path={addons_path}", f"--load={','.join(server_wide)}",
-            "-i", ",".join(selected), f"--test-tags={tags}", "--stop-after-init",
-            "--http-interface=127.0.0.1", f"--http-port={free_port()}", f"--gevent-port={free_port()}",
-            "--max-cron-threads=0", "--workers=0", "--log-level=info",
-        ]
-        if not args.demo:
-            command.append("--without-demo=all")
-        print(f"odoo_tests: servers ready in {servers.seconds:.1f} s; running odoo-bin -d {dbname} -i {','.join(selected)} "
-              f"--test-tags={tags} --load={','.join(server_wide)} (log: {LOG_DIR / (result.name + '.log')})", flush=True)
-        run_odoo(command, env, result, args.timeout, args.verbose)
+        argv = odoo_argv(odoo_command(odoo_root, odoo_python), plan, run_dir=run_dir, dbname=dbname,
+                         pg=servers.started["postgres"], addons_path=addons_path, demo=args.demo)
+        print(f"odoo_tests: servers ready in {servers.seconds:.1f} s; odoo-bin -d {dbname} "
+              f"-i {','.join(plan.install)} --test-tags={plan.tags} --load={','.join(plan.server_wide)}; "
+              f"log {result.log_path}", flush=True)
+        run_odoo(argv, env, result, args.timeout, args.verbose)
         if "statsd" in servers.started:
             packets = servers.started["statsd"].packets(timeout=0.2, min_count=0)
-            print(f"odoo_tests: statsd listener received {len(packets)} packets during the run")
+            result.log_path.with_suffix(".statsd").write_text("\n".join(packets) + "\n", encoding="utf-8")
+            print(f"odoo_tests: the statsd listener received {len(packets)} metric lines "
+                  f"({result.log_path.with_suffix('.statsd')})")
     finally:
         servers.stop()
         if args.keep:
-            print(f"odoo_tests: run directory kept: {run_dir} (PostgreSQL cluster, filestore, server logs)")
+            print(f"odoo_tests: kept {run_dir} (PostgreSQL cluster, filestore, server logs)")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
+    return report(result, plan, total_seconds=time.monotonic() - t_start)
 
-    return report(result, expect_tests=bool(with_tests), total_seconds=time.monotonic() - t_start)
 
-
-def report(result: RunResult, *, expect_tests: bool, total_seconds: float) -> int:
+def report(result: RunResult, plan: Plan, *, total_seconds: float) -> int:
     for record in result.bad_records:
         print(f"\n--- {record.level} {record.logger}: {record.message}")
         lines = record.extra
         if len(lines) > 80:
-            lines = lines[:20] + [f"... ({len(lines) - 60} lines cut, see the log) ..."] + lines[-40:]
+            lines = [*lines[:20], f"... ({len(lines) - 60} lines cut, see the log) ...", *lines[-40:]]
         for line in lines:
             print(f"    {line}")
-    problems = []
-    if result.timed_out:
-        problems.append("odoo-bin timed out and was killed")
-    if result.returncode not in (0, None) and not result.timed_out:
-        problems.append(f"odoo-bin exited with status {result.returncode}")
-    if result.tests is None:
-        problems.append("no test summary in Odoo's log (crash before the tests ran?)")
-    elif expect_tests and result.tests == 0:
-        problems.append("no test was executed although the selected addons have tests (wrong --tags?)")
-    if result.bad_records:
-        problems.append(f"{len(result.bad_records)} ERROR/CRITICAL log record(s)")
+    problems = result.problems(plan.expect_tests)
     tests = result.tests or 0
-    passed = max(tests - result.failed - result.errors, 0)
-    print(f"\nodoo_tests: {tests} tests, {result.failed} failed, {result.errors} error(s); odoo-bin {result.seconds:.1f} s, "
-          f"total {total_seconds:.1f} s; log {result.log_path}")
+    broken = result.failed + result.errors
+    print(f"\nodoo_tests: {tests} tests, {result.failed} failed, {result.errors} error(s); "
+          f"odoo-bin {result.seconds:.1f} s, total {total_seconds:.1f} s; log {result.log_path}")
     for problem in problems:
         print(f"odoo_tests: FAILED: {problem}")
-    ok = result.ok and not problems
-    print(f"odoo: {passed} passed, {result.failed + result.errors} failed")
-    return 0 if ok else 1
+    print(f"odoo: {max(tests - broken, 0)} passed, {broken} failed")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
