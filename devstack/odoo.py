@@ -37,7 +37,8 @@ def odoo_series(root: Path) -> str | None:
 
 def _importable_root(python: str) -> Path | None:
     try:
-        proc = subprocess.run([python, "-c", _FIND_SPEC], check=False, capture_output=True, text=True, timeout=30)
+        proc = subprocess.run([python, "-c", _FIND_SPEC], check=False, capture_output=True, text=True,
+                              timeout=30)
         out = proc.stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
