@@ -1,0 +1,100 @@
+"""The few things the engine needs from a database connection.
+
+The engine runs both on a plain psycopg2 connection (CLI, CI tests without Odoo) and on an Odoo cursor
+(``env.cr``), which already has ``execute/fetchone/fetchall/commit/rollback``. Wrapping psycopg2 in the same
+shape keeps the engine ignorant of which one it got.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Protocol, Sequence
+
+
+class Database(Protocol):
+    def execute(self, query: str, params: Optional[Any] = None) -> None: ...
+
+    def fetchone(self) -> Optional[Sequence[Any]]: ...
+
+    def fetchall(self) -> list[Sequence[Any]]: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class PsycopgDatabase:
+    """A psycopg2 connection seen as one cursor with commit/rollback, like Odoo's ``env.cr``."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self._cursor = connection.cursor()
+
+    @property
+    def dbname(self) -> str:
+        return self.connection.info.dbname
+
+    def execute(self, query: str, params: Optional[Any] = None) -> None:
+        self._cursor.execute(query, params)
+
+    def fetchone(self) -> Optional[Sequence[Any]]:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Sequence[Any]]:
+        return self._cursor.fetchall()
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+    def close(self) -> None:
+        self._cursor.close()
+        self.connection.close()
+
+
+def connect(dsn: str) -> PsycopgDatabase:
+    import psycopg2
+
+    connection = psycopg2.connect(dsn)
+    connection.autocommit = False
+    return PsycopgDatabase(connection)
+
+
+class NoCommitDatabase:
+    """Runs a migration inside the caller's transaction (Odoo tests forbid commits).
+
+    Each batch still ends at a savepoint so a failing batch rolls back alone; nothing is committed, so
+    old copies are only marked for garbage collection, never removed (see ``Engine.collect``).
+    """
+
+    commits = False
+
+    def __init__(self, inner: Database) -> None:
+        self.inner = inner
+        self._savepoint = 0
+        self._open()
+
+    def _open(self) -> None:
+        self._savepoint += 1
+        self.inner.execute(f"SAVEPOINT migration_batch_{self._savepoint}")
+
+    def execute(self, query: str, params: Optional[Any] = None) -> None:
+        self.inner.execute(query, params)
+
+    def fetchone(self) -> Optional[Sequence[Any]]:
+        return self.inner.fetchone()
+
+    def fetchall(self) -> list[Sequence[Any]]:
+        return self.inner.fetchall()
+
+    def commit(self) -> None:
+        self.inner.execute(f"RELEASE SAVEPOINT migration_batch_{self._savepoint}")
+        self._open()
+
+    def rollback(self) -> None:
+        self.inner.execute(f"ROLLBACK TO SAVEPOINT migration_batch_{self._savepoint}")
+
+
+def commits(db: Any) -> bool:
+    """False for databases whose commit() does not really commit (old copies must then stay)."""
+    return getattr(db, "commits", True)

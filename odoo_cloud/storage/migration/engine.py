@@ -1,0 +1,502 @@
+"""The migration engine: moves ir_attachment contents between the database, the filestore and buckets.
+
+One runner works in batches: it locks a batch of pending rows (``FOR UPDATE SKIP LOCKED``, so a second
+runner takes other rows), reads and uploads their contents with a bounded thread pool, switches the rows
+in one UPDATE and commits. Only then are the old copies collected, and only those no row references any
+more. Killed at any point, the next run finds the rows still pending and does them again; content is
+addressed by sha1, so redoing an upload is harmless.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol
+
+from . import location as loc
+from .db import Database, commits
+from .errors import MigrationAborted, MissingSource, RowError
+from .filestore import Filestore, FilestoreError, MissingFile
+from .report import Failure, Progress, Report
+
+_logger = logging.getLogger("odoo_cloud.storage.migration")
+
+
+class ContentWriter(Protocol):
+    """Places verified content in the target and returns the store_fname pointing at it."""
+
+    def write(self, data: bytes, sha1: str) -> str: ...
+
+
+ObjectReader = Callable[[str], bytes]  # store_fname "scheme://bucket/key" -> bytes, MissingSource on 404
+
+
+class OldObjects(Protocol):
+    """Hands old object copies to the storage garbage collection (same transaction as the switch)."""
+
+    def mark(self, db: Database, uris: list[str]) -> None: ...
+
+    def collect(self, db: Database, uris: list[str]) -> tuple[int, int]: ...
+
+
+@dataclass
+class Options:
+    batch_size: int = 200
+    workers: int = 8
+    limit: Optional[int] = None
+    dry_run: bool = False
+    progress_interval: float = 10.0
+    max_inflight_bytes: int = 64 * 1024 * 1024
+    collect_old_copies: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.limit is not None and self.limit < 0:
+            raise ValueError(f"limit must be >= 0, got {self.limit}")
+
+
+@dataclass
+class _Row:
+    id: int
+    store_fname: Optional[str]
+    checksum: Optional[str]
+    keep_in_db: bool
+    db_size: Optional[int]
+    file_size: Optional[int]
+
+    @property
+    def expected_size(self) -> int:
+        return self.db_size or self.file_size or 0
+
+
+@dataclass
+class _Unit:
+    """One source to read (a local file or object shared by rows, or one row's DB bytes)."""
+
+    store_fname: Optional[str]
+    rows: list[_Row]
+    data: Optional[bytes] = None  # DB bytes, fetched by the main thread (the connection is not shared)
+
+    @property
+    def size(self) -> int:
+        return max(r.expected_size for r in self.rows)
+
+
+@dataclass
+class _UnitResult:
+    unit: _Unit
+    sha1: Optional[str] = None
+    size: int = 0
+    target_fname: Optional[str] = None    # where rows going to the target now point
+    data_for_db: Optional[bytes] = None   # content for rows that go to the database
+    to_target: list[_Row] = field(default_factory=list)
+    to_db: list[_Row] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    wrote: bool = False
+
+
+class _ByteBudget:
+    """Bounds the bytes held by queued and running jobs; one oversized job may still run alone."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        with self._cond:
+            while self.used and self.used + size > self.limit:
+                self._cond.wait()
+            self.used += size
+
+    def release(self, size: int) -> None:
+        with self._cond:
+            self.used -= size
+            self._cond.notify_all()
+
+
+class _Once:
+    """Writes each distinct content once per batch, whichever thread gets there first."""
+
+    def __init__(self, writer: ContentWriter) -> None:
+        self.writer = writer
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future] = {}
+
+    def write(self, data: bytes, sha1: str) -> tuple[str, bool]:
+        with self._lock:
+            future = self._futures.get(sha1)
+            first = future is None
+            if first:
+                future = self._futures[sha1] = Future()
+        if not first:
+            return future.result(), False
+        try:
+            fname = self.writer.write(data, sha1)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(fname)
+        return fname, True
+
+
+class Engine:
+    """Moves every pending attachment to `target`. One instance per run; not shared between threads."""
+
+    def __init__(
+        self,
+        db: Database,
+        target: loc.Location,
+        *,
+        filestore: Optional[Filestore] = None,
+        writer: Optional[ContentWriter] = None,
+        read_object: Optional[ObjectReader] = None,
+        old_objects: Optional[OldObjects] = None,
+        options: Optional[Options] = None,
+        logger: logging.Logger = _logger,
+        on_batch: Optional[Callable[[list[int]], None]] = None,
+    ) -> None:
+        self.db = db
+        self.target = target
+        self.filestore = filestore
+        self.read_object = read_object
+        self.old_objects = old_objects
+        self.options = options or Options()
+        self.logger = logger
+        self.on_batch = on_batch  # e.g. the Odoo glue invalidating its cache for these ids
+        if target.kind == loc.FILE and not self.options.dry_run:
+            if filestore is None:
+                raise ValueError("migrating to the filestore needs the filestore directory")
+            writer = writer or _FileWriter(filestore)
+        if target.kind == loc.OBJECT and writer is None and not self.options.dry_run:
+            raise ValueError(f"migrating to {target} needs a writer for that bucket")
+        self.writer = writer
+        self._pending, self._pending_params = loc.pending_sql(target)
+        self._keep, self._keep_params = loc.keep_in_db_sql(target)
+
+    # -- public ----------------------------------------------------------------------------------------
+    def run(self) -> Report:
+        report = Report(location=str(self.target), dry_run=self.options.dry_run)
+        started = time.monotonic()
+        if self.options.dry_run:
+            self._count_by_source(report)
+            report.seconds = time.monotonic() - started
+            self.db.rollback()
+            self.logger.info("%s", report.summary())
+            return report
+        report.pending_at_start = self._count_pending()
+        total = report.pending_at_start if self.options.limit is None else min(self.options.limit,
+                                                                                report.pending_at_start)
+        self.db.commit()
+        self.logger.info("migration to %s: %d attachment(s) pending, batches of %d, %d worker(s)",
+                         self.target, report.pending_at_start, self.options.batch_size, self.options.workers)
+        self._sweep_checklist(report)
+        progress = Progress(self.logger, str(self.target), total, self.options.progress_interval)
+        try:
+            with ThreadPoolExecutor(self.options.workers, thread_name_prefix="attachment-migration") as pool:
+                self._batches(pool, report, progress)
+        finally:
+            report.remaining = self._count_pending()
+            self.db.commit()
+            report.seconds = time.monotonic() - started
+        self._sweep_checklist(report)
+        self.logger.info("%s", progress.line())
+        log = self.logger.warning if report.failed else self.logger.info
+        log("%s", report.summary())
+        for failure in report.failures:
+            self.logger.warning("attachment %d (%s) not moved: %s", failure.attachment_id,
+                                failure.store_fname or "in database", failure.reason)
+        return report
+
+    # -- counting --------------------------------------------------------------------------------------
+    def _count_pending(self) -> int:
+        self.db.execute(f"SELECT count(*) FROM ir_attachment WHERE type = 'binary' AND {self._pending}",
+                        self._pending_params)
+        return self.db.fetchone()[0]
+
+    def _count_by_source(self, report: Report) -> None:
+        self.db.execute(
+            f"""SELECT CASE WHEN store_fname IS NULL THEN 'db'
+                            WHEN store_fname LIKE '%%://%%' THEN split_part(store_fname, '/', 1) || '//'
+                                 || split_part(store_fname, '/', 3)
+                            ELSE 'file' END,
+                       {self._keep}, count(*)
+                  FROM ir_attachment WHERE type = 'binary' AND {self._pending} GROUP BY 1, 2""",
+            self._keep_params + self._pending_params,
+        )
+        for place, keep, count in self.db.fetchall():
+            report.by_source[place] = report.by_source.get(place, 0) + count
+            report.pending_at_start += count
+            if keep and self.target.kind != loc.DB:
+                report.kept_in_db += count
+        if self.options.limit is not None:
+            report.pending_at_start = min(report.pending_at_start, self.options.limit)
+
+    # -- batches ---------------------------------------------------------------------------------------
+    def _batches(self, pool: ThreadPoolExecutor, report: Report, progress: Progress) -> None:
+        after_id = 0
+        processed = 0
+        limit = self.options.limit
+        while limit is None or processed < limit:
+            size = self.options.batch_size if limit is None else min(self.options.batch_size, limit - processed)
+            rows = self._lock_batch(after_id, size)
+            if not rows:
+                self.db.rollback()
+                break
+            after_id = rows[-1].id
+            try:
+                old_local, old_objects = self._migrate_batch(pool, rows, report)
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                raise
+            if self.on_batch:
+                self.on_batch([r.id for r in rows])
+            processed += len(rows)
+            progress.advance(len(rows))
+            self._collect(old_local, old_objects, report)
+
+    def _lock_batch(self, after_id: int, size: int) -> list[_Row]:
+        self.db.execute(
+            f"""SELECT id, store_fname, checksum, {self._keep}, octet_length(db_datas), file_size
+                  FROM ir_attachment
+                 WHERE id > %s AND type = 'binary' AND {self._pending}
+                 ORDER BY id LIMIT %s
+                   FOR UPDATE SKIP LOCKED""",
+            self._keep_params + [after_id] + self._pending_params + [size],
+        )
+        return [_Row(*row) for row in self.db.fetchall()]
+
+    def _units(self, rows: list[_Row]) -> list[_Unit]:
+        by_fname: dict[str, _Unit] = {}
+        units: list[_Unit] = []
+        for row in rows:
+            if row.store_fname:
+                unit = by_fname.get(row.store_fname)
+                if unit is None:
+                    unit = by_fname[row.store_fname] = _Unit(row.store_fname, [])
+                    units.append(unit)
+                unit.rows.append(row)
+            else:
+                units.append(_Unit(None, [row]))
+        return units
+
+    def _db_slices(self, units: list[_Unit]) -> None:
+        """Fetch DB contents in slices bounded by the byte budget, not all at once."""
+        pending = [u for u in units if u.store_fname is None]
+        start = 0
+        while start < len(pending):
+            chunk, budget = [], 0
+            while start < len(pending) and (not chunk or budget + pending[start].size
+                                            <= self.options.max_inflight_bytes):
+                chunk.append(pending[start])
+                budget += pending[start].size
+                start += 1
+            yield chunk
+
+    def _migrate_batch(self, pool: ThreadPoolExecutor, rows: list[_Row], report: Report):
+        units = self._units(rows)
+        once = _Once(self.writer) if self.writer else None
+        budget = _ByteBudget(self.options.max_inflight_bytes)
+        futures: set[Future] = set()
+        switched: list[tuple[int, str, str, int]] = []
+        old_local: list[str] = []
+        old_objects: list[str] = []
+
+        def drain(block: bool) -> None:
+            nonlocal futures
+            if not futures:
+                return
+            done, futures = wait(futures, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+            for future in done:
+                result: _UnitResult = future.result()  # a fatal error propagates and aborts the batch
+                budget.release(result.unit.size)
+                self._apply(result, report, switched, old_local, old_objects)
+
+        def submit(unit: _Unit) -> None:
+            while futures and budget.used and budget.used + unit.size > budget.limit:
+                drain(block=True)
+            budget.acquire(unit.size)
+            futures.add(pool.submit(self._process, unit, once))
+
+        try:
+            for unit in units:
+                if unit.store_fname is not None:
+                    submit(unit)
+            for chunk in self._db_slices(units):
+                self.db.execute("SELECT id, db_datas FROM ir_attachment WHERE id = ANY(%s)",
+                                ([u.rows[0].id for u in chunk],))
+                contents = {row_id: data for row_id, data in self.db.fetchall()}
+                for unit in chunk:
+                    data = contents.pop(unit.rows[0].id)
+                    unit.data = bytes(data) if data is not None else b""
+                    submit(unit)
+                del contents
+                drain(block=False)
+            while futures:
+                drain(block=True)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            wait(futures)
+            raise
+        if switched:
+            ids, fnames, shas, sizes = zip(*switched)
+            self.db.execute(
+                """UPDATE ir_attachment AS a
+                      SET store_fname = v.fname, db_datas = NULL, checksum = v.sha, file_size = v.size
+                     FROM unnest(%s::int[], %s::varchar[], %s::varchar[], %s::int[]) AS v(id, fname, sha, size)
+                    WHERE a.id = v.id""",
+                (list(ids), list(fnames), list(shas), list(sizes)),
+            )
+        old_local = sorted(set(old_local))
+        old_objects = sorted(set(old_objects))
+        if self.filestore is not None:
+            for fname in old_local:  # Odoo's own checklist: survives a kill between commit and unlink
+                self.filestore.mark_for_gc(fname)
+        if old_objects and self.old_objects is not None:
+            self.old_objects.mark(self.db, old_objects)
+        return old_local, old_objects
+
+    # -- one unit, in a worker thread ------------------------------------------------------------------
+    def _process(self, unit: _Unit, once: Optional[_Once]) -> _UnitResult:
+        result = _UnitResult(unit)
+        try:
+            data = unit.data if unit.store_fname is None else self._read(unit.store_fname)
+        except RowError as exc:
+            result.failures = [Failure(r.id, r.store_fname, str(exc)) for r in unit.rows]
+            return result
+        unit.data = None
+        sha1 = hashlib.sha1(data).hexdigest()
+        result.sha1, result.size = sha1, len(data)
+        good = []
+        for row in unit.rows:
+            if row.checksum and row.checksum != sha1:
+                result.failures.append(Failure(row.id, row.store_fname,
+                                               f"content has sha1 {sha1}, the row records {row.checksum}"))
+            else:
+                good.append(row)
+        for row in good:
+            # empty content lives in the database whatever the location, as in core
+            to_db = self.target.kind == loc.DB or row.keep_in_db or not data
+            (result.to_db if to_db else result.to_target).append(row)
+        if result.to_target:
+            try:
+                result.target_fname, result.wrote = once.write(data, sha1)
+            except (RowError, FilestoreError) as exc:
+                result.failures += [Failure(r.id, r.store_fname, str(exc)) for r in result.to_target]
+                result.to_target = []
+        if result.to_db:
+            result.data_for_db = data
+        return result
+
+    def _read(self, store_fname: str) -> bytes:
+        if "://" in store_fname:
+            if self.read_object is None:
+                raise MigrationAborted(f"no object store configured to read {store_fname}")
+            return self.read_object(store_fname)
+        if self.filestore is None:
+            raise MigrationAborted(f"no filestore directory configured to read {store_fname}")
+        try:
+            return self.filestore.read(store_fname)
+        except MissingFile as exc:
+            raise MissingSource(str(exc)) from None
+        except FilestoreError as exc:
+            raise RowError(str(exc)) from None
+
+    # -- main thread: record the outcome of one unit ---------------------------------------------------
+    def _apply(self, result: _UnitResult, report: Report, switched: list, old_local: list,
+               old_objects: list) -> None:
+        for failure in result.failures:
+            report.add_failure(failure)
+        moved = result.to_target + result.to_db
+        if result.wrote:
+            report.contents_written += 1
+        for row in result.to_target:
+            switched.append((row.id, result.target_fname, result.sha1, result.size))
+        for row in result.to_db:
+            self.db.execute(
+                """UPDATE ir_attachment SET db_datas = %s, store_fname = NULL, checksum = %s, file_size = %s
+                    WHERE id = %s RETURNING octet_length(db_datas), md5(db_datas)""",
+                (result.data_for_db or None, result.sha1, result.size, row.id),
+            )
+            stored_size, stored_md5 = self.db.fetchone()
+            if (stored_size or 0) != result.size or (
+                    result.size and stored_md5 != hashlib.md5(result.data_for_db).hexdigest()):
+                raise MigrationAborted(f"attachment {row.id}: the database returned other bytes than written")
+            if row.keep_in_db and self.target.kind != loc.DB:
+                report.kept_in_db += 1
+        result.data_for_db = None
+        for row in moved:
+            report.moved += 1
+            report.bytes_moved += result.size
+            if row.store_fname and row.store_fname != result.target_fname:
+                (old_objects if "://" in row.store_fname else old_local).append(row.store_fname)
+
+    # -- old copies ------------------------------------------------------------------------------------
+    def _collect(self, old_local: list[str], old_objects: list[str], report: Report) -> None:
+        """After the commit: remove the old copies no row references any more."""
+        if not (self.options.collect_old_copies and commits(self.db)):
+            report.old_copies_kept += len(old_local) + len(old_objects)
+            return
+        if old_local:
+            removed, kept = self._collect_local(old_local)
+            report.old_copies_removed += removed
+            report.old_copies_kept += kept
+        if old_objects:
+            if self.old_objects is None:
+                report.old_copies_kept += len(old_objects)
+            else:
+                removed, kept = self.old_objects.collect(self.db, old_objects)
+                report.old_copies_removed += removed
+                report.old_copies_kept += kept
+
+    def _collect_local(self, fnames: list[str]) -> tuple[int, int]:
+        """Odoo's filestore GC discipline: SHARE lock, keep what is referenced, unlink the rest."""
+        self.db.execute("SET LOCAL lock_timeout TO '10s'")
+        try:
+            self.db.execute("LOCK ir_attachment IN SHARE MODE")
+        except Exception as exc:  # lock not available: the checklist keeps them for a later sweep
+            self.db.rollback()
+            self.logger.info("filestore collection postponed (%s)", exc)
+            return 0, len(fnames)
+        self.db.execute("SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname = ANY(%s)", (fnames,))
+        referenced = {row[0] for row in self.db.fetchall()}
+        removed = kept = 0
+        for fname in fnames:
+            if fname in referenced:
+                kept += 1
+            elif self.filestore.remove(fname):
+                removed += 1
+            self.filestore.unmark(fname)
+        self.db.commit()
+        return removed, kept
+
+    def _sweep_checklist(self, report: Report) -> None:
+        """Collect local copies a killed run switched away from but could not remove yet.
+
+        Only when the target is not the filestore: then nothing writes local files concurrently, so no
+        in-flight create can be about to reference a file (with target `file`, core's own GC does this).
+        """
+        if (self.filestore is None or self.target.kind == loc.FILE or not self.options.collect_old_copies
+                or not commits(self.db)):
+            return
+        names = self.filestore.checklist()
+        for start in range(0, len(names), 1000):
+            removed, _kept = self._collect_local(names[start:start + 1000])
+            report.old_copies_removed += removed
+
+
+class _FileWriter:
+    def __init__(self, filestore: Filestore) -> None:
+        self.filestore = filestore
+
+    def write(self, data: bytes, sha1: str) -> str:
+        return self.filestore.write(data, sha1)

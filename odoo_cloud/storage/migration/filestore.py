@@ -1,0 +1,106 @@
+"""Odoo's local filestore, as Odoo 18 lays it out: ``<filestore>/<sha[:2]>/<sha>``.
+
+Writes go through a temporary file and a rename so that a process killed mid-write never leaves a
+truncated file that a later run would take for a complete copy. New files are put on Odoo's GC checklist
+(``<filestore>/checklist/<fname>``) exactly like core ``_file_write`` does, so a switch that never
+commits leaves nothing behind once Odoo's own filestore GC runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from pathlib import Path
+
+
+class FilestoreError(Exception):
+    """A local file cannot be used: the reason is in the message."""
+
+
+class MissingFile(FilestoreError):
+    pass
+
+
+class Filestore:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def full_path(self, fname: str) -> Path:
+        # the same sanitising as core _full_path: no dots, no leading/trailing slashes
+        return self.root / re.sub(r"[.]", "", fname).strip("/\\")
+
+    @staticmethod
+    def fname_for(sha1: str) -> str:
+        return f"{sha1[:2]}/{sha1}"
+
+    def read(self, fname: str) -> bytes:
+        path = self.full_path(fname)
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            raise MissingFile(f"missing local file {path}") from None
+        except OSError as exc:
+            raise FilestoreError(f"cannot read local file {path}: {exc}") from None
+
+    def write(self, data: bytes, sha1: str) -> str:
+        """Store `data` under its sha1 and return the store_fname; an existing identical file is kept."""
+        fname = self.fname_for(sha1)
+        path = self.full_path(fname)
+        if path.exists():
+            if _sha1_of_file(path) == sha1:
+                return fname
+            raise FilestoreError(f"{path} exists with other content than sha1 {sha1} (collision or corruption)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+        self.mark_for_gc(fname)
+        written = _sha1_of_file(path)
+        if written != sha1:
+            raise FilestoreError(f"{path} reads back with sha1 {written}, expected {sha1}")
+        return fname
+
+    # -- Odoo's GC checklist ---------------------------------------------------------------------------
+    def checklist_path(self, fname: str) -> Path:
+        return self.root / "checklist" / re.sub(r"[.]", "", fname).strip("/\\")
+
+    def mark_for_gc(self, fname: str) -> None:
+        path = self.checklist_path(fname)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    def checklist(self) -> list[str]:
+        base = self.root / "checklist"
+        if not base.is_dir():
+            return []
+        return sorted(f"{d.name}/{f.name}" for d in base.iterdir() if d.is_dir() for f in d.iterdir())
+
+    def remove(self, fname: str) -> bool:
+        """Unlink a file no row references any more (and its empty shard directory)."""
+        path = self.full_path(fname)
+        try:
+            path.unlink()
+            removed = True
+        except FileNotFoundError:
+            removed = False
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only succeeds when empty
+        return removed
+
+    def unmark(self, fname: str) -> None:
+        path = self.checklist_path(fname)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+
+
+def _sha1_of_file(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
