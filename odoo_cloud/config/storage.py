@@ -9,7 +9,18 @@ from ._parse import EnvReader
 @dataclass(frozen=True)
 class StorageSettings:
     disabled: bool
+    # downloads answer a 302 to a presigned/temp URL instead of streaming through Odoo
+    presigned_url: bool = False
+    presigned_url_expiry: int = 300
+    # in-process memory of keys known to exist (saves a round trip per write); 0 disables it
+    known_keys: int = 100_000
 
 
 def read(env: EnvReader) -> StorageSettings:
-    return StorageSettings(disabled=env.bool("DISABLE_ATTACHMENT_STORAGE"))
+    return StorageSettings(
+        disabled=env.bool("DISABLE_ATTACHMENT_STORAGE"),
+        presigned_url=env.bool("ATTACHMENT_STORAGE_PRESIGNED_URL"),
+        presigned_url_expiry=env.int("ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY", 300, minimum=10,
+                                     maximum=7 * 24 * 3600),
+        known_keys=env.int("ATTACHMENT_STORAGE_KNOWN_KEYS", 100_000, minimum=0),
+    )

@@ -6,6 +6,8 @@ from typing import Optional
 
 from ._parse import EnvReader, Secret
 
+AUTH_VERSIONS = ("1", "3")
+
 
 @dataclass(frozen=True)
 class SwiftSettings:
@@ -14,6 +16,19 @@ class SwiftSettings:
     password: Optional[Secret]
     write_container: Optional[str]
     write_container_unstructured: bool
+    # Keystone v3 (SWIFT_AUTH_VERSION=3, the default when the URL ends with /v3)
+    auth_version: str = "1"
+    project_name: Optional[str] = None
+    project_domain_name: str = "Default"
+    user_domain_name: str = "Default"
+    region_name: Optional[str] = None
+    interface: str = "public"
+    # client behaviour: explicit, never the library defaults
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    retries: int = 2
+    create_container: bool = True
+    temp_url_key: Optional[Secret] = None
 
     @property
     def configured(self) -> bool:
@@ -21,10 +36,27 @@ class SwiftSettings:
 
 
 def read(env: EnvReader) -> SwiftSettings:
+    auth_url = env.url("SWIFT_AUTH_URL", ("https", "http"))
+    inferred = "3" if auth_url and auth_url.rstrip("/").endswith("/v3") else "1"
+    version = env.choice("SWIFT_AUTH_VERSION", AUTH_VERSIONS, default=inferred)
+    project = env.str("SWIFT_PROJECT_NAME") or env.str("SWIFT_TENANT_NAME")
+    if version == "3" and env.is_set("SWIFT_WRITE_CONTAINER") and not project:
+        env.problem("SWIFT_PROJECT_NAME", None, "a Keystone project name when SWIFT_AUTH_VERSION=3")
     return SwiftSettings(
-        auth_url=env.url("SWIFT_AUTH_URL", ("https", "http")),
+        auth_url=auth_url,
         account=env.str("SWIFT_ACCOUNT"),
         password=env.secret("SWIFT_PASSWORD"),
         write_container=env.str("SWIFT_WRITE_CONTAINER"),
         write_container_unstructured=env.bool("SWIFT_WRITE_CONTAINER_UNSTRUCTURED"),
+        auth_version=version,
+        project_name=project,
+        project_domain_name=env.str("SWIFT_PROJECT_DOMAIN_NAME", "Default"),
+        user_domain_name=env.str("SWIFT_USER_DOMAIN_NAME", "Default"),
+        region_name=env.str("SWIFT_REGION_NAME"),
+        interface=env.choice("SWIFT_INTERFACE", ("public", "internal", "admin"), default="public"),
+        connect_timeout=env.float("SWIFT_CONNECT_TIMEOUT", 5.0, minimum=0.001),
+        read_timeout=env.float("SWIFT_READ_TIMEOUT", 60.0, minimum=0.001),
+        retries=env.int("SWIFT_RETRIES", 2, minimum=0, maximum=20),
+        create_container=env.bool("SWIFT_CREATE_CONTAINER", True),
+        temp_url_key=env.secret("SWIFT_TEMP_URL_KEY"),
     )

@@ -1,0 +1,303 @@
+"""The `ObjectStore` interface every backend (S3, Swift) implements.
+
+Public methods are template methods: they validate, enforce the delete
+guard, skip re-uploads of content-addressed keys and publish timings
+(`storage.<scheme>.<op>`); backends only implement the `_`-prefixed
+primitives and translate their client's exceptions into `errors`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import ClassVar, Iterator, Optional
+
+from ..instrumentation import Operation, operation, publish
+from .errors import DeleteRefused, ObjectNotFound
+from .uri import format_uri
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: Optional[str] = None
+
+
+class KnownKeys:
+    """Bounded, expiring memory of keys known to exist in a bucket.
+
+    Content-addressed keys never change content, so once a key is known to
+    exist a put can skip the network entirely. Entries expire because another
+    process's garbage collector may delete the object; the GC keeps a record
+    of collected keys for longer than this TTL (see gc.py) so writers can
+    force a fresh check.
+    """
+
+    def __init__(self, max_entries: int = 100_000, ttl: float = 600.0) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._entries: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        if self.max_entries <= 0:
+            return False
+        with self._lock:
+            seen = self._entries.get(item)
+            if seen is None:
+                return False
+            if time.monotonic() - seen > self.ttl:
+                del self._entries[item]
+                return False
+            self._entries.move_to_end(item)
+            return True
+
+    def add(self, item: tuple[str, str]) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._entries[item] = time.monotonic()
+            self._entries.move_to_end(item)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def discard(self, item: tuple[str, str]) -> None:
+        with self._lock:
+            self._entries.pop(item, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class ObjectStream:
+    """A (possibly ranged) object body read in bounded chunks.
+
+    Holds one open response; iterate it or call `read()`, and `close()` it
+    (or use it as a context manager) so the connection goes back to its pool.
+    `size` is the whole object's size, `length` the number of bytes this
+    stream yields, `start`/`end` the inclusive byte range.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], *, size: int, start: int, end: int,
+                 etag: Optional[str] = None, on_close=None, on_done=None) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self.size = size
+        self.start = start
+        self.end = end
+        self.etag = etag
+        self._on_close = on_close
+        self._on_done = on_done
+        self.closed = False
+        self.bytes_read = 0
+
+    @property
+    def length(self) -> int:
+        return max(0, self.end - self.start + 1)
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._buffer:
+            buffered, self._buffer = self._buffer, b""
+            yield buffered
+        try:
+            for chunk in self._chunks:
+                if chunk:
+                    self.bytes_read += len(chunk)
+                    yield chunk
+        finally:
+            self.close()
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(list(self))
+        while len(self._buffer) < size:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                break
+            self.bytes_read += len(chunk)
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._on_close is not None:
+                self._on_close()
+        finally:
+            if self._on_done is not None:
+                self._on_done(self)
+
+    def __enter__(self) -> "ObjectStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def resolve_range(size: int, start: Optional[int], end: Optional[int]) -> tuple[int, int]:
+    """Inclusive [start, end] clipped to the object; (0, -1) for an empty object."""
+    first = 0 if start is None else start
+    last = size - 1 if end is None else min(end, size - 1)
+    if first < 0 or (size and first > last) or (not size and first):
+        raise ValueError(f"unsatisfiable range {start}-{end} for an object of {size} bytes")
+    return first, last
+
+
+class ObjectStore(ABC):
+    """One object store writing to one bucket/container and reading from any.
+
+    `bucket` is the write bucket: the only one `put` writes to and the only
+    one `delete` accepts. Reads take an optional `bucket` because a
+    store_fname may name another one.
+    """
+
+    scheme: ClassVar[str]
+    #: The server honours `If-None-Match: *` on PUT (set by a probe or a backend).
+    conditional_put: Optional[bool] = None
+
+    def __init__(self, bucket: str, *, create_bucket: bool = True,
+                 known_keys: Optional[KnownKeys] = None) -> None:
+        self.bucket = bucket
+        self.create_bucket = create_bucket
+        self.known_keys = known_keys if known_keys is not None else KnownKeys()
+        self._bucket_ready = False
+        self._bucket_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.scheme}://{self.bucket}>"
+
+    # -- naming ------------------------------------------------------------
+    def uri(self, key: str) -> str:
+        """The store_fname for `key` in the write bucket."""
+        return format_uri(self.scheme, self.bucket, key)
+
+    def _op(self, name: str):
+        return operation(f"storage.{self.scheme}.{name}")
+
+    # -- write -------------------------------------------------------------
+    def ensure_bucket(self) -> None:
+        """Create the write bucket when missing (unless creation is forbidden), once per process."""
+        if self._bucket_ready:
+            return
+        with self._bucket_lock:
+            if self._bucket_ready:
+                return
+            with self._op("ensure_bucket"):
+                self._ensure_bucket()
+            self._bucket_ready = True
+
+    def put(self, key: str, data: bytes, *, recheck: bool = False) -> bool:
+        """Store `data` under `key` in the write bucket; False when it was already there.
+
+        Keys are content addresses: an existing key holds the same bytes, so
+        it is not uploaded again. `recheck=True` ignores the in-process memory
+        of existing keys (the GC may have collected the object meanwhile).
+        """
+        item = (self.bucket, key)
+        with self._op("put") as op:
+            op.nbytes = len(data)
+            if not recheck and item in self.known_keys:
+                return False
+            self.ensure_bucket()
+            uploaded = self._put_if_absent(key, data)
+            self.known_keys.add(item)
+            return uploaded
+
+    def delete(self, key: str, bucket: Optional[str] = None) -> None:
+        """Delete from the write bucket only (DeleteRefused for any other); deleting a missing
+        object is not an error (the GC may retry a batch)."""
+        target = bucket or self.bucket
+        if target != self.bucket:
+            raise DeleteRefused(
+                f"refusing to delete {self.scheme}://{target}/{key}: this process only deletes from "
+                f"{self.scheme}://{self.bucket}", scheme=self.scheme, bucket=target, key=key)
+        with self._op("delete"):
+            self.known_keys.discard((self.bucket, key))
+            self._delete(key)
+
+    # -- read --------------------------------------------------------------
+    def get(self, key: str, bucket: Optional[str] = None) -> bytes:
+        """The whole object; ObjectNotFound if missing, StorageUnavailable on outage."""
+        with self._op("get") as op:
+            data = self._get(bucket or self.bucket, key)
+            op.nbytes = len(data)
+            return data
+
+    def head(self, key: str, bucket: Optional[str] = None) -> ObjectInfo:
+        with self._op("head"):
+            return self._head(bucket or self.bucket, key)
+
+    def exists(self, key: str, bucket: Optional[str] = None) -> bool:
+        try:
+            self.head(key, bucket)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def open(self, key: str, bucket: Optional[str] = None, *, start: Optional[int] = None,
+             end: Optional[int] = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ObjectStream:
+        """A stream of the object (or the inclusive byte range start..end) in chunks of at most
+        `chunk_size` bytes: memory stays bounded whatever the object size. The `stream`
+        operation is published when the stream is closed, with the bytes actually read."""
+        op = Operation(f"storage.{self.scheme}.stream")
+        started = time.perf_counter()
+        try:
+            stream = self._open(bucket or self.bucket, key, start, end, chunk_size)
+        except BaseException as exc:
+            op.ok, op.error, op.seconds = False, type(exc).__name__, time.perf_counter() - started
+            publish(op)
+            raise
+
+        def done(s: ObjectStream) -> None:
+            op.nbytes = s.bytes_read
+            op.seconds = time.perf_counter() - started
+            publish(op)
+
+        stream._on_done = done
+        return stream
+
+    def iter_chunks(self, key: str, bucket: Optional[str] = None, *, start: Optional[int] = None,
+                    end: Optional[int] = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        with self.open(key, bucket, start=start, end=end, chunk_size=chunk_size) as stream:
+            yield from stream
+
+    def presigned_url(self, key: str, bucket: Optional[str] = None, *, expires: int = 300,
+                      filename: Optional[str] = None, mimetype: Optional[str] = None) -> Optional[str]:
+        """A time-limited GET URL, or None when this store cannot sign (e.g. Swift without a temp-URL key)."""
+        with self._op("presign"):
+            return self._presigned_url(bucket or self.bucket, key, expires, filename, mimetype)
+
+    # -- backend primitives -----------------------------------------------------
+    @abstractmethod
+    def _ensure_bucket(self) -> None: ...
+
+    @abstractmethod
+    def _put_if_absent(self, key: str, data: bytes) -> bool: ...
+
+    @abstractmethod
+    def _get(self, bucket: str, key: str) -> bytes: ...
+
+    @abstractmethod
+    def _head(self, bucket: str, key: str) -> ObjectInfo: ...
+
+    @abstractmethod
+    def _open(self, bucket: str, key: str, start: Optional[int], end: Optional[int],
+              chunk_size: int) -> ObjectStream: ...
+
+    @abstractmethod
+    def _delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _presigned_url(self, bucket: str, key: str, expires: int, filename: Optional[str],
+                       mimetype: Optional[str]) -> Optional[str]: ...

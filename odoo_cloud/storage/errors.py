@@ -1,0 +1,41 @@
+"""Typed storage errors.
+
+Callers (the Odoo glue, the migration engine) must tell "this object does not
+exist" (core Odoo answers empty content for a missing file) from "the store
+cannot answer" (never empty bytes: the request fails). Messages name the
+scheme, bucket and key, never credentials.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class StorageError(Exception):
+    """Base of every error raised by an object store."""
+
+    def __init__(self, message: str, *, scheme: Optional[str] = None, bucket: Optional[str] = None,
+                 key: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.scheme = scheme
+        self.bucket = bucket
+        self.key = key
+
+
+class ObjectNotFound(StorageError):
+    """The store answered: no such object (HTTP 404) or no such bucket/container."""
+
+
+class StorageUnavailable(StorageError):
+    """The store could not answer: unreachable, timeout, auth failure, throttling, 5xx after retries."""
+
+
+class StorageDisabled(StorageUnavailable):
+    """DISABLE_ATTACHMENT_STORAGE is set: object storage must not be contacted at all."""
+
+
+class DeleteRefused(StorageError):
+    """A delete outside the bucket/container this process writes to: never allowed."""
+
+
+class StorageNotConfigured(StorageError):
+    """The scheme of a store_fname has no configured store in this process."""

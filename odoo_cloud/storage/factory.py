@@ -1,0 +1,134 @@
+"""Build the configured store: one client per process and endpoint, created lazily.
+
+Odoo's prefork server forks workers after `post_load`; a client (and its
+connection pool) inherited across fork would share sockets between
+processes. `PerProcess` rebuilds its value when the pid changes, so callers
+may hold a store across fork safely.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Dict, Generic, Optional, TypeVar
+
+from ..config import Settings, load_settings
+from .base import KnownKeys, ObjectStore
+from .errors import StorageDisabled, StorageNotConfigured
+from .uri import SCHEMES, bucket_for_db
+
+T = TypeVar("T")
+
+
+class PerProcess(Generic[T]):
+    """A lazily built value, rebuilt in a forked child."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._pid: Optional[int] = None
+        self._value: Optional[T] = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> T:
+        pid = os.getpid()
+        if self._pid != pid:
+            with self._lock:
+                if self._pid != pid:
+                    self._value = self._build()
+                    self._pid = pid
+        return self._value  # type: ignore[return-value]
+
+    @property
+    def built(self) -> bool:
+        return self._pid == os.getpid()
+
+
+_lock = threading.Lock()
+_clients: Dict[tuple, PerProcess[Any]] = {}
+_stores: Dict[tuple, ObjectStore] = {}
+
+
+def _client(kind: str, settings_key: tuple, build: Callable[[], Any]) -> PerProcess[Any]:
+    key = (kind, settings_key)
+    with _lock:
+        holder = _clients.get(key)
+        if holder is None:
+            holder = _clients[key] = PerProcess(build)
+        return holder
+
+
+def configured_scheme(settings: Settings) -> Optional[str]:
+    """The scheme new attachments go to according to the environment (None: none configured)."""
+    if settings.s3.configured:
+        return "s3"
+    if settings.swift.configured:
+        return "swift"
+    return None
+
+
+def build_store(scheme: str, settings: Optional[Settings] = None, dbname: Optional[str] = None) -> ObjectStore:
+    """The store of `scheme` writing to its configured bucket/container (`{db}` replaced by
+    `dbname`). Stores are cached per process, scheme and bucket; clients per endpoint."""
+    settings = settings if settings is not None else load_settings()
+    if settings.storage.disabled:
+        raise StorageDisabled("object storage is disabled (DISABLE_ATTACHMENT_STORAGE is set): "
+                              f"cannot use the {scheme} store", scheme=scheme)
+    if scheme not in SCHEMES:
+        raise StorageNotConfigured(f"unknown object-store scheme {scheme!r}", scheme=scheme)
+    if scheme == "s3":
+        return _s3_store(settings, dbname)
+    return _swift_store(settings, dbname)
+
+
+def _known(settings: Settings) -> KnownKeys:
+    return KnownKeys(max_entries=settings.storage.known_keys)
+
+
+def _s3_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
+    from . import s3
+
+    cfg = settings.s3
+    if not cfg.bucket_name:
+        raise StorageNotConfigured("S3 store requested but AWS_BUCKETNAME is not set", scheme="s3")
+    bucket = bucket_for_db(cfg.bucket_name, dbname)
+    endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
+                cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
+    key = ("s3", endpoint, bucket, cfg.create_bucket, cfg.server_side_encryption, cfg.sse_kms_key_id)
+    with _lock:
+        store = _stores.get(key)
+    if store is None:
+        client = _client("s3", endpoint, lambda: s3.build_client(cfg))
+        store = s3.S3Store(client, bucket, server_side_encryption=cfg.server_side_encryption,
+                           sse_kms_key_id=cfg.sse_kms_key_id, region=cfg.region,
+                           create_bucket=cfg.create_bucket, known_keys=_known(settings))
+        with _lock:
+            store = _stores.setdefault(key, store)
+    return store
+
+
+def _swift_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
+    from . import swift
+
+    cfg = settings.swift
+    if not cfg.write_container:
+        raise StorageNotConfigured("Swift store requested but SWIFT_WRITE_CONTAINER is not set", scheme="swift")
+    container = bucket_for_db(cfg.write_container, dbname)
+    endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
+                cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
+                cfg.connect_timeout, cfg.read_timeout, cfg.retries)
+    key = ("swift", endpoint, container, cfg.create_container, cfg.temp_url_key)
+    with _lock:
+        store = _stores.get(key)
+    if store is None:
+        pool = _client("swift", endpoint, lambda: swift.ConnectionPool(cfg))
+        store = swift.SwiftStore(pool, container, temp_url_key=cfg.temp_url_key,
+                                 create_bucket=cfg.create_container, known_keys=_known(settings))
+        with _lock:
+            store = _stores.setdefault(key, store)
+    return store
+
+
+def reset() -> None:
+    """Forget every cached client and store (tests, or after settings changed)."""
+    with _lock:
+        _clients.clear()
+        _stores.clear()
