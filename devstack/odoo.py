@@ -47,7 +47,7 @@ def _importable_root(python: str) -> Path | None:
 
 
 def find_odoo(python: str = "python3") -> tuple[Path | None, str]:
-    """Locate Odoo 18: `odoo` importable by `python`, else $ODOO_SRC, else /opt/odoo18.
+    """Locate Odoo 18: `odoo` importable by `python`, else $ODOO_SRC (when set, only there), else /opt/odoo18.
 
     Returns (source root — the directory holding the `odoo` package, and odoo-bin when it is a checkout —,
     a sentence saying how it was found) or (None, why nothing usable was found).
@@ -67,9 +67,10 @@ def find_odoo(python: str = "python3") -> tuple[Path | None, str]:
         if series == "18.0":
             return Path(env_src).resolve(), f"odoo {series} from ODOO_SRC={env_src}"
         found = f"series {series}" if series else "no odoo/release.py"
+        # An explicit ODOO_SRC that is wrong is not silently replaced by the default path.
         tried.append(f"ODOO_SRC={env_src} is not an Odoo 18.0 tree ({found})")
-    else:
-        tried.append("ODOO_SRC is not set")
+        return None, "no Odoo 18 found: " + "; ".join(tried)
+    tried.append("ODOO_SRC is not set")
     series = odoo_series(DEFAULT_ODOO_SRC)
     if series == "18.0":
         return DEFAULT_ODOO_SRC, f"odoo {series} from {DEFAULT_ODOO_SRC}"

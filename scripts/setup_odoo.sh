@@ -6,7 +6,7 @@
 # already here. Where to look, first hit wins:
 #   1. `odoo` importable by $PYTHON (default python3)  -> venv with --system-site-packages, Odoo's own
 #      dependencies are taken as already present there;
-#   2. $ODOO_SRC, a source tree with odoo-bin and odoo/;
+#   2. $ODOO_SRC, a source tree with odoo-bin and odoo/ (when set, the only place looked at);
 #   3. /opt/odoo18.
 # None found: one loud line, exit 0 (the Odoo tests are then skipped by scripts/odoo_tests.py).
 #
@@ -28,14 +28,14 @@ if importable=$("$PYTHON" -c 'import odoo.release as r, os, odoo; print(r.series
         && [[ ${importable%% *} == "18.0" ]]; then
     odoo_mode=importable; odoo_src=${importable#* }
 else
-    for candidate in "${ODOO_SRC:-}" /opt/odoo18; do
-        [[ -n $candidate ]] || continue
-        if [[ -f $candidate/odoo/release.py && -d $candidate/odoo/addons/base ]] \
-                && grep -qE "^version_info = \(18, 0," "$candidate/odoo/release.py"; then
-            odoo_mode=source; odoo_src=$(cd "$candidate" && pwd); break
-        fi
-        [[ $candidate == "${ODOO_SRC:-}" ]] && say "ODOO_SRC=$candidate is not an Odoo 18.0 source tree (no odoo/release.py with version 18.0)"
-    done
+    # An explicit ODOO_SRC is the only place looked at (a wrong one is not replaced by the default path).
+    candidate=${ODOO_SRC:-/opt/odoo18}
+    if [[ -f $candidate/odoo/release.py && -d $candidate/odoo/addons/base ]] \
+            && grep -qE "^version_info = \(18, 0," "$candidate/odoo/release.py"; then
+        odoo_mode=source; odoo_src=$(cd "$candidate" && pwd)
+    elif [[ -n ${ODOO_SRC:-} ]]; then
+        say "ODOO_SRC=$ODOO_SRC is not an Odoo 18.0 source tree (no odoo/release.py with version 18.0)"
+    fi
 fi
 if [[ -z $odoo_mode ]]; then
     say "NO ODOO 18 FOUND: .venvs/odoo not built (set ODOO_SRC=/path/to/odoo-18 or make odoo importable); Odoo tests will be skipped"
@@ -110,7 +110,15 @@ if [[ ! -x $VENV/bin/python ]]; then
         "$PYTHON" -m venv "$VENV"
     fi
 fi
-pip=("$VENV/bin/python" -m pip install -q)
+LOG="$ROOT/.venvs/odoo.setup.log"
+: > "$LOG"
+# pip's chatter (build warnings…) goes to the log; its tail is shown when a step fails.
+pip_install() {
+    if ! "$VENV/bin/python" -m pip install -q "$@" >> "$LOG" 2>&1; then
+        say "pip install $* FAILED; last lines of $LOG:"; tail -n 30 "$LOG" | sed 's/^/    /'; exit 1
+    fi
+}
+pip=(pip_install)
 "${pip[@]}" --upgrade pip setuptools wheel
 if [[ $odoo_mode == source ]]; then
     say "installing Odoo 18's Python dependencies (pinned)"
