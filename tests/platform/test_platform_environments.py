@@ -23,7 +23,7 @@ GOOD = {
     "dev": {},
 }
 LOCATION = {"prod": "s3", "integration": "s3", "test": "db", "dev": "file"}
-SWIFT = {"SWIFT_AUTH_URL": "https://keystone.example.com/v3", "SWIFT_ACCOUNT": "acme",
+SWIFT = {"SWIFT_AUTH_URL": "https://swift.example.com/auth/v1.0", "SWIFT_ACCOUNT": "acme",
          "SWIFT_PASSWORD": "pw-secret-1"}
 
 
@@ -184,8 +184,12 @@ def test_names_must_match_project_odoo_env_as_a_whole(env, variable, template):
     report = check(env, with_name(env, variable, value))
     problem = one_problem(report, variable)
     assert problem.found == repr(value)
-    assert f"'<project>-odoo-{env}'" in problem.expected
-    assert UNSTRUCTURED[variable] in problem.expected
+    # some forms are already refused by the variable's own format (e.g. a Redis prefix with '/')
+    if problem.expected.startswith("'<project>-odoo-"):
+        assert f"'<project>-odoo-{env}'" in problem.expected
+        assert UNSTRUCTURED[variable] in problem.expected
+    else:
+        assert f"e.g. '{'acme'}-odoo-" in problem.expected
 
 
 @pytest.mark.parametrize("env", ["prod", "integration", "test"])

@@ -1,0 +1,158 @@
+"""`odoo-cloud`: the command line of the core, usable where Odoo is not installed.
+
+`check` runs the same per-environment rules as Odoo's cloud_platform from the
+process environment alone, so a deploy pipeline or an init container stops a
+bad rollout before Odoo refuses to load the database. `migrate` belongs to the
+migration engine and is imported only when asked for: `check` must keep
+working in an image where the migration's dependencies are absent or broken.
+
+Exit codes: 0 all good, 1 configuration problems, 2 usage error,
+3 configuration fine but a `--connect` probe failed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Optional, TextIO
+
+from .environments import KNOWN_ENVIRONMENTS, Report, check_environment
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+DEFAULT_TIMEOUT = 5.0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"expected seconds, a number > 0 and <= 600, got {text!r}")
+    return value
+
+
+def _add_check_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check", help="check the environment variables against the running environment's rules",
+        description="Check the environment variables against the rules of the running environment "
+                    "(prod, integration, test, dev) exactly as cloud_platform does when Odoo loads a "
+                    "database. Exit 0: all good; 1: problems; 2: usage; 3: a --connect probe failed.")
+    parser.add_argument("--env", metavar="ENV",
+                        help="running environment to check for (default: $RUNNING_ENV, then $ODOO_STAGE, "
+                             f"then 'test' like server_environment); one of {', '.join(KNOWN_ENVIRONMENTS)}")
+    parser.add_argument("--database", metavar="DB",
+                        help="database name, replaces {db} in bucket/container names")
+    parser.add_argument("--location", choices=("file", "db", "s3", "swift"),
+                        help="current ir_attachment.location, to check it too")
+    parser.add_argument("--connect", action="store_true",
+                        help="also ping Redis, write+delete a probe object in the bucket/container "
+                             "and send one statsd packet")
+    parser.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT, metavar="S",
+                        help=f"seconds allowed to each --connect probe (default {DEFAULT_TIMEOUT:g})")
+
+
+def _add_migrate_parser(subparsers) -> Optional[str]:
+    """Register `migrate` from the migration engine; None, or why it is unavailable."""
+    try:
+        from .storage.migration import cli as migration_cli
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        subparsers.add_parser("migrate", help=f"(unavailable: {reason})")
+        return reason
+    migration_cli.add_parser(subparsers)
+    return None
+
+
+def build_parser(with_migrate: bool = True) -> tuple[argparse.ArgumentParser, Optional[str]]:
+    parser = argparse.ArgumentParser(
+        prog="odoo-cloud", description="Pre-flight checks and maintenance of the Odoo Cloud Addons.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    _add_check_parser(subparsers)
+    migrate_unavailable = _add_migrate_parser(subparsers) if with_migrate else None
+    return parser, migrate_unavailable
+
+
+# ---------------------------------------------------------------- check
+def print_report(report: Report, out: TextIO, source: str) -> None:
+    out.write(f"running_env: {report.running_env} ({source})\n")
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    if report.store:
+        out.write(f"object store: {report.store}\n")
+    for problem in report.problems:
+        out.write(f"PROBLEM {problem}\n")
+    if report.problems:
+        out.write(f"{len(report.problems)} problem(s): fix them or set ODOO_CLOUD_PLATFORM_UNSAFE=1 "
+                  f"to let Odoo start anyway\n")
+    else:
+        out.write("configuration OK\n")
+
+
+def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) -> int:
+    environ = os.environ if environ is None else environ
+    if args.env:
+        source = "--env"
+    elif environ.get("RUNNING_ENV", "").strip():
+        source = "RUNNING_ENV"
+    elif environ.get("ODOO_STAGE", "").strip():
+        source = "ODOO_STAGE"
+    else:
+        source = "default"
+    report = check_environment(args.env or None, environ, location=args.location, dbname=args.database,
+                               running_env_variable="--env" if args.env else "RUNNING_ENV")
+    print_report(report, out, source)
+    if report.problems:
+        if args.connect:
+            out.write("connection probes skipped: fix the configuration first "
+                      "(a probe could write into the wrong bucket)\n")
+        return EXIT_PROBLEMS
+    if not args.connect:
+        return EXIT_OK
+    from . import preflight
+
+    results = [
+        preflight.probe_redis(report.settings, args.timeout),
+        preflight.probe_store(report.settings, report.store, args.timeout, args.database),
+        preflight.probe_statsd(report.settings, report.running_env, args.timeout),
+    ]
+    for result in results:
+        timing = "" if result.ok is None else f" ({result.seconds:.2f} s)"
+        out.write(f"connect {result.name}: {result.status}{timing} {result.detail}\n")
+    failed = [r for r in results if r.ok is False]
+    if failed:
+        out.write(f"{len(failed)} connection probe(s) failed\n")
+        return EXIT_UNREACHABLE
+    out.write("connections OK\n")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- entry point
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `check` never imports the migration engine
+    parser, migrate_unavailable = build_parser(with_migrate=not argv or argv[0] != "check")
+    if argv[:1] == ["migrate"] and migrate_unavailable:
+        sys.stderr.write(f"odoo-cloud migrate is unavailable: {migrate_unavailable}\n")
+        return EXIT_USAGE
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: usage errors and --help
+        return int(exit_.code or 0)
+    if args.command == "check":
+        return run_check(args)
+    if args.command == "migrate":
+        from .storage.migration import cli as migration_cli
+
+        return int(migration_cli.run(args))
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
