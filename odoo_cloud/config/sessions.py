@@ -1,10 +1,23 @@
-"""Redis session-store variables (session_redis)."""
+"""Redis session-store variables (session_redis).
+
+Timeouts are short on purpose: a request waiting on an unreachable Redis holds
+a worker, and a quick 503 is kinder to users and load balancers than a hang.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
 from ._parse import EnvReader, Secret, mask_url
+
+#: Odoo 18's own session lifetime (odoo.http.SESSION_LIFETIME), the default for authenticated sessions
+ODOO_SESSION_LIFETIME = 7 * 24 * 3600
+DEFAULT_ANONYMOUS_EXPIRATION = 3 * 3600
+#: characters a key prefix may use: keeps keys readable and free of glob metacharacters
+PREFIX_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
+PREFIX_FORM = "a key prefix of letters, digits, '_', '.', ':' or '-' (at most 128), e.g. 'acme-odoo-prod'"
+SENTINEL_HOST_FORM = "host[:port] or a comma-separated list of them, e.g. 'sentinel-1,sentinel-2:26380'"
+DEFAULT_PREFIX = "odoo"
 
 
 @dataclass(frozen=True)
@@ -20,6 +33,12 @@ class SessionSettings:
     sentinel_host: Optional[str]
     sentinel_port: int
     sentinel_master_name: Optional[str]
+    sentinel_password: Optional[Secret] = None
+    connect_timeout: float = 1.0
+    timeout: float = 2.0
+    retries: int = 1
+    refresh_interval: Optional[int] = None
+    import_filesystem: bool = False
 
     @property
     def display_url(self) -> str:
@@ -30,19 +49,73 @@ class SessionSettings:
             return f"sentinel://{self.sentinel_host}:{self.sentinel_port}/{self.sentinel_master_name}"
         return f"redis://{self.host}:{self.port}"
 
+    @property
+    def key_prefix(self) -> str:
+        return self.prefix or DEFAULT_PREFIX
+
+    @property
+    def authenticated_ttl(self) -> int:
+        return self.expiration or ODOO_SESSION_LIFETIME
+
+    @property
+    def sentinel_nodes(self) -> list[tuple[str, int]]:
+        """(host, port) of every sentinel; ports default to ODOO_SESSION_REDIS_SENTINEL_PORT."""
+        return _sentinel_nodes(self.sentinel_host or "", self.sentinel_port)
+
+
+def _sentinel_nodes(value: str, default_port: int) -> list[tuple[str, int]]:
+    nodes = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(value)
+        host, sep, port = part.rpartition(":")
+        if not sep:
+            host, port = part, str(default_port)
+        number = int(port, 10)
+        if not host or not 1 <= number <= 65535:
+            raise ValueError(value)
+        nodes.append((host, number))
+    return nodes
+
 
 def read(env: EnvReader) -> SessionSettings:
     url = env.url("ODOO_SESSION_REDIS_URL", ("redis", "rediss", "unix"))
+    sentinel_port = env.port("ODOO_SESSION_REDIS_SENTINEL_PORT", 26379)
+    sentinel_host = env.str("ODOO_SESSION_REDIS_SENTINEL_HOST")
+    if sentinel_host:
+        try:
+            _sentinel_nodes(sentinel_host, sentinel_port)
+        except ValueError:
+            env.problem("ODOO_SESSION_REDIS_SENTINEL_HOST", sentinel_host, SENTINEL_HOST_FORM)
+            sentinel_host = None
+    master_name = env.str("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME")
+    if sentinel_host and not master_name:
+        env.problem("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME", None,
+                    "the monitored master's name, required when ODOO_SESSION_REDIS_SENTINEL_HOST is set")
+    if url and sentinel_host:
+        env.problem("ODOO_SESSION_REDIS_SENTINEL_HOST", sentinel_host,
+                    "unset when ODOO_SESSION_REDIS_URL is set (use one way to reach Redis)")
     return SessionSettings(
         enabled=env.bool("ODOO_SESSION_REDIS"),
         host=env.str("ODOO_SESSION_REDIS_HOST", "localhost"),
         port=env.port("ODOO_SESSION_REDIS_PORT", 6379),
         password=env.secret("ODOO_SESSION_REDIS_PASSWORD"),
         url=Secret(url) if url else None,
-        prefix=env.str("ODOO_SESSION_REDIS_PREFIX"),
+        prefix=env.str("ODOO_SESSION_REDIS_PREFIX", pattern=PREFIX_PATTERN, expected=PREFIX_FORM),
         expiration=env.ttl("ODOO_SESSION_REDIS_EXPIRATION"),
-        expiration_anonymous=env.ttl("ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS", 3 * 3600),
-        sentinel_host=env.str("ODOO_SESSION_REDIS_SENTINEL_HOST"),
-        sentinel_port=env.port("ODOO_SESSION_REDIS_SENTINEL_PORT", 26379),
-        sentinel_master_name=env.str("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME"),
+        expiration_anonymous=env.ttl("ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS", DEFAULT_ANONYMOUS_EXPIRATION),
+        sentinel_host=sentinel_host,
+        sentinel_port=sentinel_port,
+        sentinel_master_name=master_name,
+        sentinel_password=env.secret("ODOO_SESSION_REDIS_SENTINEL_PASSWORD"),
+        connect_timeout=_timeout(env, "ODOO_SESSION_REDIS_CONNECT_TIMEOUT", 1.0),
+        timeout=_timeout(env, "ODOO_SESSION_REDIS_TIMEOUT", 2.0),
+        retries=env.int("ODOO_SESSION_REDIS_RETRIES", 1, minimum=0, maximum=10),
+        refresh_interval=env.ttl("ODOO_SESSION_REDIS_REFRESH_INTERVAL"),
+        import_filesystem=env.bool("ODOO_SESSION_REDIS_IMPORT_FILESYSTEM"),
     )
+
+
+def _timeout(env: EnvReader, name: str, default: float) -> float:
+    return env.float(name, default, minimum=0.001, expected="a number of seconds > 0, e.g. 0.5")

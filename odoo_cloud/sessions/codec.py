@@ -1,0 +1,153 @@
+"""Session data <-> bytes stored in Redis.
+
+JSON, because it is safe to read back (no pickle) and readable with redis-cli.
+Dates, datetimes and sets survive a round trip as tagged objects
+``{"__oc__": "<tag>", "v": ...}``; a user dict that itself has an ``__oc__``
+key is escaped, so no data can be mistaken for a tag.
+
+A stored value is ``ocs1 <kind> <written_at> <json>``: the header lets the
+Lua scripts pick the TTL (kind ``a`` authenticated, ``n`` anonymous) and let
+vacuum judge age from a few bytes, without parsing the JSON. Anything else
+under a session key is foreign and reads as "no session".
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Mapping
+
+_logger = logging.getLogger(__name__)
+
+MAGIC = b"ocs1"
+KINDS = (b"a", b"n")
+#: header width: b"ocs1 a 0001700000000 " -> written_at is zero-padded to 13 digits
+HEADER_LENGTH = len(MAGIC) + 1 + 1 + 1 + 13 + 1
+TAG = "__oc__"
+_MARK = f'"{TAG}":'
+#: what a set may hold and still decode to an equal set (JSON has no tuples: they would come back as lists)
+_SET_MEMBERS = (str, int, float, bool, type(None), date)
+
+
+class CorruptSession(ValueError):
+    """Bytes under a session key that are not a session written by this store."""
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    kind: str  # "a" or "n"
+    written_at: int
+    payload: bytes  # the JSON part, compared on save to skip unchanged sessions
+    data: dict
+
+
+def _tag(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return {TAG: "datetime", "v": obj.isoformat()}
+    if isinstance(obj, date):
+        return {TAG: "date", "v": obj.isoformat()}
+    if isinstance(obj, (set, frozenset)):
+        members = list(obj)
+        if not all(isinstance(m, _SET_MEMBERS) for m in members):
+            raise TypeError("only sets of strings, numbers, booleans, None, dates or datetimes can be stored")
+        # sorted, so that an unchanged set encodes to the same bytes in every process
+        members.sort(key=lambda m: (type(m).__name__, m))
+        return {TAG: "set", "v": members}
+    raise TypeError(f"values of type {type(obj).__name__} cannot be stored in a session")
+
+
+def _escape(value: Any) -> Any:
+    """Wrap user dicts that have a `__oc__` key (slow path, only when one exists)."""
+    if isinstance(value, dict):
+        items = {k: _escape(v) for k, v in value.items()}
+        if TAG in items:
+            return {TAG: "dict", "v": [[k, v] for k, v in items.items()]}
+        return items
+    if isinstance(value, (list, tuple)):
+        return [_escape(v) for v in value]
+    return value
+
+
+def _untag(obj: dict) -> Any:
+    tag = obj.get(TAG)
+    if tag is None and TAG not in obj:
+        return obj
+    if len(obj) != 2 or "v" not in obj:
+        raise CorruptSession(f"malformed {TAG} object")
+    value = obj["v"]
+    try:
+        if tag == "datetime":
+            return datetime.fromisoformat(value)
+        if tag == "date":
+            return date.fromisoformat(value)
+        if tag == "set":
+            return set(value)
+        if tag == "dict":
+            return {k: v for k, v in value}
+    except (TypeError, ValueError) as exc:
+        raise CorruptSession(f"bad {tag} value: {exc}") from None
+    raise CorruptSession(f"unknown {TAG} tag {tag!r}")
+
+
+def dumps(value: Any) -> str:
+    """JSON text of `value`; TypeError/ValueError when something in it cannot be stored."""
+    text = json.dumps(value, default=_tag, ensure_ascii=False, separators=(",", ":"))
+    if _MARK in text:  # a tag of ours or a user key that looks like one: escape user dicts
+        text = json.dumps(_escape(value), default=_tag, ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, object_hook=_untag)
+
+
+def clone(value: Any) -> Any:
+    """A deep copy through the codec, i.e. exactly what a later load will see."""
+    return loads(dumps(value))
+
+
+def encode_data(data: Mapping[str, Any], sid_hint: str = "?") -> bytes:
+    """The JSON payload of a session; keys whose value cannot be stored are left out (logged).
+
+    A session holding one bad value must still be saved: losing one key is
+    better than turning the user's request into a server error.
+    """
+    try:
+        return dumps(dict(data)).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        pass
+    kept = {}
+    for key, value in data.items():
+        try:
+            dumps({key: value}).encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as exc:
+            _logger.error("session %s…: value of key %r cannot be stored (%s: %s); it is left out of the saved "
+                          "session", sid_hint, key, type(exc).__name__, exc)
+            continue
+        kept[key] = value
+    return dumps(kept).encode("utf-8")
+
+
+def pack(kind: str, written_at: int, payload: bytes) -> bytes:
+    return b"%s %s %013d %s" % (MAGIC, kind.encode("ascii"), written_at, payload)
+
+
+def unpack(raw: bytes) -> StoredSession:
+    """Parse a stored value; CorruptSession for anything this store did not write."""
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) < HEADER_LENGTH + 2:
+        raise CorruptSession("too short to be a session")
+    header, payload = bytes(raw[:HEADER_LENGTH]), bytes(raw[HEADER_LENGTH:])
+    parts = header.split(b" ")
+    if len(parts) != 4 or parts[0] != MAGIC or parts[1] not in KINDS or parts[3] != b"" \
+            or not parts[2].isdigit():
+        raise CorruptSession("no session header")
+    try:
+        data = loads(payload)
+    except CorruptSession:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CorruptSession(f"unreadable JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise CorruptSession(f"JSON {type(data).__name__}, not an object")
+    return StoredSession(kind=parts[1].decode(), written_at=int(parts[2]), payload=payload, data=data)

@@ -1,0 +1,97 @@
+"""A Redis client built from SessionSettings, once per process, on first use.
+
+Odoo imports server-wide modules in the prefork master and forks workers
+afterwards, and the gevent process runs the same start-up again: a client
+built at import time would share sockets across processes. So nothing
+connects until a request needs Redis, and a forked process builds its own.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Optional
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ..config.sessions import SessionSettings
+
+#: redis-py errors worth one more try: the socket died (server restart), not the command
+RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def client_options(settings: SessionSettings) -> dict:
+    """Timeouts and bounded retries shared by every way of reaching Redis."""
+    return {
+        "socket_timeout": settings.timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), settings.retries),
+        "retry_on_error": list(RETRYABLE),
+        "health_check_interval": 0,
+    }
+
+
+def build_client(settings: SessionSettings) -> redis.Redis:
+    """URL (redis://, rediss:// for TLS, unix://; db index in the path) > Sentinel > host/port."""
+    options = client_options(settings)
+    password = settings.password.reveal() if settings.password else None
+    if settings.url:
+        if password:
+            options["password"] = password  # a password in the URL wins (redis-py applies URL args last)
+        return redis.Redis.from_url(settings.url.reveal(), **options)
+    if settings.sentinel_host:
+        from redis.sentinel import Sentinel
+
+        sentinel_options = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
+        if settings.sentinel_password:
+            sentinel_options["password"] = settings.sentinel_password.reveal()
+        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options, **options)
+        return sentinel.master_for(settings.sentinel_master_name, password=password)
+    return redis.Redis(host=settings.host, port=settings.port, password=password, **options)
+
+
+class RedisConnection:
+    """Hands out this process's client; `settings` never leave here except masked."""
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self.settings = settings
+        self._client: Optional[redis.Redis] = None
+        self._pid: Optional[int] = None
+        self._lock = threading.Lock()
+
+    @property
+    def display_url(self) -> str:
+        return self.settings.display_url
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._pid != os.getpid() or self._client is None:
+            with self._lock:
+                if self._pid != os.getpid() or self._client is None:
+                    self._client = build_client(self.settings)
+                    self._pid = os.getpid()
+        return self._client
+
+    def secrets(self) -> list[str]:
+        """Strings that must never appear in a message (scrubbed from redis-py errors)."""
+        found = []
+        for secret in (self.settings.password, self.settings.sentinel_password):
+            if secret:
+                found.append(secret.reveal())
+        if self.settings.url:
+            from urllib.parse import unquote, urlsplit
+
+            password = urlsplit(self.settings.url.reveal()).password
+            if password:
+                found += [password, unquote(password)]
+        return found
+
+    def close(self) -> None:
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+        self._client = None
+        self._pid = None
+
+    def __repr__(self) -> str:
+        return f"<RedisConnection {self.display_url}>"
