@@ -109,6 +109,7 @@ class SeaweedFSServer(Server):
             "-webdav=false",
             "-admin.ui=false",
             "-master.telemetry=false",
+            "-volume.preStopSeconds=0",  # no heartbeat grace period on stop: saves a second per stop
             f"-filer.localSocket={run_dir / 'filer.sock'}",
             f"-s3.localSocket={run_dir / 's3.sock'}",
             f"-s3.config={self._write_credentials()}",

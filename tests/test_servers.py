@@ -16,6 +16,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def s3_client(endpoint_url: str, region: str, access_key: str, secret_key: str):
@@ -36,6 +38,11 @@ def s3_client(endpoint_url: str, region: str, access_key: str, secret_key: str):
 
 
 # ---------------------------------------------------------------------------- redis
+def no_retry() -> Retry:
+    """redis-py retries connection (and auth) errors with backoff by default: fail at once here."""
+    return Retry(NoBackoff(), 0)
+
+
 def test_redis_set_get(redis_server, unique_prefix):
     client = redis.Redis.from_url(redis_server.url)
     client.set(f"{unique_prefix}:k", b"value", ex=60)
@@ -44,10 +51,14 @@ def test_redis_set_get(redis_server, unique_prefix):
 
 
 def test_redis_password_is_enforced(redis_server_password, unique_prefix):
-    anonymous = redis.Redis(host=redis_server_password.host, port=redis_server_password.port)
+    anonymous = redis.Redis(
+        host=redis_server_password.host, port=redis_server_password.port, retry=no_retry()
+    )
     with pytest.raises(redis.AuthenticationError):
         anonymous.set(f"{unique_prefix}:k", b"v")
-    wrong = redis.Redis(host=redis_server_password.host, port=redis_server_password.port, password="wrong")
+    wrong = redis.Redis(
+        host=redis_server_password.host, port=redis_server_password.port, password="wrong", retry=no_retry()
+    )
     with pytest.raises(redis.AuthenticationError):
         wrong.ping()
     client = redis.Redis(
@@ -60,7 +71,9 @@ def test_redis_password_is_enforced(redis_server_password, unique_prefix):
 
 
 def test_redis_outage_and_recovery_on_same_port(redis_server, unique_prefix):
-    client = redis.Redis(host=redis_server.host, port=redis_server.port, socket_connect_timeout=1)
+    client = redis.Redis(
+        host=redis_server.host, port=redis_server.port, socket_connect_timeout=1, retry=no_retry()
+    )
     port = redis_server.port
     redis_server.stop()
     with pytest.raises(redis.ConnectionError):
