@@ -4,8 +4,8 @@
 #
 # Odoo itself is never installed, copied or fetched by this repository: we only use an Odoo 18 that is
 # already here. Where to look, first hit wins:
-#   1. `odoo` importable by $PYTHON (default python3)  -> venv with --system-site-packages, Odoo's own
-#      dependencies are taken as already present there;
+#   1. `odoo` importable by $PYTHON (default python3) -> the venv sees that interpreter's site-packages
+#      through a .pth file: Odoo's own dependencies are taken as already present there;
 #   2. $ODOO_SRC, a source tree with odoo-bin and odoo/ (when set, the only place looked at);
 #   3. /opt/odoo18.
 # None found: one loud line, exit 0 (the Odoo tests are then skipped by scripts/odoo_tests.py).
@@ -103,13 +103,7 @@ fi
 T0=$(date +%s)
 mkdir -p "$ROOT/.venvs"
 rm -f "$marker"
-if [[ ! -x $VENV/bin/python ]]; then
-    if [[ $odoo_mode == importable ]]; then
-        "$PYTHON" -m venv --system-site-packages "$VENV"
-    else
-        "$PYTHON" -m venv "$VENV"
-    fi
-fi
+[[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
 LOG="$ROOT/.venvs/odoo.setup.log"
 : > "$LOG"
 # pip's chatter (build warnings…) goes to the log; its tail is shown when a step fails.
@@ -123,10 +117,17 @@ pip=(pip_install)
 if [[ $odoo_mode == source ]]; then
     say "installing Odoo 18's Python dependencies (pinned)"
     "${pip[@]}" -r <(printf '%s\n' "$ODOO_PINS")
-    # Make `import odoo` work in this venv (odoo-bin adds its own directory anyway; tools and tests need it).
-    site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    printf '%s\n' "$odoo_src" > "$site/odoo18-src.pth"
 fi
+# Make `import odoo` work in this venv (odoo-bin adds its own directory anyway; `-m odoo` and tools need it).
+# When odoo came importable from another venv, this path is that venv's site-packages: its Odoo dependencies
+# come along (--system-site-packages only reaches the base interpreter's).
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+{
+    printf '%s\n' "$odoo_src"
+    if [[ $odoo_mode == importable ]]; then
+        "$PYTHON" -c 'import sysconfig; p = sysconfig.get_paths(); print(p["purelib"]); print(p["platlib"])'
+    fi
+} | awk '!seen[$0]++' > "$site/odoo18-src.pth"
 project_args=(-r requirements.txt)
 [[ -f pyproject.toml || -f setup.py ]] && project_args=(-e . "${project_args[@]}")
 say "installing ${project_args[*]} (keeping Odoo's pins)"
