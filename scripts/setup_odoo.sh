@@ -10,8 +10,11 @@
 #   3. /opt/odoo18.
 # None found: one loud line, exit 0 (the Odoo tests are then skipped by scripts/odoo_tests.py).
 #
-# Odoo's loose requirements.txt would pull today's Werkzeug/lxml, which Odoo 18 does not run with; the pins
-# below are upstream Odoo 18.0's for Python 3.11 (psycopg2 -> psycopg2-binary, so no compiler is needed).
+# Odoo's loose requirements.txt would pull today's Werkzeug/lxml, which Odoo 18 does not run with. The pins
+# below are upstream Odoo 18.0's for Debian 13/Ubuntu 24.04 (its `python_version >= '3.12'` lines: Werkzeug
+# 3.0.1, lxml 5.2.1 + lxml-html-clean, Pillow 10.2.0, reportlab 4.1.0…), which all ship wheels for 3.11;
+# its 3.11 lines include sdist-only pins (cbor2 5.4.2.post1 fails to build with current setuptools,
+# psycopg2 needs a compiler), so psycopg2 -> psycopg2-binary. Checked by running Odoo's test_http here.
 # Idempotent: the venv carries a hash of its inputs; a second run with nothing changed takes ~0.1 s.
 set -euo pipefail
 
