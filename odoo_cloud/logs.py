@@ -1,0 +1,415 @@
+"""JSON log lines for log shippers (Elasticsearch/Kibana), and the request id that ties them together.
+
+Why it is shaped like this:
+
+- A log formatter runs inside every ``logger.x()`` call of the process. Odoo routes Python warnings into
+  logging, so a formatter that triggers a warning (``str()`` of an odd object, a deprecated API) is
+  re-entered from inside itself; the formatter of the original suite died of ``RecursionError`` there and
+  took job queues down. Here a per-thread guard makes a re-entered call emit a minimal line built
+  without calling any foreign code, and every failure falls back to a smaller, still valid, JSON line:
+  `JsonFormatter.format` never raises.
+- The request context (database, user, request id) lives in thread attributes and a thread-local, read
+  at format time, so no Odoo import is needed here and a cron thread never sees a request's id.
+- The werkzeug access line is written after the application returned (Odoo's request is gone by then);
+  `AccessLineFilter` turns its text and Odoo's ``perf_info`` into numbers while the thread still holds
+  them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from threading import current_thread
+from typing import Any, Optional
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
+
+__all__ = [
+    "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
+    "end_request", "is_valid_request_id", "mask_secrets", "new_request_id", "parse_access_line",
+    "wrap_wsgi_call",
+]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_ENVIRON_REQUEST_ID = "HTTP_X_REQUEST_ID"
+#: bounded, header-safe and log-safe: no spaces, quotes, CR/LF or separators that could forge a line
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
+REQUEST_ID_MAX_LENGTH = 128
+MASK = "****"
+
+# --------------------------------------------------------------------------------------------- request id
+class _RequestState(threading.local):
+    id: Optional[str] = None  # a class default: reading it when unset raises no AttributeError
+
+
+_request = _RequestState()
+
+
+def is_valid_request_id(value: Optional[str]) -> bool:
+    """An incoming X-Request-ID we can echo and log as-is (1-128 chars of letters, digits, ``._:+=/-``)."""
+    return (bool(value) and len(value) <= REQUEST_ID_MAX_LENGTH
+            and REQUEST_ID_PATTERN.fullmatch(value) is not None)
+
+
+def new_request_id() -> str:
+    """32 hex characters of OS randomness (the shape of a uuid4 hex, at a third of its cost)."""
+    return os.urandom(16).hex()
+
+
+def begin_request(incoming: Optional[str] = None) -> str:
+    """Make `incoming` (when well-formed) or a fresh id the current thread's request id, and return it."""
+    request_id = incoming if incoming and is_valid_request_id(incoming) else new_request_id()
+    _request.id = request_id
+    return request_id
+
+
+def end_request() -> None:
+    """Forget the current thread's request id: lines logged from now on carry none."""
+    _request.id = None
+
+
+def current_request_id() -> Optional[str]:
+    return _request.id
+
+
+def wrap_wsgi_call(call: Callable) -> Callable:
+    """Wrap an unbound WSGI ``__call__(self, environ, start_response)`` with request-id handling.
+
+    The id is set before the application runs and echoed as a response header. It is *not* cleared when
+    the application returns: the access line is written later, in the same thread. The server glue calls
+    `end_request` once the HTTP exchange is over (and the next request replaces it anyway).
+    """
+
+    def __call__(self, environ, start_response):
+        request_id = begin_request(environ.get(_ENVIRON_REQUEST_ID))
+
+        def start_response_with_id(status, headers, exc_info=None):
+            try:
+                if not any(name.lower() == "x-request-id" for name, _ in headers):
+                    headers = [*headers, (REQUEST_ID_HEADER, request_id)]
+            except Exception:  # odd header containers: never fail the response for an id
+                pass
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return call(self, environ, start_response_with_id)
+
+    __call__.__wrapped__ = call
+    __call__.__name__ = getattr(call, "__name__", "__call__")
+    __call__.__doc__ = getattr(call, "__doc__", None)
+    return __call__
+
+
+# ------------------------------------------------------------------------------------- secrets in messages
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+_SENSITIVE_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api_?key|access_?key|authorization|cookie|credential", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """Hide the password part of every ``scheme://user:password@host`` in `text`."""
+    if "://" in text and "@" in text:
+        return _URL_CREDENTIALS.sub(r"\1" + MASK + "@", text)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- access line
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_REQUEST_LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>\S+)(?: (?P<version>HTTP/[\d.]+))?")
+ACCESS_ATTRIBUTE = "_odoo_cloud_http"
+
+
+def _number(text: str, kind: type) -> Any:
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
+    """HTTP fields of a werkzeug access record (``'"%s" %s %s'`` with request line, status, size).
+
+    Also turns Odoo's ``perf_info`` ("<query count> <query time s> <remaining time s>", possibly
+    colourised) into numbers. Returns None for any other record.
+    """
+    args = record.args
+    if not (isinstance(args, tuple) and len(args) == 3 and isinstance(record.msg, str)
+            and record.msg.endswith('"%s" %s %s')):
+        return None
+    request_line, status, size = (_ANSI.sub("", str(arg)) for arg in args)
+    fields: dict[str, Any] = {}
+    match = _REQUEST_LINE.match(request_line)
+    if match:
+        fields["http_method"] = match["method"]
+        fields["http_path"] = match["path"]
+    fields["http_status"] = _number(status, int)
+    fields["http_response_bytes"] = _number(size, int)
+    remote = record.msg.split(" ", 1)[0]
+    if remote:
+        fields["remote_addr"] = remote
+    perf = getattr(record, "perf_info", "")
+    if perf:
+        parts = _ANSI.sub("", str(perf)).split()
+        if len(parts) >= 3:
+            count = _number(parts[0], int)
+            sql_time, other_time = _number(parts[1], float), _number(parts[2], float)
+            if count is not None:
+                fields["sql_count"] = count
+            if sql_time is not None:
+                fields["sql_time_ms"] = round(sql_time * 1000, 3)
+                if other_time is not None:
+                    fields["duration_ms"] = round((sql_time + other_time) * 1000, 3)
+    return fields
+
+
+class AccessLineFilter(logging.Filter):
+    """On the ``werkzeug`` logger, after Odoo's PerfFilter: store the access line's HTTP fields on the record.
+
+    A logger filter runs once per record, before any handler, so every handler's formatter sees the same
+    numbers; it never drops a record and never raises.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            fields = parse_access_line(record)
+            if fields is not None:
+                setattr(record, ACCESS_ATTRIBUTE, fields)
+        except Exception:  # a filter that raises would lose the line
+            pass
+        return True
+
+
+# ---------------------------------------------------------------------------------------------- formatter
+#: LogRecord attributes that are not "extra" data (plus Odoo's: perf_info, pid, dbname set by its formatter)
+STANDARD_ATTRIBUTES = frozenset(RESERVED_ATTRS) | {
+    "taskName", "perf_info", "pid", "dbname", "message", "asctime"}
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_LEVEL_NAMES = {level: logging.getLevelName(level) for level in (10, 20, 30, 40, 50)}
+
+
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        try:
+            return f"<unprintable {type(value).__name__}>"
+        except Exception:
+            return "<unprintable>"
+
+
+def _json_default(value: Any) -> Any:
+    """Anything json cannot encode becomes its str() (sets become lists): never an exception."""
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return _safe_str(value)
+
+
+def thread_context() -> tuple[Optional[str], Any]:
+    """(dbname, uid) of the current thread, as Odoo stores them on ``threading.current_thread()``."""
+    attrs = threading.current_thread().__dict__
+    return attrs.get("dbname"), attrs.get("uid")
+
+
+def _fast_encoder() -> Optional[Callable[[Any], str]]:
+    """CPython's C encoder built once (json.dumps builds one per call: 60% of a record's encoding cost).
+
+    No circular-reference markers: a circular extra ends in RecursionError, which `jsonify_log_record`
+    answers by stringifying the extras. None when the C accelerator is missing (json.JSONEncoder then).
+    """
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:
+        return None
+    encoder = make_encoder(None, _json_default, json.encoder.encode_basestring_ascii, None, ":", ",",
+                           False, False, True)
+
+    def encode(data: Any) -> str:
+        return "".join(encoder(data, 0))
+
+    return encode
+
+
+class _Guard(threading.local):
+    depth = 0
+
+
+class JsonFormatter(_PythonJsonFormatter):
+    """One JSON object per record, on python-json-logger 4's formatter (``pythonjsonlogger.json``).
+
+    Fields: ``timestamp`` (ISO 8601 UTC, ms), ``level``, ``logger``, ``message``, ``pid``, ``thread``,
+    ``dbname``, ``uid``, ``request_id``; on access lines ``http_method``, ``http_path``, ``http_status``,
+    ``http_response_bytes``, ``remote_addr``, ``duration_ms``, ``sql_count``, ``sql_time_ms``; with an
+    exception ``exc_type``, ``exc_message``, ``traceback``; then the caller's ``extra`` attributes
+    (values of keys that look like secrets are masked, others that json cannot encode become strings).
+    """
+
+    def __init__(self, context: Callable[[], tuple[Optional[str], Any]] = thread_context,
+                 static_fields: Optional[dict[str, Any]] = None) -> None:
+        super().__init__(reserved_attrs=sorted(STANDARD_ATTRIBUTES), static_fields=static_fields,
+                         json_default=_json_default, json_ensure_ascii=True)
+        self.context = context
+        self._thread_context = context is thread_context
+        self._encoder = json.JSONEncoder(default=_json_default, ensure_ascii=True, check_circular=True,
+                                         separators=(",", ":"))
+        self._encode = _fast_encoder() or self._encoder.encode
+        self._guard = _Guard()
+        self._second: tuple[int, str] = (-1, "")
+        # subclasses overriding python-json-logger's hooks get the full pipeline; we skip two calls
+        cls = type(self)
+        self._plain_pipeline = (cls.process_log_record is _PythonJsonFormatter.process_log_record
+                                and cls.serialize_log_record is _PythonJsonFormatter.serialize_log_record
+                                and cls.jsonify_log_record is JsonFormatter.jsonify_log_record)
+
+    # -- python-json-logger hooks -----------------------------------------------------------------------
+    def format(self, record: logging.LogRecord) -> str:
+        guard = self._guard
+        if guard.depth:
+            return self._minimal(record, "re-entered while formatting (a warning or log call from inside "
+                                         "the formatter)")
+        guard.depth += 1
+        try:
+            data = self._fields(record)
+            if self._plain_pipeline:
+                try:
+                    return self.prefix + self._encode(data)
+                except (TypeError, ValueError, RecursionError):
+                    return self.prefix + self.jsonify_log_record(data)
+            return self.serialize_log_record(self.process_log_record(data))
+        except BaseException as exc:  # RecursionError, MemoryError in a __str__... never propagate
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            return self._minimal(record, f"formatting failed: {type(exc).__name__}")
+        finally:
+            guard.depth -= 1
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
+                   message_dict: dict[str, Any]) -> None:
+        log_data.update(self._fields(record))
+        for key, value in message_dict.items():
+            log_data[key] = value
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        try:
+            return self._encode(log_data)
+        except (TypeError, ValueError, RecursionError):  # a circular or exotic extra: stringify only it
+            return self._encoder.encode({key: self._encodable(value) for key, value in log_data.items()})
+
+    def _encodable(self, value: Any) -> Any:
+        if isinstance(value, _JSON_SCALARS):
+            return value
+        try:
+            self._encoder.encode(value)  # with circular checks: a ValueError, not a deep recursion
+        except Exception:
+            return _safe_str(value)
+        return value
+
+    def formatTime(self, record: logging.LogRecord, datefmt: Optional[str] = None) -> str:
+        """ISO 8601 UTC with milliseconds; the seconds part is cached (most records share a second)."""
+        created = record.created
+        second = int(created)
+        cached_second, prefix = self._second
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, prefix)
+        return f"{prefix}.{int((created - second) * 1000):03d}Z"
+
+    # -- ours -------------------------------------------------------------------------------------------
+    def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        # one flat function with a dict display: this runs for every log line of the server, and each
+        # avoided call or store is measurable against the text formatter (bench/bench_logs.py)
+        if self._thread_context:
+            attrs = current_thread().__dict__  # getattr(default) on a missing attribute costs an exception
+            dbname, uid = attrs.get("dbname"), attrs.get("uid")
+        else:
+            dbname, uid = self.context()
+        created = record.created
+        second = int(created)
+        cached_second, prefix = self._second
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, prefix)
+        msg = record.msg
+        if msg.__class__ is dict:
+            message = ""
+        else:
+            try:
+                message = record.getMessage()
+            except Exception as exc:  # bad %-args: keep what the caller wrote instead of losing the line
+                message = f"{_safe_str(msg)} (log arguments did not format: {type(exc).__name__})"
+        if "://" in message:
+            message = mask_secrets(message)
+        data = {
+            "timestamp": "%s.%03dZ" % (prefix, record.msecs),  # noqa: UP031 - faster than format()
+            "level": _LEVEL_NAMES.get(record.levelno) or logging.getLevelName(record.levelno),
+            "logger": record.name,
+            "message": message,
+            "pid": record.process,
+            "thread": record.threadName,
+            "dbname": dbname,
+            "uid": uid,
+            "request_id": _request.id,
+        }
+        attributes = record.__dict__
+        extra = attributes.keys() - STANDARD_ATTRIBUTES  # C-level set difference: most records have none
+        if extra and ACCESS_ATTRIBUTE in extra:
+            data.update(attributes[ACCESS_ATTRIBUTE])
+        if record.exc_info or record.exc_text or record.stack_info:
+            self._add_exception(data, record)
+        if self.static_fields:
+            for key, value in self.static_fields.items():
+                data.setdefault(key, value)
+        if extra:
+            for key in sorted(extra):
+                if key[:1] == "_" or key in data:
+                    continue
+                data[key] = MASK if _SENSITIVE_KEY.search(key) else attributes[key]
+        if msg.__class__ is dict:  # python-json-logger's "log a dict" convention
+            for key, value in msg.items():
+                data.setdefault(_safe_str(key), value)
+        return data
+
+    def _add_exception(self, data: dict[str, Any], record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, exc, _tb = record.exc_info
+            data["exc_type"] = getattr(exc_type, "__name__", None) or _safe_str(exc_type)
+            data["exc_message"] = mask_secrets(_safe_str(exc))
+            if not record.exc_text:
+                record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            data["traceback"] = mask_secrets(record.exc_text)
+        if record.stack_info:
+            data["stack_info"] = self.formatStack(record.stack_info)
+
+    def _minimal(self, record: logging.LogRecord, problem: str) -> str:
+        """A line built only from plain attributes: no __str__ of foreign objects, no context lookups."""
+        msg = record.msg if isinstance(record.msg, str) else f"<{type(record.msg).__name__} message>"
+        data = {
+            "timestamp": self.formatTime(record),
+            "level": logging.getLevelName(record.levelno),
+            "logger": record.name if isinstance(record.name, str) else "?",
+            "message": mask_secrets(msg),
+            "pid": record.process,
+            "format_error": problem,
+        }
+        try:
+            return json.dumps(data, ensure_ascii=True)
+        except Exception:
+            return '{"format_error": "unencodable record"}'
+
+
+def install_formatter(handlers: Iterable[logging.Handler], formatter: logging.Formatter,
+                      skip: Callable[[logging.Handler], bool] = lambda handler: False,
+                      ) -> list[logging.Handler]:
+    """Give `formatter` to every handler not `skip`ped; returns the handlers changed."""
+    changed = []
+    for handler in handlers:
+        if skip(handler):
+            continue
+        handler.setFormatter(formatter)
+        changed.append(handler)
+    return changed
