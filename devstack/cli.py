@@ -4,6 +4,7 @@ Starts Redis, SeaweedFS (bucket created), PostgreSQL and a statsd listener with 
 folder, prints where everything listens and the environment to export (also written to <dir>/env.sh),
 then runs Odoo 18 in the foreground with our server-wide addons when one is found. Ctrl-C stops all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -124,7 +125,7 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer) -> su
     root, how = find_odoo(str(ODOO_VENV / "bin" / "python") if ODOO_VENV.exists() else sys.executable)
     if root is None:
         _print(f"\nOdoo: {how}.")
-        _print("  Point at an Odoo 18.0 source tree with ODOO_SRC=/path/to/odoo python -m devstack run")
+        _print("  Point at an Odoo 18.0 source tree: ODOO_SRC=/path/to/odoo .venv/bin/python -m devstack run")
         _print("  (the tree holding odoo-bin and odoo/; default /opt/odoo18). The stack stays up meanwhile.")
         return None
     python, python_how = odoo_python()

@@ -3,6 +3,8 @@ s3api (a second real S3), and memcached — all on free loopback ports.
 
 Servers come from `.venvs/swift` (Swift pins conflict with ours). Other proxies (the Keystone one) can
 be started against the same storage servers with start_proxy().
+Keep object metadata small in tests: ext4 here holds ~3.5 KB of user xattrs per inode, and an object
+with ~3.8 KB of metadata gets a 503 from the object server.
 """
 
 from __future__ import annotations

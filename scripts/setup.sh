@@ -97,7 +97,7 @@ if [[ -f pyproject.toml || -f setup.py ]]; then
 else
     say "no pyproject.toml yet: .venv gets the requirement files only"
 fi
-make_venv .venv "$(printf '%s' "$PYVER"; hash_of requirements.txt requirements-dev.txt pyproject.toml setup.py)" "${main_args[@]}"
+make_venv .venv "$( (printf '%s|' "$PYVER"; hash_of requirements.txt requirements-dev.txt pyproject.toml setup.py) | sha256sum | cut -d' ' -f1)" "${main_args[@]}"
 make_venv .venvs/swift "$(printf '%s|%s' "$PYVER" "$SWIFT_SPEC" | sha256sum | cut -d' ' -f1)" $SWIFT_SPEC
 make_venv .venvs/keystone "$(printf '%s|%s' "$PYVER" "$KEYSTONE_SPEC" | sha256sum | cut -d' ' -f1)" $KEYSTONE_SPEC
 

@@ -73,7 +73,8 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if not report.failed:
         return
-    used = [value for value in getattr(item, "funcargs", {}).values() if value in _STARTED]
+    values = getattr(item, "funcargs", {}).values()
+    used = [server for server in _STARTED if any(value is server for value in values)]
     for server in used:
         for log in server.log_files():
             report.sections.append((f"{server.name} log: {log}", tail(log, 30)))
