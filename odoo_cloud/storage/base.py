@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Iterator, Optional
 
 from ..instrumentation import Operation, operation, publish
-from .errors import DeleteRefused, ObjectNotFound
+from .errors import DeleteRefused, ObjectNotFound, StorageUnavailable
 from .uri import format_uri
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -210,7 +210,20 @@ class ObjectStore(ABC):
             if not recheck and item in self.known_keys:
                 return False
             self.ensure_bucket()
-            uploaded = self._put_if_absent(key, data)
+            try:
+                uploaded = self._put_if_absent(key, data)
+            except ObjectNotFound:
+                # the bucket vanished since we checked it, or a proxy with its backends down
+                # answers 404: check/create the bucket again once, never report "not found" for a write
+                self._bucket_ready = False
+                try:
+                    self.ensure_bucket()
+                    uploaded = self._put_if_absent(key, data)
+                except ObjectNotFound as exc:
+                    raise StorageUnavailable(
+                        f"{self.scheme} put of {self.uri(key)} failed: the bucket/container answers "
+                        "'not found' right after being checked", scheme=self.scheme, bucket=self.bucket,
+                        key=key) from exc
             self.known_keys.add(item)
             return uploaded
 

@@ -33,7 +33,7 @@ def build_client(settings: "S3Settings") -> Any:
         s3={"addressing_style": settings.addressing_style},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
         response_checksum_validation="when_required",
         request_checksum_calculation="when_required",
         max_pool_connections=32,

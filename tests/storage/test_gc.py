@@ -1,0 +1,201 @@
+"""GC protocol on real PostgreSQL + real S3: transactional marks, bounded batches, the write-bucket
+guard, rolled-back unlinks, and writers racing the collector."""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from odoo_cloud.storage import gc
+
+from .conftest import make_store, s3_env
+
+
+def sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+@pytest.fixture
+def db(postgres_server, unique_prefix):
+    dsn = postgres_server.create_database(unique_prefix.replace("-", "_"))
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cr:
+        cr.execute("CREATE TABLE ir_attachment (id serial PRIMARY KEY, store_fname varchar)")
+        gc.ensure_table(cr)
+        gc.ensure_table(cr)  # idempotent
+    conn.commit()
+    yield dsn, conn
+    conn.close()
+
+
+@pytest.fixture
+def s3_store(s3_server, unique_prefix):
+    return make_store("s3", s3_env(s3_server.endpoint_url, s3_server.region, s3_server.access_key,
+                                   s3_server.secret_key, unique_prefix))
+
+
+def upload(store, content: bytes) -> str:
+    store.put(sha1(content), content)
+    return store.uri(sha1(content))
+
+
+def test_unreferenced_objects_are_collected_referenced_kept(db, s3_store):
+    _, conn = db
+    orphan, used = upload(s3_store, b"orphan"), upload(s3_store, b"used")
+    with conn.cursor() as cr:
+        cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (used,))
+        assert gc.mark(cr, [orphan, used, "ab/abcdef-local-file"]) == 2  # local names are not ours
+    conn.commit()
+    with conn.cursor() as cr:
+        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    assert report.deleted == [orphan] and report.kept_referenced == 1 and report.failed == 0
+    assert not s3_store.exists(sha1(b"orphan"))
+    assert s3_store.get(sha1(b"used")) == b"used"
+    with conn.cursor() as cr:
+        assert gc.pending(cr) == []
+
+
+def test_rolled_back_unlink_loses_nothing(db, s3_store):
+    _, conn = db
+    fname = upload(s3_store, b"precious")
+    with conn.cursor() as cr:
+        cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
+    conn.commit()
+    with conn.cursor() as cr:  # an unlink that fails later in its transaction
+        cr.execute("DELETE FROM ir_attachment WHERE store_fname = %s", (fname,))
+        gc.mark(cr, [fname])
+    conn.rollback()
+    with conn.cursor() as cr:
+        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    assert report.deleted == []
+    assert s3_store.get(sha1(b"precious")) == b"precious"
+
+
+def test_young_marks_wait_for_the_grace_period(db, s3_store):
+    _, conn = db
+    fname = upload(s3_store, b"just uploaded, INSERT not done yet")
+    with conn.cursor() as cr:
+        gc.mark(cr, [fname])
+    conn.commit()
+    with conn.cursor() as cr:
+        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=3600).deleted == []
+        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+
+
+def test_never_deletes_from_a_bucket_it_does_not_write(db, s3_server, s3_store, unique_prefix):
+    _, conn = db
+    prod = make_store("s3", s3_env(s3_server.endpoint_url, s3_server.region, s3_server.access_key,
+                                   s3_server.secret_key, unique_prefix + "-prod"))
+    foreign = upload(prod, b"prod data")
+    with conn.cursor() as cr:
+        gc.mark(cr, [foreign])
+    conn.commit()
+    with conn.cursor() as cr:
+        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    assert report.deleted == []
+    assert prod.get(sha1(b"prod data")) == b"prod data"
+
+
+def test_batches_are_bounded_by_count_and_time(db, s3_store):
+    _, conn = db
+    names = [upload(s3_store, f"object {i}".encode()) for i in range(5)]
+    with conn.cursor() as cr:
+        gc.mark(cr, names)
+    conn.commit()
+    with conn.cursor() as cr:
+        stopped = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0, max_seconds=0)
+        assert stopped.stopped_by_time and stopped.deleted == []
+        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0, batch_size=2)
+    assert report.batches == 3 and sorted(report.deleted) == sorted(names)
+    assert not any(s3_store.exists(n.rsplit("/", 1)[1]) for n in names)
+
+
+def test_writer_reusing_a_collected_key_learns_it_must_upload_again(db, s3_store):
+    _, conn = db
+    content = b"deleted then re-created"
+    fname = upload(s3_store, content)
+    with conn.cursor() as cr:
+        gc.mark(cr, [fname])
+    conn.commit()
+    with conn.cursor() as cr:
+        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+    # another process still "knows" the key: claim tells it the object was collected
+    s3_store.known_keys.add((s3_store.bucket, sha1(content)))
+    with conn.cursor() as cr:
+        assert gc.claim(cr, fname) is True
+        assert s3_store.put(sha1(content), content, recheck=True) is True
+        cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
+        assert gc.claim(cr, fname) is False  # nothing marked any more
+    conn.commit()
+    assert s3_store.get(sha1(content)) == content
+
+
+def test_claim_in_an_open_transaction_protects_the_object_from_a_concurrent_collector(db, s3_store):
+    dsn, conn = db
+    content = b"reused by a concurrent create"
+    fname = upload(s3_store, content)
+    with conn.cursor() as cr:
+        gc.mark(cr, [fname])
+    conn.commit()
+    writer = psycopg2.connect(dsn)
+    try:
+        with writer.cursor() as wcr:
+            assert gc.claim(wcr, fname) is False  # mark locked and deleted, not committed yet
+            # the collector skips the locked mark instead of deleting the object
+            with conn.cursor() as cr:
+                report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+            assert report.deleted == []
+            wcr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
+        writer.commit()
+    finally:
+        writer.close()
+    assert s3_store.get(sha1(content)) == content
+
+
+def test_collector_waits_for_an_uncommitted_insert(db, s3_store):
+    """A writer that inserted its row (ROW EXCLUSIVE) before the collector's SHARE lock: the
+    collector waits for it and then sees the reference."""
+    dsn, conn = db
+    content = b"inserted, not committed"
+    fname = upload(s3_store, content)
+    with conn.cursor() as cr:
+        gc.mark(cr, [fname])
+    conn.commit()
+    writer = psycopg2.connect(dsn)
+    result = {}
+    try:
+        wcr = writer.cursor()
+        wcr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
+
+        def run():
+            with conn.cursor() as cr:
+                result["report"] = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive()  # blocked on the SHARE lock
+        writer.commit()
+        thread.join(10)
+    finally:
+        writer.close()
+    assert result["report"].deleted == [] and result["report"].kept_referenced == 1
+    assert s3_store.get(sha1(content)) == content
+
+
+def test_failed_deletes_keep_the_mark_and_stop_the_run(db, s3_server, s3_store):
+    _, conn = db
+    fname = upload(s3_store, b"server goes away")
+    with conn.cursor() as cr:
+        gc.mark(cr, [fname])
+    conn.commit()
+    with s3_server.outage():
+        with conn.cursor() as cr:
+            report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    assert report.failed == 1 and report.deleted == [] and report.batches == 1
+    with conn.cursor() as cr:
+        assert gc.pending(cr) == [fname]
+        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
