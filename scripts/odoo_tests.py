@@ -49,6 +49,7 @@ SERVERS_NEEDED = {
     "monitoring_statsd": {"statsd"},
 }
 SERVER_KINDS = ("redis", "s3", "swift", "statsd")
+RUNNER_ADDONS = ROOT / "scripts" / "odoo_addons"  # odoo_tests_runner: server-wide support, never installed
 
 
 def _reexec_in_repo_venv() -> None:
@@ -137,6 +138,8 @@ class Plan:
                              f"known: {', '.join(SERVER_KINDS)}")
         server_wide = ["base", "web"] + [name for name in ours if known[name].server_wide]
         server_wide += [name for name in _split(args.load) if name not in server_wide]
+        if not args.assets:
+            server_wide.append("odoo_tests_runner")
         tags = args.tags or ",".join(f"/{name}" for name in (with_tests or selected))
         # Odoo's own addons (test_http…) are not in `known`: selecting one means running its tests.
         expect_tests = bool(with_tests or args.tags or any(name not in known for name in selected))
@@ -194,7 +197,7 @@ class Servers:
     def environment(self, dbname: str) -> dict[str, str]:
         """DESIGN §3 variables pointing at our servers, with every feature switched on."""
         env = {"RUNNING_ENV": "dev"}
-        name = f"odoo-tests-{dbname}".replace("_", "-").lower()
+        name = dbname.replace("_", "-").lower()  # odoo-tests-<date>-<time>-<pid>: bucket/prefix-safe
         if "s3" in self.started:
             s3 = self.started["s3"]
             s3.create_bucket(name)
@@ -427,6 +430,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="extra environment for odoo-bin, wins over ours (repeatable)")
     parser.add_argument("--servers", help=f"more servers to start: {','.join(SERVER_KINDS)}")
     parser.add_argument("--demo", action="store_true", help="load demo data (slower install)")
+    parser.add_argument("--assets", action="store_true",
+                        help="let Odoo pregenerate every asset bundle before HttpCase tests (only tours need "
+                             "it; 20-70 s)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run directory (PostgreSQL cluster, filestore, server logs)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before odoo-bin is killed")
@@ -467,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         servers.start()
         env = run_environment(servers, plan, dbname, args.env)
         (run_dir / "odoo.conf").write_text("[options]\n", encoding="utf-8")
-        addons_path = ",".join(str(p) for p in [*addons_paths(odoo_root), ROOT, *extra_dirs])
+        addons_path = ",".join(str(p) for p in [*addons_paths(odoo_root), ROOT, RUNNER_ADDONS, *extra_dirs])
         argv = odoo_argv(odoo_command(odoo_root, odoo_python), plan, run_dir=run_dir, dbname=dbname,
                          pg=servers.started["postgres"], addons_path=addons_path, demo=args.demo)
         print(f"odoo_tests: servers ready in {servers.seconds:.1f} s; odoo-bin -d {dbname} "
