@@ -1,0 +1,82 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+import dataclasses
+import logging
+import os
+
+from . import models
+
+_logger = logging.getLogger(__name__)
+
+
+def _read_settings():
+    """Only this addon's variables: a bad statsd variable must not decide where sessions go."""
+    from odoo_cloud.config import ConfigError, EnvReader
+    from odoo_cloud.config import sessions as sessions_config
+
+    env = EnvReader(os.environ)
+    settings = sessions_config.read(env)
+    if env.problems:
+        raise ConfigError(env.problems)
+    return settings
+
+
+def install(settings):
+    """Make Redis the session store of every Application, now and after `lazy_property.reset_all`.
+
+    `Application.session_store` is a lazy_property: replacing the *class*
+    attribute (not only `root`'s cached value) keeps Redis after Odoo's own
+    tests reset the lazy properties. The store is built on first use, in the
+    process that serves requests (post_load runs before prefork workers fork).
+    """
+    from odoo import http
+    from odoo.tools.func import lazy_property
+
+    from .http_store import build_store
+
+    if settings.expiration is None:  # "default: Odoo's own session lifetime"
+        settings = dataclasses.replace(settings, expiration=http.SESSION_LIFETIME)
+
+    def session_store(app):
+        store = build_store(settings)
+        _logger.info("HTTP sessions are stored in Redis %s under prefix %r (TTL %d s, anonymous %d s)",
+                     settings.display_url, settings.key_prefix, settings.authenticated_ttl,
+                     settings.expiration_anonymous)
+        return store
+
+    http.Application.session_store = lazy_property(session_store)
+    vars(http.root).pop("session_store", None)
+    return settings
+
+
+def import_filesystem_sessions(settings):
+    """Opt-in (ODOO_SESSION_REDIS_IMPORT_FILESYSTEM): copy Odoo's session files into Redis once."""
+    from odoo import http
+    from odoo.tools import config
+
+    from odoo_cloud.sessions import SessionStoreUnavailable
+    from odoo_cloud.sessions import import_filesystem_sessions as run_import
+
+    directory = config.session_dir
+    try:
+        report = run_import(http.root.session_store, directory, max_lifetime=http.SESSION_LIFETIME)
+    except SessionStoreUnavailable as exc:  # RedisSessionUnavailable is not raised here: no request
+        _logger.error("filesystem sessions not imported from %s: %s", directory, exc)
+        return None
+    _logger.info("filesystem sessions from %s: %s", directory, report)
+    return report
+
+
+def post_load():
+    from odoo_cloud.config import ConfigError
+
+    try:
+        settings = _read_settings()
+    except ConfigError as exc:
+        _logger.error("session_redis: sessions stay on the filesystem, the configuration is invalid: %s", exc)
+        return
+    if not settings.enabled:
+        _logger.info("session_redis: ODOO_SESSION_REDIS is off, sessions stay on the filesystem")
+        return
+    settings = install(settings)
+    if settings.import_filesystem:
+        import_filesystem_sessions(settings)
