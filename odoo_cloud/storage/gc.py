@@ -72,16 +72,56 @@ def mark(cr: Cursor, store_fnames: Iterable[str]) -> int:
     return len(names)
 
 
-def claim(cr: Cursor, store_fname: str) -> bool:
+PENDING = "pending"
+COLLECTED = "collected"
+
+
+def status(cr: Cursor, store_fname: str) -> Optional[str]:
+    """None (not marked), PENDING or COLLECTED; reads without locking."""
+    cr.execute(f"SELECT collected_at FROM {TABLE} WHERE store_fname = %s", (store_fname,))
+    row = cr.fetchone()
+    if row is None:
+        return None
+    return PENDING if row[0] is None else COLLECTED
+
+
+def claim(cr: Cursor, store_fname: str) -> Optional[str]:
     """Take `store_fname` out of the GC's hands in the caller's transaction.
 
-    Returns True when the object was collected by the GC (maybe just now, while
-    we waited for its lock): the caller must upload again even if it believes
-    the key exists.
+    Returns the state of the mark that was removed (None when there was none).
+    COLLECTED means the object was deleted by the GC (maybe just now, while we
+    waited for its lock): the caller must upload again even if it believes the
+    key exists. The removed mark stays locked by the caller's transaction
+    until it ends: the collector skips it.
     """
     cr.execute(f"DELETE FROM {TABLE} WHERE store_fname = %s RETURNING collected_at", (store_fname,))
     row = cr.fetchone()
-    return bool(row and row[0] is not None)
+    if row is None:
+        return None
+    return PENDING if row[0] is None else COLLECTED
+
+
+def write_object(cr: Cursor, store: ObjectStore, key: str, data: bytes,
+                 mark_autonomously: Callable[[list[str]], None]) -> str:
+    """Store `data` for a row the caller's transaction is about to insert/update; returns its store_fname.
+
+    `mark_autonomously(names)` must mark in a transaction of its own that commits at once
+    (a separate connection), so an upload survives as a GC candidate when the caller's
+    transaction rolls back. It is never called for a mark this transaction holds locked
+    (that would wait for ourselves).
+    """
+    fname = store.uri(key)
+    if status(cr, fname) == COLLECTED:
+        # we are about to upload again: make the object a young pending candidate first
+        mark_autonomously([fname])
+        before = COLLECTED
+    else:
+        before = None
+    claimed = claim(cr, fname)
+    uploaded = store.put(key, data, recheck=COLLECTED in (before, claimed))
+    if uploaded and claimed is None:
+        mark_autonomously([fname])
+    return fname
 
 
 def pending(cr: Cursor, prefix: Optional[str] = None) -> list[str]:

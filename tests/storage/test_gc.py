@@ -125,10 +125,10 @@ def test_writer_reusing_a_collected_key_learns_it_must_upload_again(db, s3_store
     # another process still "knows" the key: claim tells it the object was collected
     s3_store.known_keys.add((s3_store.bucket, sha1(content)))
     with conn.cursor() as cr:
-        assert gc.claim(cr, fname) is True
+        assert gc.claim(cr, fname) == gc.COLLECTED
         assert s3_store.put(sha1(content), content, recheck=True) is True
         cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
-        assert gc.claim(cr, fname) is False  # nothing marked any more
+        assert gc.claim(cr, fname) is None  # nothing marked any more
     conn.commit()
     assert s3_store.get(sha1(content)) == content
 
@@ -143,7 +143,7 @@ def test_claim_in_an_open_transaction_protects_the_object_from_a_concurrent_coll
     writer = psycopg2.connect(dsn)
     try:
         with writer.cursor() as wcr:
-            assert gc.claim(wcr, fname) is False  # mark locked and deleted, not committed yet
+            assert gc.claim(wcr, fname) == gc.PENDING  # mark locked and deleted, not committed yet
             # the collector skips the locked mark instead of deleting the object
             with conn.cursor() as cr:
                 report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
@@ -198,4 +198,76 @@ def test_failed_deletes_keep_the_mark_and_stop_the_run(db, s3_server, s3_store):
     assert report.failed == 1 and report.deleted == [] and report.batches == 1
     with conn.cursor() as cr:
         assert gc.pending(cr) == [fname]
+        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+
+
+def autonomous_marker(dsn):
+    """Marks through a connection of its own, committed at once (like the Odoo glue does)."""
+    calls = []
+
+    def mark(names):
+        calls.append(list(names))
+        conn = psycopg2.connect(dsn)
+        try:
+            with conn.cursor() as cr:
+                gc.mark(cr, names)
+            conn.commit()
+        finally:
+            conn.close()
+
+    return mark, calls
+
+
+def test_upload_of_a_rolled_back_create_is_collected(db, s3_store):
+    dsn, conn = db
+    mark, calls = autonomous_marker(dsn)
+    content = b"created in a transaction that rolls back"
+    with conn.cursor() as cr:
+        fname = gc.write_object(cr, s3_store, sha1(content), content, mark)
+        cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
+    conn.rollback()
+    assert calls == [[fname]]
+    with conn.cursor() as cr:
+        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+    assert not s3_store.exists(sha1(content))
+
+
+def test_committed_create_keeps_its_object_and_existing_objects_are_not_remarked(db, s3_store):
+    dsn, conn = db
+    mark, calls = autonomous_marker(dsn)
+    content = b"created and committed"
+    with conn.cursor() as cr:
+        fname = gc.write_object(cr, s3_store, sha1(content), content, mark)
+        cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
+        # the same content again (a copy): no upload, no new mark
+        assert gc.write_object(cr, s3_store, sha1(content), content, mark) == fname
+    conn.commit()
+    assert len(calls) == 1
+    with conn.cursor() as cr:
+        assert gc.status(cr, fname) is None  # the second write claimed the fresh-upload mark
+        gc.mark(cr, [fname])  # as an unlink of another row with the same content would
+    conn.commit()
+    with conn.cursor() as cr:
+        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    assert report.deleted == [] and report.kept_referenced == 1
+    assert s3_store.get(sha1(content)) == content
+
+
+def test_rewriting_collected_content_uploads_again_and_survives_rollback_as_a_candidate(db, s3_store):
+    dsn, conn = db
+    mark, calls = autonomous_marker(dsn)
+    content = b"collected, then written again"
+    fname = upload(s3_store, content)
+    with conn.cursor() as cr:
+        gc.mark(cr, [fname])
+    conn.commit()
+    with conn.cursor() as cr:
+        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+    s3_store.known_keys.add((s3_store.bucket, sha1(content)))  # stale memory of this process
+    with conn.cursor() as cr:
+        assert gc.write_object(cr, s3_store, sha1(content), content, mark) == fname
+    assert s3_store.get(sha1(content)) == content  # uploaded again despite the stale memory
+    conn.rollback()
+    with conn.cursor() as cr:
+        assert gc.status(cr, fname) == gc.PENDING
         assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
