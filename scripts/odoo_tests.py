@@ -329,8 +329,11 @@ def run_odoo(argv: list[str], env: dict[str, str], result: RunResult, timeout: f
     """Run odoo-bin in its own process group, log to result.log_path, kill the group on timeout."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     last = LOG_DIR / "last.log"
-    last.unlink(missing_ok=True)
-    last.symlink_to(result.log_path.name)
+    try:  # convenience link to the latest run; parallel runs may race for it
+        last.unlink(missing_ok=True)
+        last.symlink_to(result.log_path.name)
+    except OSError:
+        pass
     watcher = LogWatcher(result, echo)
     t0 = time.monotonic()
     with open(result.log_path, "w", encoding="utf-8") as log:
@@ -470,7 +473,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"odoo_tests: {reason}; install {','.join(plan.install)}; servers postgres "
           f"{' '.join(sorted(plan.servers))}", flush=True)
     try:
-        servers.start()
+        try:
+            servers.start()
+        except RuntimeError as exc:
+            print(f"odoo_tests: FAILED: {exc}")
+            return 1
         env = run_environment(servers, plan, dbname, args.env)
         (run_dir / "odoo.conf").write_text("[options]\n", encoding="utf-8")
         addons_path = ",".join(str(p) for p in [*addons_paths(odoo_root), ROOT, RUNNER_ADDONS, *extra_dirs])
