@@ -44,7 +44,10 @@ MASK = "****"
 
 # --------------------------------------------------------------------------------------------- request id
 class _RequestState(threading.local):
-    id: Optional[str] = None  # a class default: reading it when unset raises no AttributeError
+    # class defaults: reading them when unset raises no AttributeError
+    id: Optional[str] = None
+    #: Content-Length of the response, for the access line (werkzeug logs "-" for Odoo's responses)
+    response_bytes: Optional[int] = None
 
 
 _request = _RequestState()
@@ -65,12 +68,14 @@ def begin_request(incoming: Optional[str] = None) -> str:
     """Make `incoming` (when well-formed) or a fresh id the current thread's request id, and return it."""
     request_id = incoming if incoming and is_valid_request_id(incoming) else new_request_id()
     _request.id = request_id
+    _request.response_bytes = None
     return request_id
 
 
 def end_request() -> None:
     """Forget the current thread's request id: lines logged from now on carry none."""
     _request.id = None
+    _request.response_bytes = None
 
 
 def current_request_id() -> Optional[str]:
@@ -90,7 +95,14 @@ def wrap_wsgi_call(call: Callable) -> Callable:
 
         def start_response_with_id(status, headers, exc_info=None):
             try:
-                if not any(name.lower() == "x-request-id" for name, _ in headers):
+                echoed = False
+                for name, value in headers:
+                    lowered = name.lower()
+                    if lowered == "x-request-id":
+                        echoed = True
+                    elif lowered == "content-length" and value.isdigit():
+                        _request.response_bytes = int(value)
+                if not echoed:
                     headers = [*headers, (REQUEST_ID_HEADER, request_id)]
             except Exception:  # odd header containers: never fail the response for an id
                 pass
@@ -148,6 +160,8 @@ def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
         fields["http_path"] = match["path"]
     fields["http_status"] = _number(status, int)
     fields["http_response_bytes"] = _number(size, int)
+    if fields["http_response_bytes"] is None:
+        fields["http_response_bytes"] = _request.response_bytes  # from the Content-Length we saw
     remote = record.msg.split(" ", 1)[0]
     if remote:
         fields["remote_addr"] = remote
@@ -397,7 +411,7 @@ class JsonFormatter(_PythonJsonFormatter):
             "format_error": problem,
         }
         try:
-            return json.dumps(data, ensure_ascii=True)
+            return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
         except Exception:
             return '{"format_error": "unencodable record"}'
 

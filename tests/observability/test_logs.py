@@ -244,7 +244,7 @@ def _wsgi_app(logger):
     class App:
         def __call__(self, environ, start_response):
             logger.info("inside the request")
-            start_response("200 OK", [("Content-Type", "text/plain")])
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
             return [b"ok"]
 
     App.__call__ = logs.wrap_wsgi_call(App.__call__)
@@ -262,6 +262,8 @@ def test_wsgi_wrapper_echoes_the_id_and_puts_it_on_every_line(capture):
     app({"HTTP_X_REQUEST_ID": "incoming-42", "PATH_INFO": "/"}, start_response)
     assert seen["X-Request-ID"] == "incoming-42"
     logger.info("access line, after the application returned")
+    # the access line's size comes from the response's Content-Length when werkzeug logs "-"
+    assert json.loads(JsonFormatter().format(_access_record(size="-")))["http_response_bytes"] == 2
     logs.end_request()
     logger.info("between requests")
     app({"HTTP_X_REQUEST_ID": "bad id\r\n", "PATH_INFO": "/"}, start_response)

@@ -1,0 +1,1 @@
+from . import test_logging_json  # noqa: F401

@@ -1,0 +1,1 @@
+from . import test_monitoring_statsd  # noqa: F401

@@ -1,0 +1,70 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+import socket
+import time
+
+from odoo.tests import HttpCase, tagged
+
+from odoo_cloud.metrics import Metrics
+
+from .. import hooks
+
+
+@tagged("post_install", "-at_install")
+class TestMonitoringStatsd(HttpCase):
+    """Requests through Odoo's real HTTP server; packets read from a real UDP socket of this test."""
+
+    def setUp(self):
+        super().setUp()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.addCleanup(self.sock.close)
+        metrics = Metrics("odootests", "test", host="127.0.0.1", port=self.sock.getsockname()[1])
+        self.addCleanup(metrics.close)
+        # the wrappers post_load installs (idempotent), pointed at this test's socket
+        hooks._wrap_application()
+        hooks._wrap_rpc_dispatch()
+        self.patch(hooks, "metrics", metrics)
+
+    def names(self, expected, timeout=3.0):
+        """Metric names received until every `expected` one arrived (or the timeout)."""
+        names = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not set(expected) <= set(names):
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            names += [line.partition(":")[0] for line in data.decode().split("\n") if line]
+        return names
+
+    def test_request_timer_and_status_counters(self):
+        self.assertEqual(self.url_open("/web/health").status_code, 200)
+        self.assertEqual(self.url_open("/definitely/not/here").status_code, 404)
+        expected = ["odoo.http.request.odootests.test", "odoo.http.status.odootests.test.2xx",
+                    "odoo.http.status.odootests.test.4xx", "odoo.http.sql_count.odootests.test"]
+        names = self.names(expected)
+        for name in expected:
+            self.assertIn(name, names)
+
+    def test_button_timer_has_model_and_method(self):
+        self.authenticate("admin", "admin")
+        partner = self.env["res.partner"].create({"name": "Statsd Button"})
+        self.make_jsonrpc_request("/web/dataset/call_button", {
+            "model": "res.partner", "method": "open_commercial_entity", "args": [[partner.id]], "kwargs": {}})
+        name = "odoo.http.button.odootests.test.res_partner.open_commercial_entity"
+        self.assertIn(name, self.names([name]))
+
+    def test_xmlrpc_timer_has_model_and_method(self):
+        uid = self.xmlrpc_common.authenticate(self.env.cr.dbname, "admin", "admin", {})
+        self.xmlrpc_object.execute_kw(self.env.cr.dbname, uid, "admin", "res.partner", "search_count", [[]])
+        name = "odoo.rpc.odootests.test.res_partner.search_count"
+        self.assertIn(name, self.names([name]))
+
+    def test_no_daemon_never_fails_a_request(self):
+        closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        self.patch(hooks, "metrics", Metrics("odootests", "test", host="127.0.0.1", port=port))
+        self.assertEqual(self.url_open("/web/health").status_code, 200)

@@ -1,0 +1,239 @@
+"""Acceptance of logging_json + monitoring_statsd in a real Odoo 18 server (odoo-bin subprocess).
+
+Installs `web` in a fresh database of the session's PostgreSQL, then serves it with
+``--load=base,web,logging_json,monitoring_statsd``, browses, logs in, calls a button, calls XML-RPC, and
+checks every stderr line written after post_load (one JSON object each, with the documented fields, one
+request id per request equal to the response's X-Request-ID) and the UDP packets received by the
+session's statsd listener. Skipped, with the reason, where no Odoo 18 exists.
+"""
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+from devstack._process import free_port
+from devstack.odoo import addons_paths, find_odoo, odoo_command
+
+ROOT = Path(__file__).resolve().parents[2]
+ODOO_PYTHON = ROOT / ".venvs" / "odoo" / "bin" / "python"
+CUSTOMER = "accept"
+REQUIRED = ("timestamp", "level", "logger", "message", "pid", "thread", "dbname", "uid", "request_id")
+
+pytestmark = pytest.mark.slow
+
+
+def _odoo_root() -> Path:
+    python = str(ODOO_PYTHON) if ODOO_PYTHON.exists() else "python3"
+    root, reason = find_odoo(python)
+    if root is None or not ODOO_PYTHON.exists():
+        venv = "exists" if ODOO_PYTHON.exists() else "is missing (scripts/setup_odoo.sh builds it)"
+        pytest.skip(f"no Odoo 18 to run: {reason}; .venvs/odoo {venv}")
+    return root
+
+
+class OdooServer:
+    def __init__(self, root: Path, postgres, statsd_listener, workdir: Path):
+        self.root, self.workdir = root, workdir
+        self.dbname = "obs_" + uuid.uuid4().hex[:8]
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stderr_path = workdir / "odoo-stderr.log"
+        self.env = dict(os.environ, ODOO_LOGGING_JSON="1", ODOO_STATSD="1", STATSD_CUSTOMER=CUSTOMER,
+                        STATSD_HOST=statsd_listener.host, STATSD_PORT=str(statsd_listener.port),
+                        RUNNING_ENV="integration", PYTHONUNBUFFERED="1")
+        self.env.pop("ODOO_PY_COLORS", None)
+        self.env.pop("STATSD_ENVIRONMENT", None)
+        self.base = [
+            *odoo_command(root, ODOO_PYTHON),
+            f"--addons-path={','.join(str(p) for p in [*addons_paths(root), ROOT])}",
+            f"--db_host={postgres.host}", f"--db_port={postgres.port}", f"--db_user={postgres.user}",
+            f"--data-dir={workdir / 'data'}", "-d", self.dbname, f"--db-filter=^{self.dbname}$",
+            "--load=base,web,logging_json,monitoring_statsd", "--without-demo=all", "--log-level=info",
+            "--max-cron-threads=0", "--workers=0",
+        ]
+        self.proc: subprocess.Popen | None = None
+
+    def install(self) -> None:
+        log = self.workdir / "odoo-install.log"
+        with open(log, "w") as out:
+            argv = [*self.base, "-i", "web", "--stop-after-init", "--http-port", str(free_port())]
+            rc = subprocess.run(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=600,
+                                cwd=self.workdir, check=False).returncode
+        assert rc == 0, f"odoo-bin -i web failed (rc={rc}), see {log}:\n" + log.read_text()[-3000:]
+
+    def start(self) -> None:
+        self._stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen([*self.base, f"--http-port={self.port}", "--http-interface=127.0.0.1"],
+                                     env=self.env, stdout=self._stderr, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "odoo-bin exited:\n" + self.stderr_path.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(self.url + "/web/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError("odoo-bin did not answer /web/health in 120 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc is not None:
+            self._stderr.close()
+
+    def lines(self) -> list[str]:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+@pytest.fixture(scope="module")
+def odoo_run(postgres_server, statsd_listener, tmp_path_factory):
+    """A served database, and what happened: (server, responses by request id, json lines)."""
+    root = _odoo_root()
+    server = OdooServer(root, postgres_server, statsd_listener, tmp_path_factory.mktemp("odoo-observability"))
+    server.install()
+    statsd_listener.clear()
+    server.start()
+    responses = {}
+    try:
+        responses.update(_browse(server))
+        time.sleep(0.5)  # the last access line is written after the response
+    finally:
+        server.stop()
+    yield server, responses
+
+
+def _browse(server: OdooServer) -> dict[str, dict]:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    seen = {}
+
+    def call(request_id, path, payload=None, expect=200):
+        data = None if payload is None else json.dumps(payload).encode()
+        headers = {"X-Request-ID": request_id} if request_id else {}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(server.url + path, data=data, headers=headers)
+        try:
+            response = opener.open(request, timeout=60)
+        except urllib.error.HTTPError as error:
+            response = error
+        body = response.read()
+        assert response.status == expect, (path, response.status, body[:500])
+        seen[request_id or response.headers["X-Request-ID"]] = {
+            "path": path, "status": response.status, "header": response.headers.get("X-Request-ID"),
+            "body": json.loads(body) if data is not None else None}
+        return seen[request_id or response.headers["X-Request-ID"]]
+
+    call("acc-health", "/web/health")
+    call("acc-login-page", "/web/login")
+    auth = call("acc-authenticate", "/web/session/authenticate",
+                {"jsonrpc": "2.0", "method": "call", "params": {"db": server.dbname, "login": "admin",
+                                                                 "password": "admin"}})
+    assert auth["body"]["result"]["uid"] == 2, auth["body"]
+    call("acc-search", "/web/dataset/call_kw/res.partner/search_read",
+         {"jsonrpc": "2.0", "method": "call", "params": {
+             "model": "res.partner", "method": "search_read", "args": [[]],
+             "kwargs": {"fields": ["name"], "limit": 5}}})
+    button = call("acc-button", "/web/dataset/call_button",
+                  {"jsonrpc": "2.0", "method": "call", "params": {
+                      "model": "res.partner", "method": "open_commercial_entity", "args": [[1]],
+                      "kwargs": {}}})
+    assert "result" in button["body"], button["body"]
+    call("bad id with spaces", "/web/health")  # replaced by a generated id
+    call("acc-missing", "/definitely/not/here", expect=404)
+    common = xmlrpc.client.ServerProxy(server.url + "/xmlrpc/2/common")
+    uid = common.authenticate(server.dbname, "admin", "admin", {})
+    models = xmlrpc.client.ServerProxy(server.url + "/xmlrpc/2/object")
+    assert models.execute_kw(server.dbname, uid, "admin", "res.partner", "search_count", [[]]) >= 1
+    return seen
+
+
+def _json_lines(server: OdooServer) -> list[dict]:
+    """Every line from the first JSON one on (post_load time) must be one JSON object."""
+    lines = server.lines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("{")), None)
+    assert first is not None, "no JSON line at all:\n" + "\n".join(lines[:40])
+    parsed = []
+    for number, line in enumerate(lines[first:], start=first + 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"line {number} of odoo-bin's output is not JSON: {line!r}") from None
+        assert isinstance(record, dict), line
+        parsed.append(record)
+    return parsed
+
+
+def test_every_line_after_post_load_is_json_with_the_fields(odoo_run):
+    server, _ = odoo_run
+    records = _json_lines(server)
+    assert len(records) > 10
+    for record in records:
+        missing = [field for field in REQUIRED if field not in record]
+        assert not missing, (missing, record)
+    assert any(r["logger"] == "odoo.addons.logging_json" and "JSON log lines" in r["message"]
+               for r in records)
+    assert any(r["logger"] == "odoo.addons.monitoring_statsd" for r in records)
+    assert all(r["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") for r in records)
+
+
+def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):
+    server, responses = odoo_run
+    records = _json_lines(server)
+    access = {r["request_id"]: r for r in records if r["logger"] == "werkzeug" and "http_status" in r}
+    for request_id, response in responses.items():
+        if request_id != "bad id with spaces":
+            assert response["header"] == request_id
+        line = access.get(response["header"])
+        assert line is not None, (request_id, response, sorted(access))
+        assert line["http_path"].split("?")[0] == response["path"]
+        assert line["http_status"] == response["status"]
+        assert line["dbname"] in (server.dbname, None)
+    generated = responses["bad id with spaces"]["header"]
+    assert generated != "bad id with spaces" and len(generated) == 32
+    login = access["acc-authenticate"]
+    assert login["http_method"] == "POST" and isinstance(login["sql_count"], int) and login["sql_count"] > 0
+    assert isinstance(login["http_response_bytes"], int) and login["http_response_bytes"] > 0
+    assert isinstance(login["duration_ms"], float) and isinstance(login["sql_time_ms"], float)
+    assert login["dbname"] == server.dbname and login["uid"] == 2
+    # lines logged inside a request carry its id: the authenticate request logs the login
+    inside = [r for r in records if r["request_id"] == "acc-authenticate" and r["logger"] != "werkzeug"]
+    assert any("Login successful" in r["message"] for r in inside), inside
+    # lines outside requests (server start, shutdown) carry none
+    assert any(r["request_id"] is None for r in records)
+
+
+def test_metrics_reach_the_listener(odoo_run, statsd_listener):
+    lines = statsd_listener.packets(timeout=2, min_count=20)
+    names = [line.partition(":")[0] for line in lines]
+    scope = f"{CUSTOMER}.integration"
+    assert f"odoo.http.request.{scope}" in names
+    assert f"odoo.http.button.{scope}.res_partner.open_commercial_entity" in names
+    assert f"odoo.http.status.{scope}.2xx" in names and f"odoo.http.status.{scope}.4xx" in names
+    assert f"odoo.http.sql_count.{scope}" in names and f"odoo.http.sql_time.{scope}" in names
+    assert f"odoo.rpc.{scope}.res_partner.search_count" in names
+    timers = [line for line in lines if line.startswith(f"odoo.http.request.{scope}:")]
+    assert timers and all(line.endswith("|ms") for line in timers)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
