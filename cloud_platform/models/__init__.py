@@ -1,0 +1,1 @@
+from . import cloud_platform  # noqa: F401

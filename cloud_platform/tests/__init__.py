@@ -1,0 +1,1 @@
+from . import test_cloud_platform  # noqa: F401

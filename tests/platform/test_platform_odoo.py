@@ -1,0 +1,229 @@
+"""cloud_platform in a real Odoo 18: refusal at registry load, the UNSAFE bypass, install() per environment.
+
+These need environment variables at odoo-bin start, so each scenario is an odoo-bin subprocess on a copy
+(CREATE DATABASE ... TEMPLATE) of one database where cloud_platform was installed once.
+"""
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from devstack.odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+
+REPO = Path(__file__).resolve().parents[2]
+ODOO_PYTHON = ODOO_VENV / "bin" / "python"
+if ODOO_PYTHON.exists():
+    ODOO_ROOT, ODOO_WHY = find_odoo(str(ODOO_PYTHON))
+else:
+    ODOO_ROOT, ODOO_WHY = None, f"{ODOO_PYTHON} missing"
+if ODOO_ROOT is None:
+    pytest.skip(f"Odoo tests SKIPPED: {ODOO_WHY} (run scripts/setup_odoo.sh)", allow_module_level=True)
+
+TIMEOUT = 600
+
+
+class Odoo:
+    """odoo-bin against the test PostgreSQL, one data dir, only the variables a test gives."""
+
+    def __init__(self, postgres, data_dir: Path):
+        self.pg = postgres
+        self.data_dir = data_dir
+        self.addons_path = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
+
+    def run(self, dbname, environ, *args, stdin=None, timeout=TIMEOUT):
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
+        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), *args[:1], "-d", dbname,
+                f"--db_host={self.pg.host}", f"--db_port={self.pg.port}", f"--db_user={self.pg.user}",
+                f"--addons-path={self.addons_path}", f"--data-dir={self.data_dir}", "--no-http",
+                "--log-level=info", *args[1:]]
+        return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+
+    def shell(self, dbname, environ, code):
+        return self.run(dbname, environ, "shell", stdin=code)
+
+    def server(self, dbname, environ, *args):
+        return self.run(dbname, environ, "server", "--stop-after-init", *args)
+
+    def sql(self, dbname, query, params=()):
+        with psycopg2.connect(self.pg.dsn(dbname)) as conn, conn.cursor() as cr:
+            cr.execute(query, params)
+            return cr.fetchall() if cr.description else None
+
+    def copy(self, template):
+        name = f"{template}_{uuid.uuid4().hex[:6]}"
+        self.sql("postgres", "SELECT 1")  # fail early with a clear error if the server is gone
+        conn = psycopg2.connect(self.pg.dsn("postgres"))
+        conn.autocommit = True
+        with conn.cursor() as cr:
+            cr.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        conn.close()
+        source = self.data_dir / "filestore" / template
+        if source.exists():
+            shutil.copytree(source, self.data_dir / "filestore" / name)
+        return name
+
+
+def log_of(result):
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def odoo(postgres_server, tmp_path_factory):
+    return Odoo(postgres_server, tmp_path_factory.mktemp("odoo-data"))
+
+
+@pytest.fixture(scope="session")
+def template_db(odoo):
+    """One database with cloud_platform installed (as dev: nothing required) and 3 file attachments."""
+    name = "cp_" + uuid.uuid4().hex[:8]
+    result = odoo.server(name, {"RUNNING_ENV": "dev"}, "-i", "cloud_platform", "--without-demo=all")
+    assert result.returncode == 0, log_of(result)[-5000:]
+    seeded = odoo.shell(name, {"RUNNING_ENV": "dev"}, SEED)
+    assert seeded.returncode == 0 and "SEEDED 3" in seeded.stdout, log_of(seeded)[-5000:]
+    return name
+
+
+SEED = """
+env['ir.config_parameter'].set_param('ir_attachment.location', 'file')
+for i in range(3):
+    env['ir.attachment'].create({'name': f'doc{i}.txt', 'raw': (f'cloud platform %d ' % i).encode() * 2000})
+env.cr.commit()
+print('SEEDED', env['ir.attachment'].search_count([('name', 'like', 'doc%.txt')]))
+"""
+
+
+def redis_env(redis_server, project, env):
+    return {"ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_HOST": redis_server.host,
+            "ODOO_SESSION_REDIS_PORT": str(redis_server.port),
+            "ODOO_SESSION_REDIS_PREFIX": f"{project}-odoo-{env}"}
+
+
+def s3_env(s3_server, bucket):
+    return {"AWS_HOST": s3_server.endpoint_url, "AWS_REGION": s3_server.region,
+            "AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+            "AWS_BUCKETNAME": bucket}
+
+
+@pytest.fixture
+def prod_env(redis_server, s3_server, statsd_listener):
+    project = "t" + uuid.uuid4().hex[:8]
+    return {"RUNNING_ENV": "prod", **redis_env(redis_server, project, "prod"),
+            **s3_env(s3_server, f"{project}-odoo-prod"), "ODOO_LOGGING_JSON": "1", "ODOO_STATSD": "1",
+            "STATSD_CUSTOMER": project, "STATSD_HOST": statsd_listener.host,
+            "STATSD_PORT": str(statsd_listener.port)}
+
+
+# ---------------------------------------------------------------- refusal at registry load
+def test_prod_with_a_wrong_bucket_refuses_to_load(odoo, template_db, prod_env):
+    db = odoo.copy(template_db)
+    project = prod_env["STATSD_CUSTOMER"]
+    environ = {**prod_env, "AWS_BUCKETNAME": f"{project}-odoo-integration"}
+    environ.pop("ODOO_LOGGING_JSON")
+    result = odoo.server(db, environ)
+    log = log_of(result)
+    assert result.returncode != 0, log[-3000:]
+    assert f"cloud_platform: database {db} refused to load" in log
+    assert "Failed to initialize database" in log
+    # one error listing every problem
+    assert "2 problem(s)" in log
+    assert f"AWS_BUCKETNAME='{project}-odoo-integration': expected '<project>-odoo-prod'" in log
+    assert "ODOO_LOGGING_JSON=<unset>: expected on" in log
+    assert prod_env["AWS_SECRET_ACCESS_KEY"] not in log
+
+
+def test_the_same_database_loads_with_the_unsafe_bypass(odoo, template_db, prod_env):
+    db = odoo.copy(template_db)
+    environ = {**prod_env, "AWS_BUCKETNAME": "acme-odoo-integration", "ODOO_CLOUD_PLATFORM_UNSAFE": "1"}
+    result = odoo.server(db, environ)
+    log = log_of(result)
+    assert result.returncode == 0, log[-3000:]
+    assert "ODOO_CLOUD_PLATFORM_UNSAFE is on, database" in log and "acme-odoo-integration" in log
+
+
+def test_a_malformed_unsafe_flag_does_not_bypass(odoo, template_db, prod_env):
+    db = odoo.copy(template_db)
+    result = odoo.server(db, {**prod_env, "AWS_BUCKETNAME": "x", "ODOO_CLOUD_PLATFORM_UNSAFE": "please"})
+    assert result.returncode != 0
+    assert "ODOO_CLOUD_PLATFORM_UNSAFE='please'" in log_of(result)
+
+
+def test_an_unknown_running_env_refuses_to_load(odoo, template_db):
+    db = odoo.copy(template_db)
+    result = odoo.server(db, {"RUNNING_ENV": "staging"})
+    assert result.returncode != 0
+    assert "running_env='staging': expected one of prod, integration, test, dev" in log_of(result)
+
+
+def test_a_good_prod_loads_and_only_warns_about_the_location(odoo, template_db, prod_env):
+    db = odoo.copy(template_db)
+    result = odoo.server(db, prod_env)
+    log = log_of(result)
+    assert result.returncode == 0, log[-3000:]
+    assert "ir_attachment.location='file': expected 's3' in prod" in log
+
+
+# ---------------------------------------------------------------- install()
+INSTALL = """
+result = env['cloud.platform'].install()
+env.cr.commit()
+print('INSTALLED', result['location_before'], result['location'])
+again = env['cloud.platform'].install()
+env.cr.commit()
+print('AGAIN', again['location_before'], again['location'])
+"""
+
+
+def attachments(odoo, db):
+    return odoo.sql(db, "SELECT name, store_fname, db_datas IS NOT NULL FROM ir_attachment "
+                        "WHERE name LIKE 'doc%%.txt' ORDER BY name")
+
+
+def test_install_in_test_moves_attachments_into_the_database(odoo, template_db, redis_server):
+    db = odoo.copy(template_db)
+    environ = {"RUNNING_ENV": "test", **redis_env(redis_server, "acme", "test"),
+               "ODOO_SESSION_REDIS_EXPIRATION": "86400"}
+    result = odoo.shell(db, environ, INSTALL)
+    assert result.returncode == 0, log_of(result)[-3000:]
+    assert "INSTALLED file db" in result.stdout and "AGAIN db db" in result.stdout
+    location = odoo.sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'ir_attachment.location'")
+    assert location == [("db",)]
+    rows = attachments(odoo, db)
+    assert len(rows) == 3 and all(fname is None and in_db for _, fname, in_db in rows), rows
+    assert "cloud_platform: ir_attachment.location set from 'file' to 'db'" in log_of(result)
+
+
+def test_install_in_dev_changes_nothing(odoo, template_db):
+    db = odoo.copy(template_db)
+    before = attachments(odoo, db)
+    result = odoo.shell(db, {"RUNNING_ENV": "dev"}, INSTALL)
+    assert result.returncode == 0, log_of(result)[-3000:]
+    assert "INSTALLED file file" in result.stdout
+    assert attachments(odoo, db) == before
+    assert "running_env dev: ir_attachment.location left at 'file'" in log_of(result)
+
+
+S3_GLUE = REPO / "base_attachment_object_storage" / "models"
+
+
+@pytest.mark.skipif(not S3_GLUE.is_dir(), reason="base_attachment_object_storage has no Odoo glue yet "
+                                                 "(ir.attachment does not know location 's3')")
+@pytest.mark.parametrize("env", ["prod", "integration"])
+def test_install_in_prod_and_integration_moves_attachments_to_s3(odoo, template_db, prod_env, s3_server, env):
+    db = odoo.copy(template_db)
+    project = prod_env["STATSD_CUSTOMER"]
+    environ = {**prod_env, "RUNNING_ENV": env, "AWS_BUCKETNAME": f"{project}-odoo-{env}",
+               "ODOO_SESSION_REDIS_PREFIX": f"{project}-odoo-{env}"}
+    result = odoo.shell(db, environ, INSTALL)
+    log = log_of(result)
+    assert result.returncode == 0, log[-3000:]
+    assert "INSTALLED file s3" in result.stdout and "AGAIN s3 s3" in result.stdout
+    rows = attachments(odoo, db)
+    assert all(fname.startswith(f"s3://{project}-odoo-{env}/") for _, fname, _ in rows), rows
+    keys = {item["Key"] for item in s3_server.client().list_objects_v2(Bucket=f"{project}-odoo-{env}")
+            .get("Contents", [])}
+    assert {fname.split("/", 3)[3] for _, fname, _ in rows} <= keys
