@@ -66,9 +66,12 @@ class OdooServer:
         self.proc: subprocess.Popen | None = None
 
     def install(self) -> None:
+        """`-i web` with --logfile: Odoo's WatchedFileHandler must write JSON too."""
         log = self.workdir / "odoo-install.log"
+        self.logfile = self.workdir / "odoo-install-logfile.log"
         with open(log, "w") as out:
-            argv = [*self.base, "-i", "web", "--stop-after-init", "--http-port", str(free_port())]
+            argv = [*self.base, "-i", "web", "--stop-after-init", "--http-port", str(free_port()),
+                    f"--logfile={self.logfile}"]
             rc = subprocess.run(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=600,
                                 cwd=self.workdir, check=False).returncode
         assert rc == 0, f"odoo-bin -i web failed (rc={rc}), see {log}:\n" + log.read_text()[-3000:]
@@ -167,9 +170,9 @@ def _browse(server: OdooServer) -> dict[str, dict]:
     return seen
 
 
-def _json_lines(server: OdooServer) -> list[dict]:
+def _json_lines(server: OdooServer, lines: list[str] | None = None) -> list[dict]:
     """Every line from the first JSON one on (post_load time) must be one JSON object."""
-    lines = server.lines()
+    lines = server.lines() if lines is None else lines
     first = next((i for i, line in enumerate(lines) if line.startswith("{")), None)
     assert first is not None, "no JSON line at all:\n" + "\n".join(lines[:40])
     parsed = []
@@ -194,6 +197,14 @@ def test_every_line_after_post_load_is_json_with_the_fields(odoo_run):
                for r in records)
     assert any(r["logger"] == "odoo.addons.monitoring_statsd" for r in records)
     assert all(r["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") for r in records)
+
+
+def test_the_logfile_handler_writes_json_too(odoo_run):
+    server, _ = odoo_run
+    records = _json_lines(server, server.logfile.read_text(encoding="utf-8").splitlines())
+    assert any("Modules loaded" in r["message"] for r in records), [r["message"] for r in records[-5:]]
+    assert all(r["dbname"] in (None, server.dbname) for r in records)
+    assert not [r for r in records if r["request_id"] is not None]  # no HTTP request during an install
 
 
 def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):
