@@ -63,6 +63,11 @@ return deleted
 SCAN_COUNT = 1000
 
 
+def _now() -> float:
+    # looked up at each call, so that a patched clock (freezegun in Odoo's own tests) is honoured
+    return time.time()
+
+
 class RedisSessionStore:
     """Sessions of one key prefix in one Redis.
 
@@ -71,12 +76,12 @@ class RedisSessionStore:
     """
 
     def __init__(self, connection: RedisConnection, keys: KeyLayout, expiry: ExpiryPolicy,
-                 session_class: Callable[..., Any] = Session, clock: Callable[[], float] = time.time) -> None:
+                 session_class: Callable[..., Any] = Session, clock: Optional[Callable[[], float]] = None) -> None:
         self.connection = connection
         self.keys = keys
         self.expiry = expiry
         self.session_class = session_class
-        self.clock = clock
+        self.clock = clock or _now
         self._get_script = redis.commands.core.Script(None, _GET_SCRIPT.encode())
         self._vacuum_script = redis.commands.core.Script(None, _VACUUM_SCRIPT.encode())
         self._get_args = (
