@@ -14,7 +14,9 @@
 # below are upstream Odoo 18.0's for Debian 13/Ubuntu 24.04 (its `python_version >= '3.12'` lines: Werkzeug
 # 3.0.1, lxml 5.2.1 + lxml-html-clean, Pillow 10.2.0, reportlab 4.1.0…), which all ship wheels for 3.11;
 # its 3.11 lines include sdist-only pins (cbor2 5.4.2.post1 fails to build with current setuptools,
-# psycopg2 needs a compiler), so psycopg2 -> psycopg2-binary. Checked by running Odoo's test_http here.
+# psycopg2 needs a compiler), so psycopg2 -> psycopg2-binary; gevent 22.10.2 imports pkg_resources, gone from
+# current setuptools (the long-polling process died at import): gevent 24.2.1/greenlet 3.0.3.
+# Checked by running Odoo's test_http and a --workers=2 server with its gevent process here.
 # Idempotent: the venv carries a hash of its inputs; a second run with nothing changed takes ~0.1 s.
 set -euo pipefail
 
@@ -57,8 +59,8 @@ decorator==5.1.1
 docutils==0.20.1
 freezegun==1.2.1
 geoip2==2.9.0
-gevent==22.10.2
-greenlet==2.0.2
+gevent==24.2.1
+greenlet==3.0.3
 idna==3.6
 Jinja2==3.1.2
 libsass==0.22.0
