@@ -90,16 +90,23 @@ def _untag(obj: dict) -> Any:
     raise CorruptSession(f"unknown {TAG} tag {tag!r}")
 
 
+# built once: json.dumps/json.loads with options build a new encoder/decoder on every call
+_ENCODER = json.JSONEncoder(default=_tag, ensure_ascii=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder(object_hook=_untag)
+
+
 def dumps(value: Any) -> str:
     """JSON text of `value`; TypeError/ValueError when something in it cannot be stored."""
-    text = json.dumps(value, default=_tag, ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODER.encode(value)
     if _MARK in text:  # a tag of ours or a user key that looks like one: escape user dicts
-        text = json.dumps(_escape(value), default=_tag, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(_escape(value))
     return text
 
 
 def loads(text: str | bytes) -> Any:
-    return json.loads(text, object_hook=_untag)
+    if not isinstance(text, str):
+        text = bytes(text).decode("utf-8")
+    return _DECODER.decode(text)
 
 
 def clone(value: Any) -> Any:
@@ -114,7 +121,7 @@ def encode_data(data: Mapping[str, Any], sid_hint: str = "?") -> bytes:
     better than turning the user's request into a server error.
     """
     try:
-        return dumps(dict(data)).encode("utf-8")
+        return dumps(data if type(data) is dict else dict(data)).encode("utf-8")
     except (TypeError, ValueError, RecursionError):
         pass
     kept = {}

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Session load + save through our store vs raw redis-py GET + SET EX of the same JSON, same server, same run.
+
+A real redis-server (devstack) on loopback; rounds interleaved, medians of wall time per request (the cost
+is a network round trip plus CPU). The session is a typical logged-in Odoo 18 session (~1.9 KB of JSON).
+Every "request" changes one value, so our save really writes (an unchanged session is not written at all:
+that case is measured separately). Round trips are counted by the server itself (INFO commandstats).
+
+    .venv/bin/python bench/bench_sessions.py [--requests 2000] [--rounds 7]
+
+Target (issue 5): store get+save <= 1.3x raw GET + SET EX.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+
+import devstack
+from odoo_cloud.config import load_settings
+from odoo_cloud.sessions import RedisSessionStore
+
+TTL = 7 * 24 * 3600
+
+
+def odoo_session(uid: int = 2) -> dict:
+    """What Odoo 18 keeps for a logged-in user (get_default_session + login + a few device traces)."""
+    return {
+        "context": {"lang": "en_US", "tz": "Europe/Brussels", "uid": uid, "allowed_company_ids": [1, 2, 3]},
+        "db": "production-database",
+        "debug": "",
+        "login": "jane.doe@example.com",
+        "uid": uid,
+        "session_token": "f" * 64,
+        "_trace": [
+            {"platform": platform, "browser": browser, "ip_address": f"203.0.113.{i}",
+             "first_activity": 1_764_000_000 + i, "last_activity": 1_764_100_000 + i}
+            for i, (platform, browser) in enumerate([("linux", "chrome"), ("macos", "safari"),
+                                                     ("android", "chrome"), ("windows", "firefox")] * 3)
+        ],
+        "website_sale_current_pl": 1,
+        "sale_order_id": None,
+        "login_success": True,
+        "web_tours": [],
+        "notes": "x" * 300,
+    }
+
+
+def per_request(fn, requests: int) -> float:
+    started = time.perf_counter()
+    for i in range(requests):
+        fn(i)
+    return (time.perf_counter() - started) / requests * 1e6
+
+
+def commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {k[len("cmdstat_"):]: v["calls"] for k, v in stats.items()
+            if k not in ("cmdstat_info", "cmdstat_config|resetstat")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-sessions-") as tmp, devstack.RedisServer(tmp) as server:
+        raw = redis.Redis(host=server.host, port=server.port)
+        store = RedisSessionStore.from_settings(load_settings({
+            "ODOO_SESSION_REDIS_URL": server.url, "ODOO_SESSION_REDIS_PREFIX": "bench"}).sessions)
+
+        session = store.new()
+        session.update(odoo_session())
+        store.save(session)
+        sid = session.sid
+        raw_key = "bench-raw:session:" + sid
+        payload = json.dumps(odoo_session()).encode()
+        raw.set(raw_key, payload, ex=TTL)
+        print(f"redis-server {server.version} on 127.0.0.1:{server.port}; session JSON {len(payload)} bytes; "
+              f"{args.requests} requests x {args.rounds} rounds, interleaved")
+
+        def ours(i: int) -> None:
+            loaded = store.get(sid)
+            loaded["last_activity"] = i  # a changed session: the save writes
+            store.save(loaded)
+
+        def ours_unchanged(i: int) -> None:
+            loaded = store.get(sid)
+            store.save(loaded)  # unchanged and not due for refresh: no write
+
+        def raw_bytes(i: int) -> None:
+            data = raw.get(raw_key)
+            raw.set(raw_key, data, ex=TTL)
+
+        def raw_json(i: int) -> None:
+            data = json.loads(raw.get(raw_key))
+            data["last_activity"] = i
+            raw.set(raw_key, json.dumps(data).encode(), ex=TTL)
+
+        def raw_get(i: int) -> None:
+            raw.get(raw_key)
+
+        paths = {"store get+save": ours, "raw GET+SET EX": raw_bytes, "raw GET+json+SET EX": raw_json,
+                 "store get+unchanged save": ours_unchanged, "raw GET": raw_get}
+        for fn in paths.values():  # warm-up: connections, script cache
+            per_request(fn, 200)
+        results: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(args.rounds):
+            for name, fn in paths.items():
+                results[name].append(per_request(fn, args.requests))
+        medians = {name: statistics.median(values) for name, values in results.items()}
+
+        # round trips, counted by the server
+        trips = {}
+        for name, fn in (("store get+save", ours), ("store get+unchanged save", ours_unchanged),
+                         ("raw GET+SET EX", raw_bytes)):
+            raw.config_resetstat()
+            per_request(fn, 100)
+            trips[name] = {k: v / 100 for k, v in commands(raw).items()}
+
+        print()
+        print(f"{'path':28} {'µs/request':>11}  per request on the server")
+        for name, value in medians.items():
+            shown = ", ".join(f"{k} {v:g}" for k, v in sorted(trips.get(name, {}).items()))
+            print(f"{name:28} {value:11.1f}  {shown}")
+        print()
+        ratio = medians["store get+save"] / medians["raw GET+SET EX"]
+        print(f"ratio store get+save / raw GET+SET EX         = {ratio:.2f}x (target <= 1.3x)")
+        print(f"ratio store get+save / raw GET+json+SET EX    = "
+              f"{medians['store get+save'] / medians['raw GET+json+SET EX']:.2f}x")
+        print(f"ratio store get+unchanged save / raw GET      = "
+              f"{medians['store get+unchanged save'] / medians['raw GET']:.2f}x")
+        print("round trips: store get = 1 (EVALSHA; GET/TTL[/EXPIRE] run inside it), save = 1 SET when "
+              "changed, 0 when unchanged")
+        raw.close()
+        store.connection.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
