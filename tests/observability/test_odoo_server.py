@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import warnings
 import xmlrpc.client
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,7 +64,7 @@ class OdooServer:
             f"--db_host={postgres.host}", f"--db_port={postgres.port}", f"--db_user={postgres.user}",
             f"--data-dir={workdir / 'data'}", "-d", self.dbname, f"--db-filter=^{self.dbname}$",
             "--load=base,web,logging_json,monitoring_statsd", "--without-demo=all", "--log-level=info",
-            "--max-cron-threads=0", "--workers=0",
+            "--max-cron-threads=0",
         ]
         self.proc: subprocess.Popen | None = None
 
@@ -71,14 +74,17 @@ class OdooServer:
         self.logfile = self.workdir / "odoo-install-logfile.log"
         with open(log, "w") as out:
             argv = [*self.base, "-i", "web", "--stop-after-init", "--http-port", str(free_port()),
-                    f"--logfile={self.logfile}"]
+                    "--workers=0", f"--logfile={self.logfile}"]
             rc = subprocess.run(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=600,
                                 cwd=self.workdir, check=False).returncode
         assert rc == 0, f"odoo-bin -i web failed (rc={rc}), see {log}:\n" + log.read_text()[-3000:]
 
-    def start(self) -> None:
+    def start(self, workers: int) -> None:
+        """Serve with `workers` prefork workers (0: Odoo's threaded server)."""
+        self.stderr_path = self.workdir / f"odoo-stderr-workers-{workers}.log"
         self._stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([*self.base, f"--http-port={self.port}", "--http-interface=127.0.0.1"],
+        self.proc = subprocess.Popen([*self.base, f"--http-port={self.port}", "--http-interface=127.0.0.1",
+                                      f"--workers={workers}"],
                                      env=self.env, stdout=self._stderr, stderr=subprocess.STDOUT,
                                      cwd=self.workdir, start_new_session=True)
         deadline = time.monotonic() + 120
@@ -94,7 +100,7 @@ class OdooServer:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.send_signal(signal.SIGTERM)  # the master stops its workers and gevent process
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -108,20 +114,35 @@ class OdooServer:
 
 
 @pytest.fixture(scope="module")
-def odoo_run(postgres_server, statsd_listener, tmp_path_factory):
-    """A served database, and what happened: (server, responses by request id, json lines)."""
+def odoo_installed(postgres_server, statsd_listener, tmp_path_factory):
+    """A database with `web` installed (once for both server modes)."""
     root = _odoo_root()
     server = OdooServer(root, postgres_server, statsd_listener, tmp_path_factory.mktemp("odoo-observability"))
     server.install()
+    return server
+
+
+@dataclass
+class Run:
+    server: OdooServer
+    responses: dict  # by the request id we sent
+    lines: list      # odoo-bin's stderr
+    packets: list    # metric lines received by the listener while it served
+
+
+@pytest.fixture(scope="module", params=[0, 2], ids=["threaded", "prefork-2-workers"])
+def odoo_run(request, odoo_installed, statsd_listener):
+    """Serve, browse, stop: what the server wrote and sent."""
+    server = odoo_installed
     statsd_listener.clear()
-    server.start()
-    responses = {}
+    server.start(workers=request.param)
     try:
-        responses.update(_browse(server))
+        responses = _browse(server)
         time.sleep(0.5)  # the last access line is written after the response
+        packets = statsd_listener.packets(timeout=2, min_count=20)
     finally:
         server.stop()
-    yield server, responses
+    return Run(server, responses, server.lines(), packets)
 
 
 def _browse(server: OdooServer) -> dict[str, dict]:
@@ -170,25 +191,56 @@ def _browse(server: OdooServer) -> dict[str, dict]:
     return seen
 
 
-def _json_lines(server: OdooServer, lines: list[str] | None = None) -> list[dict]:
-    """Every line from the first JSON one on (post_load time) must be one JSON object."""
-    lines = server.lines() if lines is None else lines
-    first = next((i for i, line in enumerate(lines) if line.startswith("{")), None)
-    assert first is not None, "no JSON line at all:\n" + "\n".join(lines[:40])
-    parsed = []
-    for number, line in enumerate(lines[first:], start=first + 1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise AssertionError(f"line {number} of odoo-bin's output is not JSON: {line!r}") from None
-        assert isinstance(record, dict), line
-        parsed.append(record)
+ODOO_TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<pid>\d+) [A-Z]+ ")
+#: written by odoo/cli/server.py with sys.stderr.write before logging is configured
+PRE_LOGGING_LINES = {"Running as user 'root' is a security risk."}
+
+
+def _json_lines(lines: list[str]) -> list[dict]:
+    """Every line a process writes after its post_load must be one JSON object.
+
+    Each process (prefork's master, workers, and the `odoo-bin gevent` process the master spawns, which
+    starts Odoo from scratch) writes a few text lines before its own post_load: Odoo configures logging
+    before any module is imported. Those are told apart by the pid in Odoo's text format. A child that
+    dies in `import odoo` (environment problem, e.g. gevent without `pkg_resources`) prints a raw Python
+    traceback: reported as a warning, not as a log line.
+    """
+    json_pids: set[int] = set()
+    parsed, crashes, i = [], [], 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise AssertionError(f"line {i + 1} of odoo-bin's output is not JSON: {line!r}") from None
+            assert isinstance(record, dict), line
+            json_pids.add(record.get("pid"))
+            parsed.append(record)
+        elif (match := ODOO_TEXT_LINE.match(line)) is not None:
+            assert int(match["pid"]) not in json_pids, (
+                f"line {i + 1}: text line from pid {match['pid']} after its post_load: {line!r}")
+        elif line in PRE_LOGGING_LINES:
+            pass
+        elif line == "Traceback (most recent call last):" and "import odoo" in "".join(lines[i + 1:i + 3]):
+            end = i + 1
+            while end < len(lines) and lines[end][:1] == " ":
+                end += 1
+            crashes.append(lines[end] if end < len(lines) else "?")
+            i = end
+        else:
+            raise AssertionError(f"line {i + 1} of odoo-bin's output is neither JSON nor a pre-post_load "
+                                 f"line of a starting process: {line!r}")
+        i += 1
+    if crashes:
+        warnings.warn(f"{len(crashes)} child odoo-bin process(es) died while importing odoo (raw Python "
+                      f"traceback, not a log line): {crashes[0]}", stacklevel=2)
+    assert parsed, "no JSON line at all:\n" + "\n".join(lines[:40])
     return parsed
 
 
 def test_every_line_after_post_load_is_json_with_the_fields(odoo_run):
-    server, _ = odoo_run
-    records = _json_lines(server)
+    records = _json_lines(odoo_run.lines)
     assert len(records) > 10
     for record in records:
         missing = [field for field in REQUIRED if field not in record]
@@ -199,17 +251,17 @@ def test_every_line_after_post_load_is_json_with_the_fields(odoo_run):
     assert all(r["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") for r in records)
 
 
-def test_the_logfile_handler_writes_json_too(odoo_run):
-    server, _ = odoo_run
-    records = _json_lines(server, server.logfile.read_text(encoding="utf-8").splitlines())
+def test_the_logfile_handler_writes_json_too(odoo_installed):
+    server = odoo_installed
+    records = _json_lines(server.logfile.read_text(encoding="utf-8").splitlines())
     assert any("Modules loaded" in r["message"] for r in records), [r["message"] for r in records[-5:]]
     assert all(r["dbname"] in (None, server.dbname) for r in records)
     assert not [r for r in records if r["request_id"] is not None]  # no HTTP request during an install
 
 
 def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):
-    server, responses = odoo_run
-    records = _json_lines(server)
+    server, responses = odoo_run.server, odoo_run.responses
+    records = _json_lines(odoo_run.lines)
     access = {r["request_id"]: r for r in records if r["logger"] == "werkzeug" and "http_status" in r}
     for request_id, response in responses.items():
         if request_id != "bad id with spaces":
@@ -233,8 +285,8 @@ def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):
     assert any(r["request_id"] is None for r in records)
 
 
-def test_metrics_reach_the_listener(odoo_run, statsd_listener):
-    lines = statsd_listener.packets(timeout=2, min_count=20)
+def test_metrics_reach_the_listener(odoo_run):
+    lines = odoo_run.packets
     names = [line.partition(":")[0] for line in lines]
     scope = f"{CUSTOMER}.integration"
     assert f"odoo.http.request.{scope}" in names
