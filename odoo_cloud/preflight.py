@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from .config import Settings
@@ -72,33 +72,17 @@ def run_probe(name: str, probe: Callable[[], str], timeout: float) -> ProbeResul
 
 
 # ---------------------------------------------------------------- Redis
-def redis_client(settings: Settings, timeout: float):
-    """A redis-py client for the session settings (URL, Sentinel or host/port)."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    s = settings.sessions
-    # redis-py retries 3 times by default: a probe answers for one attempt within `timeout`
-    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
-    password = s.password.reveal() if s.password else None
-    if s.url:
-        return redis.Redis.from_url(s.url.reveal(), **options)
-    if s.sentinel_host:
-        from redis.sentinel import Sentinel
-
-        sentinel = Sentinel([(s.sentinel_host, s.sentinel_port)], sentinel_kwargs=options, **options)
-        return sentinel.master_for(s.sentinel_master_name or "mymaster", password=password)
-    return redis.Redis(host=s.host, port=s.port, password=password, **options)
-
-
 def probe_redis(settings: Settings, timeout: float) -> ProbeResult:
+    """PING through the session store's own client, with `timeout` and no retry."""
     if not settings.sessions.enabled:
         return ProbeResult("redis", None, "ODOO_SESSION_REDIS is off")
-    where = settings.sessions.display_url
+    sessions = replace(settings.sessions, timeout=timeout, connect_timeout=timeout, retries=0)
+    where = sessions.display_url
 
     def ping() -> str:
-        client = redis_client(settings, timeout)
+        from .sessions.connection import build_client
+
+        client = build_client(sessions)
         try:
             if client.ping() is not True:
                 raise ProbeFailed(f"{where}: PING got no PONG")
@@ -114,84 +98,46 @@ def probe_redis(settings: Settings, timeout: float) -> ProbeResult:
 
 
 # ---------------------------------------------------------------- object store
-def _s3_endpoint(host: Optional[str]) -> Optional[str]:
-    if not host:
-        return None
-    return host if "://" in host else f"https://{host}"
-
-
-def _probe_key() -> str:
-    return PROBE_PREFIX + secrets.token_hex(8)
-
-
-def _probe_s3(settings: Settings, bucket: str, timeout: float) -> str:
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    s3 = settings.s3
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=_s3_endpoint(s3.host),
-        region_name=s3.region,
-        aws_access_key_id=s3.access_key_id,
-        aws_secret_access_key=s3.secret_access_key.reveal() if s3.secret_access_key else None,
-        config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1},
-                      signature_version="s3v4", s3={"addressing_style": "path"}),
+def _probe_settings(settings: Settings, timeout: float) -> Settings:
+    """The same store as Odoo's, but each call bounded by `timeout` and not retried."""
+    return replace(
+        settings,
+        s3=replace(settings.s3, connect_timeout=timeout, read_timeout=timeout, max_attempts=1),
+        swift=replace(settings.swift, connect_timeout=timeout, read_timeout=timeout, retries=0),
     )
-    key = _probe_key()
-    where = f"s3://{bucket} at {_s3_endpoint(s3.host) or 'AWS'}"
-    try:
-        client.put_object(Bucket=bucket, Key=key, Body=PROBE_BODY)
-        client.delete_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "?")
-        raise ProbeFailed(f"{where}: write+delete refused ({code})") from None
-    except BotoCoreError as error:
-        raise ProbeFailed(f"{where}: {_describe(error)}") from None
-    return f"wrote and deleted {key} in {where}"
-
-
-def _probe_swift(settings: Settings, container: str, timeout: float) -> str:
-    from swiftclient import client as swift
-    from swiftclient.exceptions import ClientException
-
-    sw = settings.swift
-    auth_version = "3" if (sw.auth_url or "").rstrip("/").endswith("/v3") else "1"
-    connection = swift.Connection(
-        authurl=sw.auth_url, user=sw.account, key=sw.password.reveal() if sw.password else None,
-        auth_version=auth_version, timeout=timeout, retries=0,
-    )
-    key = _probe_key()
-    where = f"swift://{container} at {sw.auth_url}"
-    try:
-        connection.put_object(container, key, PROBE_BODY)
-        connection.delete_object(container, key)
-    except ClientException as error:
-        status = getattr(error, "http_status", None)
-        raise ProbeFailed(f"{where}: write+delete refused (HTTP {status}: {error.msg})") from None
-    except (TimeoutError, OSError) as error:
-        raise ProbeFailed(f"{where}: {_describe(error)}") from None
-    finally:
-        connection.close()
-    return f"wrote and deleted {key} in {where}"
 
 
 def probe_store(settings: Settings, store: Optional[str], timeout: float,
                 dbname: Optional[str] = None) -> ProbeResult:
+    """Write, read back and delete a small object in the write bucket/container.
+
+    Built by the storage factory, so the probe goes through exactly what Odoo
+    uses (including creating a missing bucket when AWS_CREATE_BUCKET allows).
+    """
     if settings.storage.disabled:
         return ProbeResult("object store", None, "DISABLE_ATTACHMENT_STORAGE is on")
     if store is None:
         return ProbeResult("object store", None, "no bucket or container configured")
     name = settings.s3.bucket_name if store == "s3" else settings.swift.write_container
-    assert name is not None
-    if "{db}" in name:
-        if not dbname:
-            return ProbeResult(f"{store} store", False, f"{name!r} contains {{db}}: pass --database")
-        name = name.replace("{db}", dbname)
-    if store == "s3":
-        return run_probe("s3 store", lambda: _probe_s3(settings, name, timeout), timeout)
-    return run_probe("swift store", lambda: _probe_swift(settings, name, timeout), timeout)
+    if name and "{db}" in name and not dbname:
+        return ProbeResult(f"{store} store", False, f"{name!r} contains {{db}}: pass --database")
+
+    def write_read_delete() -> str:
+        from .storage.errors import StorageError
+        from .storage.factory import build_store
+
+        key = PROBE_PREFIX + secrets.token_hex(8)
+        try:
+            target = build_store(store, _probe_settings(settings, timeout), dbname)
+            target.put(key, PROBE_BODY)
+            if target.get(key) != PROBE_BODY:
+                raise ProbeFailed(f"{target.uri(key)}: read back different bytes")
+            target.delete(key)
+        except StorageError as error:
+            raise ProbeFailed(f"{type(error).__name__}: {error}") from None
+        return f"wrote, read and deleted {target.uri(key)}"
+
+    return run_probe(f"{store} store", write_read_delete, timeout)
 
 
 # ---------------------------------------------------------------- statsd

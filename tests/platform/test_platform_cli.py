@@ -158,7 +158,7 @@ def test_connect_against_real_redis_s3_and_statsd_exits_0(s3_prod, statsd_listen
     assert "connect redis: ok" in out and "connect s3 store: ok" in out and "connect statsd: ok" in out
     assert out.splitlines()[-1] == "connections OK"
     # the probe object was written and deleted again
-    assert "wrote and deleted odoo-cloud-check/" in out
+    assert f"wrote, read and deleted s3://{bucket}/odoo-cloud-check/" in out
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     packets = statsd_listener.packets(timeout=2)
     assert f"odoo.cloud_platform.check.{project}.prod:1|c" in packets
@@ -209,24 +209,26 @@ def test_connect_with_redis_password(s3_prod, redis_server_password):
 
 
 def test_connect_with_bad_s3_credentials_exits_3_without_the_secret(s3_prod):
-    environ, _, _ = s3_prod
+    environ, _, bucket = s3_prod
     secret = "wrong-secret-" + uuid.uuid4().hex
     result = run("check", "--env", "prod", "--connect", env={**environ, "AWS_SECRET_ACCESS_KEY": secret})
     assert result.returncode == 3, result
-    assert "connect s3 store: FAILED" in result.stdout and "write+delete refused" in result.stdout
+    assert "connect s3 store: FAILED" in result.stdout
+    assert f"StorageUnavailable: S3 check of s3://{bucket} failed: 403" in result.stdout
     assert secret not in result.stdout + result.stderr
 
 
-def test_connect_to_a_missing_bucket_exits_3(s3_prod, swift_server, project):
-    """Swift's s3api (SeaweedFS creates a missing bucket on the first PUT)."""
+def test_connect_to_a_missing_bucket_that_may_not_be_created_exits_3(s3_prod, swift_server, project):
+    """Swift's s3api (SeaweedFS creates a missing bucket on the first PUT whatever we ask)."""
     environ, _, _ = s3_prod
     environ = {**environ, "AWS_HOST": swift_server.s3_endpoint_url,
                "AWS_ACCESS_KEY_ID": swift_server.s3_access_key,
-               "AWS_SECRET_ACCESS_KEY": swift_server.s3_secret_key}
+               "AWS_SECRET_ACCESS_KEY": swift_server.s3_secret_key, "AWS_CREATE_BUCKET": "0"}
     result = run("check", "--env", "prod", "--connect", env=environ)
     assert result.returncode == 3, result
-    where = f"s3://{project}-odoo-prod at {swift_server.s3_endpoint_url}"
-    assert f"{where}: write+delete refused (NoSuchBucket)" in result.stdout
+    assert ("connect s3 store: FAILED" in result.stdout
+            and f"bucket '{project}-odoo-prod' does not exist and bucket creation is disabled"
+            in result.stdout)
 
 
 def test_configuration_problems_skip_the_probes(s3_prod):
@@ -282,3 +284,24 @@ def test_connect_with_swift_down_exits_3(swift_integration, swift_server):
         swift_server.start()
     assert result.returncode == 3, result
     assert "connect swift store: FAILED" in result.stdout
+
+
+@pytest.mark.keystone
+def test_connect_against_swift_behind_keystone_v3(keystone_swift, redis_server, project):
+    container = f"{project}-odoo-integration"
+    environ = prod_env(project, ODOO_SESSION_REDIS_PREFIX=container,
+                       ODOO_SESSION_REDIS_HOST=redis_server.host,
+                       ODOO_SESSION_REDIS_PORT=str(redis_server.port), ODOO_STATSD="0",
+                       SWIFT_AUTH_URL=keystone_swift.auth_url, SWIFT_ACCOUNT=keystone_swift.username,
+                       SWIFT_PASSWORD=keystone_swift.password, SWIFT_PROJECT_NAME=keystone_swift.project_name,
+                       SWIFT_USER_DOMAIN_NAME=keystone_swift.user_domain_name,
+                       SWIFT_PROJECT_DOMAIN_NAME=keystone_swift.project_domain_name,
+                       SWIFT_REGION_NAME=keystone_swift.region_name, SWIFT_WRITE_CONTAINER=container)
+    del environ["AWS_BUCKETNAME"]
+    result = run("check", "--env", "integration", "--connect", env=environ)
+    assert result.returncode == 0, result
+    assert "connect swift store: ok" in result.stdout
+    assert f"swift://{container}/odoo-cloud-check/" in result.stdout
+    wrong = run("check", "--env", "integration", "--connect", env={**environ, "SWIFT_PASSWORD": "nope-kv3"})
+    assert wrong.returncode == 3, wrong
+    assert "connect swift store: FAILED" in wrong.stdout and "nope-kv3" not in wrong.stdout
