@@ -43,6 +43,14 @@ class Odoo:
         return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
                               check=False)
 
+    def anthem(self, dbname, environ, target):
+        """`anthem <target> -d db ...`, the way a deploy script plays a song."""
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
+        argv = [str(ODOO_VENV / "bin" / "anthem"), target, "-d", dbname, f"--db_host={self.pg.host}",
+                f"--db_port={self.pg.port}", f"--db_user={self.pg.user}", f"--addons-path={self.addons_path}",
+                f"--data-dir={self.data_dir}"]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+
     def shell(self, dbname, environ, code):
         return self.run(dbname, environ, "shell", stdin=code)
 
@@ -227,3 +235,16 @@ def test_install_in_prod_and_integration_moves_attachments_to_s3(odoo, template_
     keys = {item["Key"] for item in s3_server.client().list_objects_v2(Bucket=f"{project}-odoo-{env}")
             .get("Contents", [])}
     assert {fname.split("/", 3)[3] for _, fname, _ in rows} <= keys
+
+
+@pytest.mark.skipif(not (ODOO_VENV / "bin" / "anthem").exists(),
+                    reason="anthem is not installed in .venvs/odoo (pip install anthem==0.15.0)")
+def test_the_anthem_song_installs(odoo, template_db, redis_server):
+    db = odoo.copy(template_db)
+    environ = {"RUNNING_ENV": "test", **redis_env(redis_server, "acme", "test"),
+               "ODOO_SESSION_REDIS_EXPIRATION": "3600"}
+    result = odoo.anthem(db, environ, "odoo.addons.cloud_platform.songs::install")
+    assert result.returncode == 0, log_of(result)[-3000:]
+    location = odoo.sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'ir_attachment.location'")
+    assert location == [("db",)]
+    assert all(fname is None and in_db for _, fname, in_db in attachments(odoo, db))
