@@ -139,6 +139,39 @@ class TestSessionRedis(HttpSessionMixin, HttpCase):
         self.assertEqual(calls.get("evalsha"), 1, calls)  # the load
         self.assertNotIn("set", calls, "nothing changed: nothing written")
 
+    def test_opt_in_import_copies_filesystem_sessions_once(self):
+        import os
+        from pathlib import Path
+
+        from odoo.tools import config
+
+        from .. import import_filesystem_sessions, install
+
+        sid = self.store.generate_key()
+        directory = Path(config.session_dir) / sid[:2]
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / sid).write_text(json.dumps({"uid": 2, "login": "admin", "db": self.env.cr.dbname}))
+        self.addCleanup(os.unlink, directory / sid)
+        self.redis.delete(self.store.keys.meta("filesystem-import"))
+        settings = install(load_settings(dict(os.environ, ODOO_SESSION_REDIS_IMPORT_FILESYSTEM="1")).sessions)
+        self.assertTrue(settings.import_filesystem)
+        report = import_filesystem_sessions(settings)
+        self.assertGreaterEqual(report.imported, 1)
+        self.assertEqual(http.root.session_store.get(sid)["login"], "admin")
+        self.assertTrue(import_filesystem_sessions(settings).skipped_already_done)
+
+    def test_invalid_configuration_leaves_sessions_where_they_are_and_says_why(self):
+        import os
+
+        from .. import post_load
+
+        before = http.Application.__dict__["session_store"]
+        with patch.dict(os.environ, {"ODOO_SESSION_REDIS_PORT": "not-a-port"}), \
+                self.assertLogs("odoo.addons.session_redis", "ERROR") as logs:
+            post_load()
+        self.assertIn("ODOO_SESSION_REDIS_PORT", logs.output[0])
+        self.assertIs(http.Application.__dict__["session_store"], before)
+
     def test_keys_carry_the_configured_prefix(self):
         self.login_over_http()
         prefix = self.store.keys.prefix + ":"
