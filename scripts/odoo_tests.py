@@ -138,11 +138,13 @@ class Plan:
                              f"known: {', '.join(SERVER_KINDS)}")
         server_wide = ["base", "web"] + [name for name in ours if known[name].server_wide]
         server_wide += [name for name in _split(args.load) if name not in server_wide]
-        if not args.assets:
+        # Odoo's own tests (test_http's test_static20/21…) look for pregenerated bundles: keep them there.
+        odoo_addons_selected = any(name not in known for name in selected)
+        if not args.assets and not odoo_addons_selected:
             server_wide.append("odoo_tests_runner")
         tags = args.tags or ",".join(f"/{name}" for name in (with_tests or selected))
         # Odoo's own addons (test_http…) are not in `known`: selecting one means running its tests.
-        expect_tests = bool(with_tests or args.tags or any(name not in known for name in selected))
+        expect_tests = bool(with_tests or args.tags or odoo_addons_selected)
         return cls(selected, tags, servers, server_wide, expect_tests=expect_tests, in_closure=ours)
 
 
@@ -434,8 +436,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", help=f"more servers to start: {','.join(SERVER_KINDS)}")
     parser.add_argument("--demo", action="store_true", help="load demo data (slower install)")
     parser.add_argument("--assets", action="store_true",
-                        help="let Odoo pregenerate every asset bundle before HttpCase tests (only tours need "
-                             "it; 20-70 s)")
+                        help="let Odoo pregenerate every asset bundle before post_install HttpCase tests "
+                             "(20-70 s; automatic when an Odoo addon such as test_http is selected)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run directory (PostgreSQL cluster, filestore, server logs)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before odoo-bin is killed")
@@ -461,6 +463,13 @@ def main(argv: list[str] | None = None) -> int:
     known = dict(repo)
     for directory in extra_dirs:
         known.update(read_addons(directory))
+    odoo_dirs = addons_paths(odoo_root)
+    missing = [name for name in _split(args.addons) if name not in known
+               and not any((directory / name / "__manifest__.py").is_file() for directory in odoo_dirs)]
+    if missing:
+        print(f"odoo_tests: no addon named {', '.join(missing)} in the repo, --extra-addons-path or "
+              f"{', '.join(map(str, odoo_dirs))}")
+        return 2
     plan = Plan.build(args, repo, known)
     if plan is None:
         print(f"odoo_tests: no repo addon has tests/ yet ({', '.join(repo) or 'no addons'}): nothing to run")

@@ -4,7 +4,9 @@
 Before its post_install tests, Odoo pregenerates every JS/CSS asset bundle when any test is an HttpCase
 (odoo/service/server.py, `env['ir.qweb']._pregenerate_assets_bundles()`): 20-70 s on 2 cores, spent
 only for browser tours. Tours cannot run here (no Chromium) and our HttpCase tests use url_open, which
-builds a bundle on demand if it ever asks for one. The runner's `--assets` keeps Odoo's behaviour.
+builds a bundle on demand if it ever asks for one. Odoo's own tests do rely on it (test_http's
+test_static20/21 read the pregenerated bundles' attachments): the runner does not load this module when an
+Odoo addon is selected, nor with `--assets`.
 """
 import logging
 
