@@ -25,6 +25,8 @@ cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venvs/odoo"
 SERVER_ENVIRONMENT_SPEC="odoo-addon-server-environment>=18.0,<18.1"
+# Odoo-side tools: anthem plays cloud_platform's songs (tests/platform/test_platform_odoo.py runs it).
+ODOO_TOOLS_SPEC="anthem==0.15.0"
 say() { printf '[setup_odoo] %s\n' "$*"; }
 
 # ---------------------------------------------------------------- find Odoo 18
@@ -98,7 +100,7 @@ PINS
 )
 
 PYVER=$("$PYTHON" -c 'import sys; print(sys.version)')
-want=$({ printf '%s\n%s\n%s\n%s\n' "$PYVER" "$odoo_mode" "$odoo_src" "$ODOO_PINS" "$SERVER_ENVIRONMENT_SPEC";
+want=$({ printf '%s\n%s\n%s\n%s\n' "$PYVER" "$odoo_mode" "$odoo_src" "$ODOO_PINS" "$SERVER_ENVIRONMENT_SPEC $ODOO_TOOLS_SPEC";
          cat requirements.txt pyproject.toml "${BASH_SOURCE[0]}" 2>/dev/null; } | sha256sum | cut -d' ' -f1)
 marker="$VENV/.setup-hash"
 if [[ -x $VENV/bin/python && -f $marker && "$(cat "$marker")" == "$want" ]]; then
@@ -139,8 +141,9 @@ say "installing ${project_args[*]} (keeping Odoo's pins)"
 "${pip[@]}" "${project_args[@]}" -c <(printf '%s\n' "$ODOO_PINS" | grep -v '^pytz$')
 # OCA server_environment declares `odoo>=18.0a,<18.1dev` as a dependency, which is not on PyPI: --no-deps.
 # Its own Python dependency (none besides odoo for 18.0) is checked by the import test below.
-say "installing $SERVER_ENVIRONMENT_SPEC (--no-deps)"
+say "installing $SERVER_ENVIRONMENT_SPEC (--no-deps) and $ODOO_TOOLS_SPEC"
 "${pip[@]}" --no-deps "$SERVER_ENVIRONMENT_SPEC"
+"${pip[@]}" "$ODOO_TOOLS_SPEC" -c <(printf '%s\n' "$ODOO_PINS" | grep -v '^pytz$')
 
 # ---------------------------------------------------------------- checks: odoo imports, server_environment on the addons path
 "$VENV/bin/python" - "$odoo_src" <<'PY'
