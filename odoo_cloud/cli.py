@@ -12,6 +12,7 @@ Exit codes: 0 all good, 1 configuration problems, 2 usage error,
 from __future__ import annotations
 
 import argparse
+import configparser
 import os
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,9 @@ def _add_check_parser(subparsers) -> None:
     parser.add_argument("--env", metavar="ENV",
                         help="running environment to check for (default: $RUNNING_ENV, then $ODOO_STAGE, "
                              f"then 'test' like server_environment); one of {', '.join(KNOWN_ENVIRONMENTS)}")
+    parser.add_argument("-c", "--config", metavar="FILE",
+                        help="Odoo configuration file: its 'running_env' option wins over $RUNNING_ENV, "
+                             "as with server_environment")
     parser.add_argument("--database", metavar="DB",
                         help="database name, replaces {db} in bucket/container names")
     parser.add_argument("--location", choices=("file", "db", "s3", "swift"),
@@ -94,19 +98,31 @@ def print_report(report: Report, out: TextIO, source: str) -> None:
         out.write("configuration OK\n")
 
 
+def running_env_from_config(path: str) -> Optional[str]:
+    """`running_env` of an Odoo configuration file's [options] (None when absent)."""
+    parser = configparser.RawConfigParser()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, configparser.Error) as error:
+        raise ValueError(f"cannot read Odoo configuration {path}: {error}") from None
+    value = parser.get("options", "running_env", fallback="").strip()
+    return value or None
+
+
 def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) -> int:
     environ = os.environ if environ is None else environ
-    if args.env:
-        source = "--env"
-    elif environ.get("RUNNING_ENV", "").strip():
-        source = "RUNNING_ENV"
-    elif environ.get("ODOO_STAGE", "").strip():
-        source = "ODOO_STAGE"
-    else:
-        source = "default"
-    report = check_environment(args.env or None, environ, location=args.location, dbname=args.database,
-                               running_env_variable="--env" if args.env else "RUNNING_ENV")
-    print_report(report, out, source)
+    running_env, label = args.env or None, "--env"
+    if running_env is None and args.config:
+        try:
+            running_env = running_env_from_config(args.config)
+        except ValueError as error:
+            sys.stderr.write(f"odoo-cloud check: {error}\n")
+            return EXIT_USAGE
+        label = f"running_env in {args.config}"
+    report = check_environment(running_env, environ, location=args.location, dbname=args.database,
+                               running_env_variable=label)
+    print_report(report, out, report.running_env_source)
     if report.problems:
         if args.connect:
             out.write("connection probes skipped: fix the configuration first "

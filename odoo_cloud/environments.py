@@ -116,6 +116,8 @@ class Report:
     expected_location: Optional[str] = None
     project: Optional[str] = None
     notes: tuple[str, ...] = field(default=())
+    #: where `running_env` came from: the caller's label, RUNNING_ENV, ODOO_STAGE or "default"
+    running_env_source: str = "RUNNING_ENV"
 
     @property
     def ok(self) -> bool:
@@ -386,7 +388,7 @@ def check_environment(running_env: Optional[str], environ: Mapping[str, str],
     if running_env is None:
         running_env = settings.platform.running_env
         if running_env is None:
-            running_env = DEFAULT_RUNNING_ENV
+            running_env, running_env_variable = DEFAULT_RUNNING_ENV, "default"
             notes.append(f"RUNNING_ENV and ODOO_STAGE unset: checking as {DEFAULT_RUNNING_ENV!r}, "
                          "the default of server_environment")
         else:
@@ -396,7 +398,8 @@ def check_environment(running_env: Optional[str], environ: Mapping[str, str],
         problems.append(_problem(running_env_variable, running_env,
                                  "one of " + ", ".join(KNOWN_ENVIRONMENTS)
                                  + " (the exact names of OCA server_environment)"))
-        return Report(running_env, settings, tuple(problems), notes=tuple(notes))
+        return Report(running_env, settings, tuple(problems), notes=tuple(notes),
+                      running_env_source=running_env_variable)
     ctx = _Context(running_env, settings, EnvReader(environ), location, dbname)
     if running_env not in OBJECT_STORAGE_ENVIRONMENTS:
         # test and dev write no object: an ambiguous store choice is install()'s concern there
@@ -407,5 +410,6 @@ def check_environment(running_env: Optional[str], environ: Mapping[str, str],
     if settings.platform.unsafe:
         notes.append("ODOO_CLOUD_PLATFORM_UNSAFE is on: Odoo starts even with these problems")
     return Report(running_env, settings, tuple(problems), store=ctx.store,
+                  running_env_source=running_env_variable,
                   expected_location=_expected_location(running_env, ctx.store),
                   project=ctx.project, notes=tuple(notes))

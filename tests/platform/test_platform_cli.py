@@ -305,3 +305,27 @@ def test_connect_against_swift_behind_keystone_v3(keystone_swift, redis_server, 
     wrong = run("check", "--env", "integration", "--connect", env={**environ, "SWIFT_PASSWORD": "nope-kv3"})
     assert wrong.returncode == 3, wrong
     assert "connect swift store: FAILED" in wrong.stdout and "nope-kv3" not in wrong.stdout
+
+
+def test_running_env_of_an_odoo_config_file_wins_over_the_variable(tmp_path):
+    conf = tmp_path / "odoo.conf"
+    conf.write_text("[options]\nrunning_env = dev\ndb_host = db\n")
+    result = run("check", "-c", str(conf), env={"RUNNING_ENV": "prod"})
+    assert result.returncode == 0, result
+    assert result.stdout.splitlines()[0] == f"running_env: dev (running_env in {conf})"
+    conf.write_text("[options]\nrunning_env = staging\n")
+    result = run("check", "--config", str(conf))
+    assert result.returncode == 1
+    assert f"PROBLEM running_env in {conf}='staging'" in result.stdout
+    # no running_env in the file: the variables decide, as with server_environment
+    conf.write_text("[options]\ndb_host = db\n")
+    result = run("check", "-c", str(conf), env={"RUNNING_ENV": "dev"})
+    assert result.stdout.startswith("running_env: dev (RUNNING_ENV)")
+    # --env wins over everything
+    assert run("check", "-c", str(conf), "--env", "dev").stdout.startswith("running_env: dev (--env)")
+
+
+def test_an_unreadable_config_file_is_a_usage_error(tmp_path):
+    result = run("check", "-c", str(tmp_path / "missing.conf"))
+    assert result.returncode == 2
+    assert "cannot read Odoo configuration" in result.stderr
