@@ -36,10 +36,12 @@ def content(i: int, size: int) -> bytes:
 
 
 def seed(conn, filestore: Path, count: int, *, size: int = 2048, db_share: float = 0.3,
-         shared_every: int = 10, images_every: int = 15, missing: int = 0, seed_base: int = 0) -> Seeded:
+         shared_every: int = 10, images_every: int = 15, missing: int = 0, seed_base: int = 0,
+         distinct: int = 0) -> Seeded:
     """`count` binary attachments: ~db_share in the DB, the rest in the filestore; every
     `shared_every`-th row repeats the content of the previous one; every `images_every`-th is a small
-    PNG (kept in DB by the default rules); `missing` file-stored rows lose their file."""
+    PNG (kept in DB by the default rules); `distinct` > 0 cycles through that many contents;
+    `missing` local files (content no DB row shares) are deleted."""
     out = Seeded()
     rows = []
     previous = None
@@ -49,7 +51,9 @@ def seed(conn, filestore: Path, count: int, *, size: int = 2048, db_share: float
         next_id = cur.fetchone()[0] + 1
     for n in range(count):
         row_id = next_id + n
-        if shared_every and n % shared_every == shared_every - 1 and previous is not None:
+        if distinct:
+            data = content(seed_base + n % distinct, size + (n % distinct % 7) * 13)
+        elif shared_every and n % shared_every == shared_every - 1 and previous is not None:
             data = previous
         else:
             data = content(seed_base + n, size + (n % 7) * 13)
@@ -82,12 +86,13 @@ def seed(conn, filestore: Path, count: int, *, size: int = 2048, db_share: float
         )
         cur.execute("SELECT setval('ir_attachment_id_seq', (SELECT max(id) FROM ir_attachment))")
     conn.commit()
-    # lose some local files whose content no other (DB-stored) row shares
+    # lose some local files: every row sharing that content then points at a missing file
     rnd = random.Random(4242 + seed_base)
-    candidates = [(i, f) for i, f in file_rows if len(out.shared[out.expected[i]]) == 1]
-    for row_id, fname in rnd.sample(candidates, missing) if missing else []:
-        (filestore / fname).unlink()
-        out.missing.add(row_id)
+    file_ids = dict(file_rows)
+    candidates = sorted(sha for sha, ids in out.shared.items() if all(i in file_ids for i in ids))
+    for sha in rnd.sample(candidates, missing) if missing else []:
+        (filestore / file_ids[out.shared[sha][0]]).unlink()
+        out.missing.update(out.shared[sha])
     return out
 
 

@@ -32,7 +32,8 @@ def assert_all_in_filestore(conn, filestore, seeded):
     for row_id, (fname, data, checksum, _size) in seeding.rows(conn).items():
         assert data is None, row_id
         assert fname == f"{checksum[:2]}/{checksum}"
-        assert hashlib.sha1((filestore / fname).read_bytes()).hexdigest() == seeded.expected[row_id] == checksum
+        body = (filestore / fname).read_bytes()
+        assert hashlib.sha1(body).hexdigest() == seeded.expected[row_id] == checksum
 
 
 def local_files(filestore):
@@ -66,14 +67,14 @@ def test_missing_local_file_is_reported_not_emptied(attachment_db, filestore, ca
     with caplog.at_level(logging.INFO, logger="odoo_cloud.storage.migration"):
         report = run(dsn, filestore, Location.db(), batch_size=7)
     assert not report.ok
-    assert report.failed == 3 and report.remaining == 3
+    assert report.failed == report.remaining == len(seeded.missing) >= 3
     assert {f.attachment_id for f in report.failures} == seeded.missing
     assert all("missing local file" in f.reason for f in report.failures)
     after = seeding.rows(conn)
     for row_id in seeded.missing:  # untouched: still pointing at the (missing) file, no empty bytes
         assert after[row_id][0] is not None and after[row_id][1] is None
     assert_all_in_db(conn, seeded, skip=seeded.missing)
-    assert "failed 3" in caplog.text and "missing local file" in caplog.text
+    assert f"failed {len(seeded.missing)}," in caplog.text and "missing local file" in caplog.text
 
 
 def test_dry_run_counts_and_changes_nothing(attachment_db, filestore):
@@ -95,7 +96,8 @@ def test_limit_and_checksum_mismatch(attachment_db, filestore):
     dsn, conn = attachment_db
     seeded = seeding.seed(conn, filestore, 50, db_share=1.0)
     with conn.cursor() as cur:
-        cur.execute("UPDATE ir_attachment SET checksum = repeat('0', 40) WHERE id = %s", (min(seeded.expected),))
+        cur.execute("UPDATE ir_attachment SET checksum = repeat('0', 40) WHERE id = %s",
+                    (min(seeded.expected),))
     conn.commit()
     report = run(dsn, filestore, Location.file(), limit=20, batch_size=6)
     assert report.moved == 19 and report.failed == 1
@@ -113,8 +115,9 @@ def test_options_are_validated():
 
 def test_runs_inside_a_transaction_without_committing(attachment_db, filestore):
     """The Odoo glue's test mode: savepoints per batch, nothing committed, nothing deleted."""
-    from odoo_cloud.storage.migration import NoCommitDatabase
     import psycopg2
+
+    from odoo_cloud.storage.migration import NoCommitDatabase
 
     dsn, conn = attachment_db
     seeded = seeding.seed(conn, filestore, 30, db_share=0.0)

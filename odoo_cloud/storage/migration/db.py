@@ -6,7 +6,9 @@ shape keeps the engine ignorant of which one it got.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, Protocol
 
 
 class Database(Protocol):
@@ -24,9 +26,10 @@ class Database(Protocol):
 class PsycopgDatabase:
     """A psycopg2 connection seen as one cursor with commit/rollback, like Odoo's ``env.cr``."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, reconnect: Optional[Callable[[], Any]] = None) -> None:
         self.connection = connection
         self._cursor = connection.cursor()
+        self._reconnect = reconnect  # opens another connection to the same database
 
     @property
     def dbname(self) -> str:
@@ -41,6 +44,10 @@ class PsycopgDatabase:
     def fetchall(self) -> list[Sequence[Any]]:
         return self._cursor.fetchall()
 
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
     def commit(self) -> None:
         self.connection.commit()
 
@@ -50,14 +57,44 @@ class PsycopgDatabase:
     def close(self) -> None:
         self._cursor.close()
         self.connection.close()
+        if self._side is not None:
+            self._side.close()
+
+    _side: Any = None
+
+    def autonomous_marker(self) -> Callable[[list[str]], None]:
+        """Marks object names for the storage GC on a second connection, committed at once."""
+        from .. import gc as object_gc
+
+        if self._reconnect is None:
+            raise ValueError("this database was not opened with connect(): no second connection possible")
+        lock = threading.Lock()
+
+        def mark(names: list[str]) -> None:
+            with lock:
+                if self._side is None:
+                    self._side = self._reconnect()
+                with self._side.cursor() as cursor:
+                    object_gc.mark(cursor, names)
+                self._side.commit()
+
+        return mark
 
 
-def connect(dsn: str) -> PsycopgDatabase:
+def connect(dsn: str = "", **params: Any) -> PsycopgDatabase:
+    """A connection from a DSN/URI and/or keyword parameters (libpq PG* variables fill the rest)."""
     import psycopg2
 
-    connection = psycopg2.connect(dsn)
-    connection.autocommit = False
-    return PsycopgDatabase(connection)
+    def open_connection():
+        connection = psycopg2.connect(dsn, **params)
+        connection.autocommit = False
+        return connection
+
+    return PsycopgDatabase(open_connection(), reconnect=open_connection)
+
+
+def connect_dbname(dbname: str) -> PsycopgDatabase:
+    return connect(dbname=dbname)
 
 
 class NoCommitDatabase:
@@ -86,6 +123,10 @@ class NoCommitDatabase:
 
     def fetchall(self) -> list[Sequence[Any]]:
         return self.inner.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self.inner.rowcount
 
     def commit(self) -> None:
         self.inner.execute(f"RELEASE SAVEPOINT migration_batch_{self._savepoint}")

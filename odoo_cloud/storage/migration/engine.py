@@ -12,11 +12,12 @@ import hashlib
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Optional, Protocol
 
+from .. import gc as object_gc
 from . import location as loc
 from .db import Database, commits
 from .errors import MigrationAborted, MissingSource, RowError
@@ -29,18 +30,13 @@ _logger = logging.getLogger("odoo_cloud.storage.migration")
 class ContentWriter(Protocol):
     """Places verified content in the target and returns the store_fname pointing at it."""
 
-    def write(self, data: bytes, sha1: str) -> str: ...
+    def write(self, data: bytes, sha1: str, recheck: bool = False) -> str: ...
 
 
 ObjectReader = Callable[[str], bytes]  # store_fname "scheme://bucket/key" -> bytes, MissingSource on 404
 
 
-class OldObjects(Protocol):
-    """Hands old object copies to the storage garbage collection (same transaction as the switch)."""
-
-    def mark(self, db: Database, uris: list[str]) -> None: ...
-
-    def collect(self, db: Database, uris: list[str]) -> tuple[int, int]: ...
+UploadMarker = Callable[[list[str]], None]  # marks names for GC in a transaction of its own (committed)
 
 
 @dataclass
@@ -158,7 +154,7 @@ class Engine:
         filestore: Optional[Filestore] = None,
         writer: Optional[ContentWriter] = None,
         read_object: Optional[ObjectReader] = None,
-        old_objects: Optional[OldObjects] = None,
+        mark_uploads: Optional[UploadMarker] = None,
         options: Optional[Options] = None,
         logger: logging.Logger = _logger,
         on_batch: Optional[Callable[[list[int]], None]] = None,
@@ -167,7 +163,7 @@ class Engine:
         self.target = target
         self.filestore = filestore
         self.read_object = read_object
-        self.old_objects = old_objects
+        self.mark_uploads = mark_uploads  # so uploads of a batch that never commits get collected
         self.options = options or Options()
         self.logger = logger
         self.on_batch = on_batch  # e.g. the Odoo glue invalidating its cache for these ids
@@ -194,6 +190,7 @@ class Engine:
         report.pending_at_start = self._count_pending()
         total = report.pending_at_start if self.options.limit is None else min(self.options.limit,
                                                                                 report.pending_at_start)
+        self._ensure_gc_table()
         self.db.commit()
         self.logger.info("migration to %s: %d attachment(s) pending, batches of %d, %d worker(s)",
                          self.target, report.pending_at_start, self.options.batch_size, self.options.workers)
@@ -214,6 +211,18 @@ class Engine:
             self.logger.warning("attachment %d (%s) not moved: %s", failure.attachment_id,
                                 failure.store_fname or "in database", failure.reason)
         return report
+
+    def _ensure_gc_table(self) -> None:
+        """The storage GC table, when this run will mark or claim objects (not for file<->db runs)."""
+        self.db.execute("SELECT to_regclass(%s) IS NOT NULL", (object_gc.TABLE,))
+        if self.db.fetchone()[0]:
+            return
+        if self.target.kind != loc.OBJECT:
+            self.db.execute(f"SELECT 1 FROM ir_attachment WHERE type = 'binary' AND {self._pending}"
+                            " AND store_fname LIKE '%%://%%' LIMIT 1", self._pending_params)
+            if self.db.fetchone() is None:
+                return
+        object_gc.ensure_table(self.db)
 
     # -- counting --------------------------------------------------------------------------------------
     def _count_pending(self) -> int:
@@ -245,14 +254,16 @@ class Engine:
         processed = 0
         limit = self.options.limit
         while limit is None or processed < limit:
-            size = self.options.batch_size if limit is None else min(self.options.batch_size, limit - processed)
+            size = self.options.batch_size
+            if limit is not None:
+                size = min(size, limit - processed)
             rows = self._lock_batch(after_id, size)
             if not rows:
                 self.db.rollback()
                 break
             after_id = rows[-1].id
             try:
-                old_local, old_objects = self._migrate_batch(pool, rows, report)
+                old_local = self._migrate_batch(pool, rows, report)
                 self.db.commit()
             except BaseException:
                 self.db.rollback()
@@ -261,7 +272,7 @@ class Engine:
                 self.on_batch([r.id for r in rows])
             processed += len(rows)
             progress.advance(len(rows))
-            self._collect(old_local, old_objects, report)
+            self._collect(old_local, report)
 
     def _lock_batch(self, after_id: int, size: int) -> list[_Row]:
         self.db.execute(
@@ -309,6 +320,7 @@ class Engine:
         switched: list[tuple[int, str, str, int]] = []
         old_local: list[str] = []
         old_objects: list[str] = []
+        sources: dict[str, _Unit] = {}  # target store_fname -> a unit that can produce its content
 
         def drain(block: bool) -> None:
             nonlocal futures
@@ -319,6 +331,8 @@ class Engine:
                 result: _UnitResult = future.result()  # a fatal error propagates and aborts the batch
                 budget.release(result.unit.size)
                 self._apply(result, report, switched, old_local, old_objects)
+                if result.target_fname:
+                    sources.setdefault(result.target_fname, result.unit)
 
         def submit(unit: _Unit) -> None:
             while futures and budget.used and budget.used + unit.size > budget.limit:
@@ -326,19 +340,28 @@ class Engine:
             budget.acquire(unit.size)
             futures.add(pool.submit(self._process, unit, once))
 
+        if self.target.kind == loc.OBJECT and self.mark_uploads is not None:
+            # committed before any upload: if this batch never commits, the GC finds these objects
+            expected = {self.target.uri_prefix + r.checksum for r in rows if r.checksum and not r.keep_in_db}
+            if expected:
+                self.mark_uploads(sorted(expected))
         try:
             for unit in units:
                 if unit.store_fname is not None:
                     submit(unit)
             for chunk in self._db_slices(units):
-                self.db.execute("SELECT id, db_datas FROM ir_attachment WHERE id = ANY(%s)",
-                                ([u.rows[0].id for u in chunk],))
-                contents = {row_id: data for row_id, data in self.db.fetchall()}
                 for unit in chunk:
-                    data = contents.pop(unit.rows[0].id)
-                    unit.data = bytes(data) if data is not None else b""
+                    unit.data = self._db_content(unit.rows[0].id) if len(chunk) == 1 else None
+                if len(chunk) > 1:
+                    self.db.execute("SELECT id, db_datas FROM ir_attachment WHERE id = ANY(%s)",
+                                    ([u.rows[0].id for u in chunk],))
+                    contents = {row_id: data for row_id, data in self.db.fetchall()}
+                    for unit in chunk:
+                        data = contents.pop(unit.rows[0].id)
+                        unit.data = bytes(data) if data is not None else b""
+                    del contents
+                for unit in chunk:
                     submit(unit)
-                del contents
                 drain(block=False)
             while futures:
                 drain(block=True)
@@ -348,11 +371,13 @@ class Engine:
             wait(futures)
             raise
         if switched:
-            ids, fnames, shas, sizes = zip(*switched)
+            self._claim_targets(switched, sources)
+            ids, fnames, shas, sizes = zip(*switched, strict=True)
             self.db.execute(
                 """UPDATE ir_attachment AS a
                       SET store_fname = v.fname, db_datas = NULL, checksum = v.sha, file_size = v.size
-                     FROM unnest(%s::int[], %s::varchar[], %s::varchar[], %s::int[]) AS v(id, fname, sha, size)
+                     FROM unnest(%s::int[], %s::varchar[], %s::varchar[], %s::int[])
+                          AS v(id, fname, sha, size)
                     WHERE a.id = v.id""",
                 (list(ids), list(fnames), list(shas), list(sizes)),
             )
@@ -361,9 +386,31 @@ class Engine:
         if self.filestore is not None:
             for fname in old_local:  # Odoo's own checklist: survives a kill between commit and unlink
                 self.filestore.mark_for_gc(fname)
-        if old_objects and self.old_objects is not None:
-            self.old_objects.mark(self.db, old_objects)
-        return old_local, old_objects
+        if old_objects:
+            # the storage GC deletes them once committed and unreferenced (never outside its write bucket)
+            object_gc.mark(self.db, old_objects)
+            report.old_copies_marked += len(old_objects)
+        return old_local
+
+    def _db_content(self, row_id: int) -> bytes:
+        self.db.execute("SELECT db_datas FROM ir_attachment WHERE id = %s", (row_id,))
+        data = self.db.fetchone()[0]
+        return bytes(data) if data is not None else b""
+
+    def _claim_targets(self, switched: list, sources: dict[str, _Unit]) -> None:
+        """Take the objects we are about to reference out of the GC's hands (storage gc protocol).
+
+        A claim returning True means the GC deleted the object meanwhile (it was marked by an earlier
+        delete and the store's memory said it exists): upload it again before switching.
+        """
+        if self.target.kind != loc.OBJECT:
+            return
+        for fname in sorted({item[1] for item in switched}):
+            if object_gc.claim(self.db, fname):
+                unit = sources[fname]
+                data = self._read(unit.store_fname) if unit.store_fname else self._db_content(unit.rows[0].id)
+                self.logger.info("%s was collected by the GC meanwhile: uploading it again", fname)
+                self.writer.write(data, hashlib.sha1(data).hexdigest(), recheck=True)
 
     # -- one unit, in a worker thread ------------------------------------------------------------------
     def _process(self, unit: _Unit, once: Optional[_Once]) -> _UnitResult:
@@ -441,22 +488,20 @@ class Engine:
                 (old_objects if "://" in row.store_fname else old_local).append(row.store_fname)
 
     # -- old copies ------------------------------------------------------------------------------------
-    def _collect(self, old_local: list[str], old_objects: list[str], report: Report) -> None:
-        """After the commit: remove the old copies no row references any more."""
-        if not (self.options.collect_old_copies and commits(self.db)):
-            report.old_copies_kept += len(old_local) + len(old_objects)
+    def _collect(self, old_local: list[str], report: Report) -> None:
+        """After the commit: remove the old local files no row references any more.
+
+        Old objects were marked in the switch transaction; the storage GC deletes them (after its grace
+        period, so it never races a writer between its upload and its INSERT).
+        """
+        if not old_local:
             return
-        if old_local:
-            removed, kept = self._collect_local(old_local)
-            report.old_copies_removed += removed
-            report.old_copies_kept += kept
-        if old_objects:
-            if self.old_objects is None:
-                report.old_copies_kept += len(old_objects)
-            else:
-                removed, kept = self.old_objects.collect(self.db, old_objects)
-                report.old_copies_removed += removed
-                report.old_copies_kept += kept
+        if not (self.options.collect_old_copies and commits(self.db)):
+            report.old_copies_kept += len(old_local)
+            return
+        removed, kept = self._collect_local(old_local)
+        report.old_copies_removed += removed
+        report.old_copies_kept += kept
 
     def _collect_local(self, fnames: list[str]) -> tuple[int, int]:
         """Odoo's filestore GC discipline: SHARE lock, keep what is referenced, unlink the rest."""
@@ -467,7 +512,8 @@ class Engine:
             self.db.rollback()
             self.logger.info("filestore collection postponed (%s)", exc)
             return 0, len(fnames)
-        self.db.execute("SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname = ANY(%s)", (fnames,))
+        self.db.execute("SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname = ANY(%s)",
+                        (fnames,))
         referenced = {row[0] for row in self.db.fetchall()}
         removed = kept = 0
         for fname in fnames:
@@ -498,5 +544,5 @@ class _FileWriter:
     def __init__(self, filestore: Filestore) -> None:
         self.filestore = filestore
 
-    def write(self, data: bytes, sha1: str) -> str:
+    def write(self, data: bytes, sha1: str, recheck: bool = False) -> str:
         return self.filestore.write(data, sha1)

@@ -51,7 +51,8 @@ class Filestore:
         if path.exists():
             if _sha1_of_file(path) == sha1:
                 return fname
-            raise FilestoreError(f"{path} exists with other content than sha1 {sha1} (collision or corruption)")
+            raise FilestoreError(f"{path} exists with other content than sha1 {sha1} "
+                                 "(collision or corruption)")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:

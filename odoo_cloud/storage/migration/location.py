@@ -5,15 +5,15 @@ at any moment resumes by asking the same question again (no side file to go stal
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Optional
+
+from ..rules import DEFAULT_RULES as DEFAULT_KEEP_IN_DB
 
 DB = "db"
 FILE = "file"
 OBJECT = "object"
-
-from ..rules import DEFAULT_RULES as DEFAULT_KEEP_IN_DB
-
 
 @dataclass(frozen=True)
 class Location:
@@ -32,18 +32,19 @@ class Location:
         if self.kind not in (DB, FILE, OBJECT):
             raise ValueError(f"unknown location kind {self.kind!r}: expected db, file or object")
         if self.kind == OBJECT and "://" not in self.uri_prefix:
-            raise ValueError(f"an object location needs a uri prefix like s3://bucket/, got {self.uri_prefix!r}")
+            raise ValueError("an object location needs a uri prefix like s3://bucket/, "
+                             f"got {self.uri_prefix!r}")
 
     @classmethod
-    def db(cls) -> "Location":
+    def db(cls) -> Location:
         return cls(DB)
 
     @classmethod
-    def file(cls) -> "Location":
+    def file(cls) -> Location:
         return cls(FILE)
 
     @classmethod
-    def object(cls, uri_prefix: str, keep_in_db: Optional[Mapping[str, int]] = None) -> "Location":
+    def object(cls, uri_prefix: str, keep_in_db: Optional[Mapping[str, int]] = None) -> Location:
         if not uri_prefix.endswith("/"):
             uri_prefix += "/"
         rules = DEFAULT_KEEP_IN_DB if keep_in_db is None else keep_in_db

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 
 from ..base import ObjectStore
 from ..errors import ObjectNotFound, StorageNotConfigured
@@ -17,7 +18,8 @@ class ObjectWriter:
     """Puts content under its sha1 in the store's write bucket, then checks the stored copy.
 
     `verify="head"`: size, and the MD5 ETag single-part uploads carry on S3 and Swift, must match the
-    bytes whose sha1 is the key (one HEAD). `verify="read"`: the object is read back and its sha1
+    bytes whose sha1 is the key (one HEAD; an ETag that is not that MD5 - multipart, SSE-KMS - costs a
+    read-back and a sha1 comparison instead). `verify="read"`: the object is read back and its sha1
     compared (one GET: slower, for the paranoid).
     """
 
@@ -31,8 +33,8 @@ class ObjectWriter:
     def uri_prefix(self) -> str:
         return f"{self.store.scheme}://{self.store.bucket}/"
 
-    def write(self, data: bytes, sha1: str) -> str:
-        self.store.put(sha1, data)
+    def write(self, data: bytes, sha1: str, recheck: bool = False) -> str:
+        self.store.put(sha1, data, recheck=recheck)
         problem = self._problem(sha1, data)
         if problem == MISSING:
             # the store remembered the key as present but the GC collected it since: upload for real
@@ -57,8 +59,12 @@ class ObjectWriter:
         if info.size != len(data):
             return f"has {info.size} bytes, expected {len(data)}"
         etag = (info.etag or "").strip('"')
-        if etag and "-" not in etag and len(etag) == 32 and etag != hashlib.md5(data).hexdigest():
-            return f"has MD5 {etag}, expected {hashlib.md5(data).hexdigest()}"
+        if etag and etag != hashlib.md5(data).hexdigest():
+            # not an MD5 (multipart, SSE-KMS...) or really other bytes: only the content can tell
+            stored = self.store.get(sha1)
+            got = hashlib.sha1(stored).hexdigest()
+            if got != sha1:
+                return f"reads back with sha1 {got}"
         return None
 
 

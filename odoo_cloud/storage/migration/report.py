@@ -30,7 +30,8 @@ class Report:
     contents_written: int = 0  # distinct contents uploaded/written (shared content counts once per batch)
     bytes_moved: int = 0
     old_copies_removed: int = 0
-    old_copies_kept: int = 0   # still referenced by another row, or left for the regular GC
+    old_copies_kept: int = 0   # local files still referenced by another row (or left on the checklist)
+    old_copies_marked: int = 0  # old objects handed to the storage GC (deleted once unreferenced)
     by_source: dict[str, int] = field(default_factory=dict)  # dry run: pending rows per current place
     seconds: float = 0.0
 
@@ -60,7 +61,8 @@ class Report:
         return (f"migration to {self.location}: moved {self.moved} (kept in DB by rules {self.kept_in_db}), "
                 f"failed {self.failed}, skipped {self.skipped}, remaining {self.remaining}; "
                 f"{self.contents_written} content(s) written, {self.bytes_moved} bytes, "
-                f"old copies removed {self.old_copies_removed} / kept {self.old_copies_kept}; "
+                f"old local copies removed {self.old_copies_removed} / kept {self.old_copies_kept}, "
+                f"old objects marked for GC {self.old_copies_marked}; "
                 f"{self.seconds:.1f} s, {self.rate:.1f}/s")
 
     def as_dict(self) -> dict:

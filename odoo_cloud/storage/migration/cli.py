@@ -1,0 +1,203 @@
+"""`odoo-cloud migrate`: move every attachment of a database to a location, from a deploy pipeline.
+
+Runs without Odoo (plain psycopg2 + the odoo_cloud stores), so an init container can migrate before
+Odoo starts, and a run killed at any point is resumed by running the same command again.
+
+Exit status: 0 everything pending was moved; 1 some attachments could not be moved (listed in the
+log, the rest was moved); 2 bad usage or configuration; 3 aborted (store or database unreachable...):
+batches committed before the failure stay migrated.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+EXIT_OK = 0
+EXIT_FAILED_ROWS = 1
+EXIT_USAGE = 2
+EXIT_ABORTED = 3
+
+TARGETS = ("db", "file", "s3", "swift")
+_logger = logging.getLogger("odoo_cloud.storage.migration")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds, a number > 0, got {text!r}")
+    return value
+
+
+def default_data_dir() -> str:
+    """Odoo's default data_dir (appdirs user_data_dir of 'Odoo'), overridable with ODOO_DATA_DIR."""
+    return os.environ.get("ODOO_DATA_DIR") or str(Path.home() / ".local" / "share" / "Odoo")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from .objects import VERIFY_MODES
+
+    parser = subparsers.add_parser(
+        "migrate", help="move every attachment of a database to db, file, s3 or swift (resumable)",
+        description=(
+            "Move every attachment of a database to the given location in committed batches: kill it "
+            "and run it again to resume. Object stores are configured by the usual environment "
+            "variables (AWS_*, SWIFT_*); the database by --dsn or -d plus the libpq variables (PGHOST, "
+            "PGPORT, PGUSER, PGPASSWORD). Exit 0: done; 1: some attachments could not be moved; "
+            "2: usage/configuration; 3: aborted (unreachable store or database)."))
+    parser.add_argument("--to", required=True, choices=TARGETS, dest="target",
+                        help="where attachments must end up (set ir_attachment.location to the same value)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--dsn", help="libpq connection string or postgresql:// URI of the database")
+    where.add_argument("-d", "--database", help="database name (other parameters from PG* variables)")
+    parser.add_argument("--filestore", help="this database's filestore directory "
+                                            "(default: <data-dir>/filestore/<database>)")
+    parser.add_argument("--data-dir", default=None,
+                        help="Odoo's data_dir (default: $ODOO_DATA_DIR or ~/.local/share/Odoo)")
+    parser.add_argument("--batch-size", type=_positive_int, default=200, help="rows per committed batch")
+    parser.add_argument("--workers", type=_positive_int, default=8, help="concurrent uploads/downloads")
+    parser.add_argument("--limit", type=_positive_int, default=None, help="move at most this many rows")
+    parser.add_argument("--dry-run", action="store_true", help="only count what would move")
+    parser.add_argument("--verify", choices=VERIFY_MODES, default="head",
+                        help="check of each uploaded object: head = size + MD5 ETag (default), "
+                             "read = download and compare the sha1")
+    parser.add_argument("--progress-interval", type=_seconds, default=10.0, metavar="S",
+                        help="seconds between progress lines (default 10)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the final report as one JSON line on stdout")
+    parser.set_defaults(command="migrate")
+    return parser
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    elif root.level > logging.INFO:
+        _logger.setLevel(logging.INFO)
+
+
+def run(args: argparse.Namespace, environ=None) -> int:
+    """Run one migration as described by parsed `args`; returns the exit status."""
+    _setup_logging()
+    environ = os.environ if environ is None else environ
+    from ...config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(environ)
+    except ConfigError as exc:
+        _logger.error("%s", exc)
+        return EXIT_USAGE
+    if settings.storage.disabled:
+        _logger.warning("DISABLE_ATTACHMENT_STORAGE is set: object storage is never touched, "
+                        "migration skipped")
+        return EXIT_OK
+    from . import db as dbmod
+
+    try:
+        database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect_dbname(args.database)
+    except Exception as exc:  # psycopg2.OperationalError: its message names host/port, never the password
+        _logger.error("cannot connect to the database: %s", str(exc).strip())
+        return EXIT_ABORTED
+    try:
+        return _migrate(args, settings, database)
+    finally:
+        database.close()
+
+
+def _migrate(args, settings, database) -> int:
+    from ...storage.errors import StorageError
+    from ...storage.factory import build_store, configured_scheme
+    from ..rules import RulesError
+    from .engine import Engine, Options
+    from .errors import MigrationAborted
+    from .filestore import Filestore
+    from .location import Location
+    from .objects import ObjectWriter, StoreReader
+    from .odoo_params import keep_in_db_rules
+
+    dbname = database.dbname
+    filestore_dir = Path(args.filestore) if args.filestore else (
+        Path(args.data_dir or default_data_dir()) / "filestore" / dbname)
+    try:
+        rules = keep_in_db_rules(database)
+        stores = {}
+        for scheme in ("s3", "swift"):
+            if (settings.s3 if scheme == "s3" else settings.swift).configured:
+                stores[scheme] = build_store(scheme, settings, dbname)
+        writer = None
+        if args.target in ("s3", "swift"):
+            if args.target not in stores:
+                variable = "AWS_BUCKETNAME" if args.target == "s3" else "SWIFT_WRITE_CONTAINER"
+                _logger.error("--to %s needs %s (and the other %s variables) to be set", args.target,
+                              variable, args.target.upper() if args.target == "s3" else "SWIFT_")
+                return EXIT_USAGE
+            if configured_scheme(settings) != args.target:
+                _logger.warning("new attachments go to %s according to the environment, not %s",
+                                configured_scheme(settings), args.target)
+            writer = ObjectWriter(stores[args.target], verify=args.verify)
+            target = Location.object(writer.uri_prefix, rules)
+        else:
+            target = Location.db() if args.target == "db" else Location.file()
+    except (RulesError, ValueError, StorageError) as exc:
+        _logger.error("%s", exc)
+        return EXIT_USAGE
+    if args.target == "file" and not args.dry_run:
+        filestore_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(filestore_dir, os.W_OK):
+            _logger.error("the filestore directory %s is not writable", filestore_dir)
+            return EXIT_USAGE
+    options = Options(batch_size=args.batch_size, workers=args.workers, limit=args.limit,
+                      dry_run=args.dry_run, progress_interval=args.progress_interval)
+    marker = None
+    if target.kind == "object" and not args.dry_run:
+        marker = database.autonomous_marker()
+    engine = Engine(database, target, filestore=Filestore(filestore_dir), writer=writer,
+                    read_object=StoreReader(stores) if stores else None, options=options,
+                    mark_uploads=marker)
+    try:
+        report = engine.run()
+    except (MigrationAborted, StorageError) as exc:
+        _logger.error("migration to %s aborted: %s (committed batches stay migrated; run again to resume)",
+                      target, exc)
+        return EXIT_ABORTED
+    except Exception as exc:
+        import psycopg2
+
+        if isinstance(exc, psycopg2.Error):
+            _logger.error("migration to %s aborted by the database: %s", target, str(exc).strip())
+            return EXIT_ABORTED
+        raise
+    if args.json:
+        sys.stdout.write(report.to_json() + "\n")
+        sys.stdout.flush()
+    return EXIT_OK if report.ok else EXIT_FAILED_ROWS
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m odoo_cloud.storage.migration")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_parser(subparsers)
+    try:
+        args = parser.parse_args(["migrate", *(sys.argv[1:] if argv is None else argv)])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return run(args)
