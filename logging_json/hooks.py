@@ -30,10 +30,12 @@ def install():
 
 def install_request_context():
     """Request ids (header in, header out, on every line) and the access line's numbers."""
-    werkzeug_logger = logging.getLogger("werkzeug")
-    if not any(isinstance(f, logs.AccessLineFilter) for f in werkzeug_logger.filters):
-        # added after Odoo's PerfFilter (init_logger ran before post_load): perf_info is set by then
-        werkzeug_logger.addFilter(logs.AccessLineFilter())
+    # werkzeug: threaded and prefork servers; longpolling: gevent's access line in the evented process.
+    # Added after Odoo's PerfFilter (init_logger ran before post_load): perf_info is set by then.
+    for name in ("werkzeug", "longpolling"):
+        access_logger = logging.getLogger(name)
+        if not any(isinstance(f, logs.AccessLineFilter) for f in access_logger.filters):
+            access_logger.addFilter(logs.AccessLineFilter())
     werkzeug.serving._log_add_style = False  # no ANSI colours inside JSON strings
     _wrap_application()
     _wrap_request_handler()

@@ -142,13 +142,40 @@ def _number(text: str, kind: type) -> Any:
         return None
 
 
+_GEVENT_ACCESS = re.compile(r'(?P<remote>\S+) - - \[[^\]]*\] "(?P<line>[^"]*)" (?P<status>\S+) (?P<size>\S+) '
+                            r"(?P<seconds>\d+\.\d+|-)")
+
+
+def parse_gevent_access_line(message: str) -> Optional[dict[str, Any]]:
+    """HTTP fields of gevent's pywsgi access line (Odoo's long-polling/websocket process, logger
+    ``longpolling``): ``<addr> - - [<date>] "<request line>" <status> <size> <seconds>``."""
+    match = _GEVENT_ACCESS.fullmatch(message)
+    if match is None:
+        return None
+    fields: dict[str, Any] = {}
+    request = _REQUEST_LINE.match(match["line"])
+    if request:
+        fields["http_method"] = request["method"]
+        fields["http_path"] = request["path"]
+    fields["http_status"] = _number(match["status"], int)
+    fields["http_response_bytes"] = _number(match["size"], int)
+    fields["remote_addr"] = match["remote"]
+    seconds = _number(match["seconds"], float)
+    if seconds is not None:
+        fields["duration_ms"] = round(seconds * 1000, 3)
+    return fields
+
+
 def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
     """HTTP fields of a werkzeug access record (``'"%s" %s %s'`` with request line, status, size).
 
     Also turns Odoo's ``perf_info`` ("<query count> <query time s> <remaining time s>", possibly
-    colourised) into numbers. Returns None for any other record.
+    colourised) into numbers. Gevent's access line (no arguments, one string) is parsed too.
+    Returns None for any other record.
     """
     args = record.args
+    if not args and isinstance(record.msg, str) and " - - [" in record.msg:
+        return parse_gevent_access_line(record.msg)
     if not (isinstance(args, tuple) and len(args) == 3 and isinstance(record.msg, str)
             and record.msg.endswith('"%s" %s %s')):
         return None
@@ -181,7 +208,8 @@ def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
 
 
 class AccessLineFilter(logging.Filter):
-    """On the ``werkzeug`` logger, after Odoo's PerfFilter: store the access line's HTTP fields on the record.
+    """On the ``werkzeug`` logger, after Odoo's PerfFilter (and on gevent's ``longpolling`` logger): store
+    the access line's HTTP fields on the record.
 
     A logger filter runs once per record, before any handler, so every handler's formatter sees the same
     numbers; it never drops a record and never raises.

@@ -318,6 +318,39 @@ def test_access_line_coloured_and_without_perf_figures():
     assert plain["http_status"] == 200 and "sql_count" not in plain and "duration_ms" not in plain
 
 
+def test_gevent_access_line():
+    """Odoo's evented (long-polling/websocket) process logs gevent's pywsgi line on `longpolling`."""
+    record = logging.LogRecord("longpolling", logging.INFO, __file__, 1,
+                               '10.0.0.7 - - [2026-11-26 08:56:12] "GET /websocket?version=18.0-1 HTTP/1.1" '
+                               "101 0 12.345678", (), None)
+    AccessLineFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["http_method"], line["http_path"]) == ("GET", "/websocket?version=18.0-1")
+    assert line["http_status"] == 101
+    assert line["http_response_bytes"] == 0 and line["remote_addr"] == "10.0.0.7"
+    assert line["duration_ms"] == 12345.678
+    unfinished = logging.LogRecord("longpolling", logging.INFO, __file__, 1,
+                                   '- - - [2026-11-26 08:56:12] "GET / HTTP/1.1" 500 - -', (), None)
+    AccessLineFilter().filter(unfinished)
+    line = json.loads(JsonFormatter().format(unfinished))
+    assert line["http_status"] == 500 and line["http_response_bytes"] is None and "duration_ms" not in line
+    other = logging.LogRecord("longpolling", logging.INFO, __file__, 1, "Evented Service running on 8072", (),
+                              None)
+    AccessLineFilter().filter(other)
+    assert "http_status" not in json.loads(JsonFormatter().format(other))
+
+
+def test_secret_objects_never_show(capture):
+    from odoo_cloud.config import Secret
+
+    logger, lines = capture
+    logger.info("connecting with %s", Secret("p4ssw0rd"), extra={"settings": {"password": Secret("p4ssw0rd")},
+                                                                  "key": Secret("p4ssw0rd")})
+    (line,) = lines()
+    assert "p4ssw0rd" not in json.dumps(line)
+    assert line["message"] == "connecting with ****" and line["settings"] == {"password": "****"}
+
+
 def test_other_werkzeug_lines_are_left_alone():
     record = logging.LogRecord("werkzeug", logging.ERROR, __file__, 1, "code 400, message %s",
                                ("Bad request",), None)

@@ -52,6 +52,8 @@ class OdooServer:
         self.dbname = "obs_" + uuid.uuid4().hex[:8]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.gevent_port = free_port()
+        self.workers = 0
         self.stderr_path = workdir / "odoo-stderr.log"
         self.env = dict(os.environ, ODOO_LOGGING_JSON="1", ODOO_STATSD="1", STATSD_CUSTOMER=CUSTOMER,
                         STATSD_HOST=statsd_listener.host, STATSD_PORT=str(statsd_listener.port),
@@ -64,7 +66,7 @@ class OdooServer:
             f"--db_host={postgres.host}", f"--db_port={postgres.port}", f"--db_user={postgres.user}",
             f"--data-dir={workdir / 'data'}", "-d", self.dbname, f"--db-filter=^{self.dbname}$",
             "--load=base,web,logging_json,monitoring_statsd", "--without-demo=all", "--log-level=info",
-            "--max-cron-threads=0",
+            "--max-cron-threads=0", f"--gevent-port={self.gevent_port}",
         ]
         self.proc: subprocess.Popen | None = None
 
@@ -81,6 +83,7 @@ class OdooServer:
 
     def start(self, workers: int) -> None:
         """Serve with `workers` prefork workers (0: Odoo's threaded server)."""
+        self.workers = workers
         self.stderr_path = self.workdir / f"odoo-stderr-workers-{workers}.log"
         self._stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen([*self.base, f"--http-port={self.port}", "--http-interface=127.0.0.1",
@@ -150,12 +153,12 @@ def _browse(server: OdooServer) -> dict[str, dict]:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     seen = {}
 
-    def call(request_id, path, payload=None, expect=200):
+    def call(request_id, path, payload=None, expect=200, base_url=server.url):
         data = None if payload is None else json.dumps(payload).encode()
         headers = {"X-Request-ID": request_id} if request_id else {}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(server.url + path, data=data, headers=headers)
+        request = urllib.request.Request(base_url + path, data=data, headers=headers)
         try:
             response = opener.open(request, timeout=60)
         except urllib.error.HTTPError as error:
@@ -168,6 +171,17 @@ def _browse(server: OdooServer) -> dict[str, dict]:
         return seen[request_id or response.headers["X-Request-ID"]]
 
     call("acc-health", "/web/health")
+    if server.workers:  # prefork: the evented process (gevent's pywsgi, logger `longpolling`) serves too
+        gevent_url = f"http://127.0.0.1:{server.gevent_port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(gevent_url + "/web/health", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the gevent process never answered"
+                time.sleep(0.3)
+        call("acc-gevent", "/web/health", base_url=gevent_url)
     call("acc-login-page", "/web/login")
     auth = call("acc-authenticate", "/web/session/authenticate",
                 {"jsonrpc": "2.0", "method": "call", "params": {"db": server.dbname, "login": "admin",
@@ -262,7 +276,8 @@ def test_the_logfile_handler_writes_json_too(odoo_installed):
 def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):
     server, responses = odoo_run.server, odoo_run.responses
     records = _json_lines(odoo_run.lines)
-    access = {r["request_id"]: r for r in records if r["logger"] == "werkzeug" and "http_status" in r}
+    access = {r["request_id"]: r for r in records
+              if r["logger"] in ("werkzeug", "longpolling") and "http_status" in r}
     for request_id, response in responses.items():
         if request_id != "bad id with spaces":
             assert response["header"] == request_id
