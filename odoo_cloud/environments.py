@@ -29,6 +29,7 @@ from typing import Optional
 
 from .config import ConfigError, EnvReader, Problem, Settings, load_settings
 from .config.platform import PROJECT_PATTERN
+from .storage.uri import bucket_for_db
 
 PROD = "prod"
 INTEGRATION = "integration"
@@ -162,9 +163,8 @@ class _Context:
     project: Optional[str] = None
 
     def name(self, value: str) -> str:
-        if self.dbname and DB_PLACEHOLDER in value:
-            return value.replace(DB_PLACEHOLDER, self.dbname)
-        return value
+        """`{db}` replaced as the stores do; kept when no database is known (e.g. the CLI)."""
+        return bucket_for_db(value, self.dbname) if self.dbname else value
 
     def names(self) -> list[_Name]:
         s = self.settings

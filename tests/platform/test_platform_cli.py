@@ -108,7 +108,7 @@ def test_database_resolves_the_db_placeholder():
 
 def test_check_never_imports_the_migration_engine():
     code = ("import sys; from odoo_cloud.cli import main; rc = main(['check', '--env', 'dev']); "
-            "print(rc, sorted(m for m in sys.modules if m.startswith('odoo_cloud.storage')))")
+            "print(rc, sorted(m for m in sys.modules if m.startswith('odoo_cloud.storage.migration')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                             env={"PATH": os.environ["PATH"]}, check=False)
     assert result.stdout.splitlines()[-1] == "0 []", result
