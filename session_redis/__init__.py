@@ -3,7 +3,7 @@ import dataclasses
 import logging
 import os
 
-from . import models
+from . import models  # noqa: F401
 
 _logger = logging.getLogger(__name__)
 

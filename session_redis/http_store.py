@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 import time
 
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
-
 from odoo import http
 from odoo.service import security
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec
 
@@ -40,7 +39,7 @@ class RedisSession(http.Session):
     the store leaves it out of the saved session with an error naming the key.
     """
 
-    __slots__ = ("stored", "degraded")
+    __slots__ = ("degraded", "stored")
 
     def __init__(self, data, sid, new=False):
         super().__init__({}, sid, new)

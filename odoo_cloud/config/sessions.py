@@ -65,8 +65,8 @@ class SessionSettings:
 
 def _sentinel_nodes(value: str, default_port: int) -> list[tuple[str, int]]:
     nodes = []
-    for part in value.split(","):
-        part = part.strip()
+    for raw_part in value.split(","):
+        part = raw_part.strip()
         if not part:
             raise ValueError(value)
         host, sep, port = part.rpartition(":")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
 _logger = logging.getLogger(__name__)
 
@@ -129,8 +130,8 @@ def encode_data(data: Mapping[str, Any], sid_hint: str = "?") -> bytes:
         try:
             dumps({key: value}).encode("utf-8")
         except (TypeError, ValueError, RecursionError) as exc:
-            _logger.error("session %s…: value of key %r cannot be stored (%s: %s); it is left out of the saved "
-                          "session", sid_hint, key, type(exc).__name__, exc)
+            _logger.error("session %s…: value of key %r cannot be stored (%s: %s); it is left out of the "
+                          "saved session", sid_hint, key, type(exc).__name__, exc)
             continue
         kept[key] = value
     return dumps(kept).encode("utf-8")

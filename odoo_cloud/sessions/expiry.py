@@ -8,8 +8,9 @@ into a write (replication, AOF) for nothing.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 AUTHENTICATED = "a"
 ANONYMOUS = "n"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 SID_LENGTH = 84
 #: res.device.log keeps the first half of an id to name a device's session
 IDENTIFIER_LENGTH = 42
-_SID_RE = re.compile(r"[A-Za-z0-9_-]{%d}" % SID_LENGTH)
-_IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_-]{%d}" % IDENTIFIER_LENGTH)
+_SID_RE = re.compile(rf"[A-Za-z0-9_-]{{{SID_LENGTH}}}")
+_IDENTIFIER_RE = re.compile(rf"[A-Za-z0-9_-]{{{IDENTIFIER_LENGTH}}}")
 _GLOB_SPECIALS = re.compile(r"([*?\[\]\\])")
 
 

@@ -6,14 +6,14 @@ Odoo's Session, the core tests and the benchmark use this one.
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any, Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any, Optional
 
 from .codec import StoredSession
 
 
 class Session(MutableMapping):
-    __slots__ = ("sid", "is_new", "is_dirty", "should_rotate", "can_save", "stored", "_data")
+    __slots__ = ("_data", "can_save", "is_dirty", "is_new", "should_rotate", "sid", "stored")
 
     def __init__(self, data: Mapping[str, Any], sid: str, new: bool = False) -> None:
         self._data = dict(data)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Optional
 
 import redis
 
@@ -19,7 +20,7 @@ from ..instrumentation import operation
 from . import codec
 from .connection import RedisConnection
 from .errors import SessionStoreUnavailable
-from .expiry import AUTHENTICATED, ANONYMOUS, ExpiryPolicy
+from .expiry import ANONYMOUS, AUTHENTICATED, ExpiryPolicy
 from .keys import KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
 from .session import Session
 
@@ -76,7 +77,8 @@ class RedisSessionStore:
     """
 
     def __init__(self, connection: RedisConnection, keys: KeyLayout, expiry: ExpiryPolicy,
-                 session_class: Callable[..., Any] = Session, clock: Optional[Callable[[], float]] = None) -> None:
+                 session_class: Callable[..., Any] = Session,
+                 clock: Optional[Callable[[], float]] = None) -> None:
         self.connection = connection
         self.keys = keys
         self.expiry = expiry
@@ -90,11 +92,13 @@ class RedisSessionStore:
         )
 
     @classmethod
-    def from_settings(cls, settings, session_class: Callable[..., Any] = Session, **kwargs) -> "RedisSessionStore":
+    def from_settings(cls, settings, session_class: Callable[..., Any] = Session,
+                      **kwargs) -> RedisSessionStore:
         return cls(
             RedisConnection(settings),
             KeyLayout(settings.key_prefix),
-            ExpiryPolicy(settings.authenticated_ttl, settings.expiration_anonymous, settings.refresh_interval),
+            ExpiryPolicy(settings.authenticated_ttl, settings.expiration_anonymous,
+                         settings.refresh_interval),
             session_class=session_class, **kwargs,
         )
 
@@ -113,7 +117,7 @@ class RedisSessionStore:
         return session
 
     def get(self, sid: str) -> Any:
-        """The stored session, or a fresh empty one (new id) when `sid` is invalid, unknown, expired or corrupt."""
+        """The stored session; a fresh empty one (new id) if `sid` is invalid, unknown, expired or corrupt."""
         if not self.is_valid_key(sid):
             return self.new()
         key = self.keys.session(sid)

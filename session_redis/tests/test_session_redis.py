@@ -5,7 +5,6 @@ The outage tests start their own redis-server (a real one, on a free port) so th
 they can stop and restart it without disturbing the runner's.
 """
 import json
-import logging
 import re
 import shutil
 import socket
@@ -16,7 +15,6 @@ from datetime import date, datetime
 from unittest.mock import patch
 
 import redis
-
 from odoo import http
 from odoo.tests import HttpCase, tagged
 from odoo.tools.func import lazy_property
@@ -39,7 +37,8 @@ class HttpSessionMixin:
                              allow_redirects=False)
 
     def json_call(self, path, params=None):
-        return self.url_open(path, data=json.dumps({"jsonrpc": "2.0", "method": "call", "params": params or {}}),
+        body = {"jsonrpc": "2.0", "method": "call", "params": params or {}}
+        return self.url_open(path, data=json.dumps(body),
                              headers={"Content-Type": "application/json"})
 
     def cookie_sid(self):

@@ -24,7 +24,8 @@ def make_store(redis_server, unique_prefix):
     """make_store(prefix=None, **env) -> a store on redis_server under a prefix unique to this test."""
     made = []
 
-    def make(prefix: str | None = None, url: str | None = None, clock=None, **extra: str) -> RedisSessionStore:
+    def make(prefix: str | None = None, url: str | None = None, clock=None,
+             **extra: str) -> RedisSessionStore:
         settings = settings_for(url or redis_server.url, prefix or unique_prefix, **extra)
         store = RedisSessionStore.from_settings(settings, **({"clock": clock} if clock else {}))
         made.append(store)
@@ -99,7 +100,8 @@ def redis_tls_server(devstack_dir):
     port = free_port()
     log = directory / "redis-tls.log"
     proc = spawn([system_bin("redis-server"), "--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
-                  "--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt",
+                  "--tls-cert-file", "server.crt", "--tls-key-file", "server.key",
+                  "--tls-ca-cert-file", "ca.crt",
                   "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", str(directory)],
                  log, cwd=directory)
     ca = directory / "ca.crt"
@@ -137,7 +139,8 @@ def redis_sentinel(devstack_dir, redis_server):
     def ready() -> bool:
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
         try:
-            return client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "sessions-master") is not None
+            master = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "sessions-master")
+            return master is not None
         finally:
             client.close()
 

@@ -33,7 +33,8 @@ def test_dates_datetimes_and_sets_come_back_with_their_types():
 
 
 def test_a_user_dict_that_looks_like_a_tag_is_kept_as_data():
-    data = {"x": {"__oc__": "date", "v": "2024-01-01"}, "y": {"__oc__": None}, "z": [{"__oc__": {"__oc__": 1}}]}
+    data = {"x": {"__oc__": "date", "v": "2024-01-01"}, "y": {"__oc__": None},
+            "z": [{"__oc__": {"__oc__": 1}}]}
     assert round_trip(data) == data
 
 

@@ -40,7 +40,8 @@ def test_key_layout_and_scan_pattern_escape_glob_characters():
 def test_defaults():
     s = load_settings({}).sessions
     assert (s.connect_timeout, s.timeout, s.retries) == (1.0, 2.0, 1)
-    assert s.key_prefix == "odoo" and s.authenticated_ttl == 7 * 24 * 3600 and s.expiration_anonymous == 3 * 3600
+    assert s.key_prefix == "odoo" and s.authenticated_ttl == 7 * 24 * 3600
+    assert s.expiration_anonymous == 3 * 3600
     assert s.import_filesystem is False and s.refresh_interval is None
 
 
@@ -85,6 +86,7 @@ def test_url_credentials_never_show_in_display_or_client_repr():
         for shown in (s.display_url, repr(s), repr(client), repr(client.connection_pool)):
             assert secret not in shown
         kwargs = client.connection_pool.connection_kwargs
-        assert kwargs["db"] == 3 and kwargs["socket_connect_timeout"] == 1.0 and kwargs["socket_timeout"] == 2.0
+        assert kwargs["db"] == 3
+        assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"]) == (1.0, 2.0)
     finally:
         client.close()

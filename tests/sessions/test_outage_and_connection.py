@@ -28,7 +28,8 @@ def test_redis_stopped_and_restarted_during_a_sequence_of_requests(store, redis_
             outcomes.append("ok")
         except SessionStoreUnavailable as exc:
             assert time.monotonic() - started < 1.0, "a refused connection must fail fast"
-            assert "unavailable during get" in str(exc) and redis_server.url.split("@")[-1].split("/")[0] in str(exc)
+            assert "unavailable during get" in str(exc)
+            assert f"{redis_server.host}:{redis_server.port}" in str(exc)
             outcomes.append("down")
     assert outcomes == ["ok"] * 3 + ["down"] * 3 + ["ok"] * 3
 
@@ -80,7 +81,8 @@ def test_password_protected_redis(redis_server_password, unique_prefix):
     assert by_host.get(session.sid)["uid"] == 2
 
 
-def test_a_wrong_password_is_a_clear_failure_that_never_shows_a_password(redis_server_password, unique_prefix):
+def test_a_wrong_password_is_a_clear_failure_that_never_shows_a_password(redis_server_password,
+                                                                          unique_prefix):
     wrong = "wr0ng-Secret-" + unique_prefix
     url = f"redis://:{urllib.parse.quote(wrong)}@{redis_server_password.host}:{redis_server_password.port}/0"
     store = RedisSessionStore.from_settings(settings_for(url, unique_prefix))
@@ -96,7 +98,7 @@ def test_a_wrong_password_is_a_clear_failure_that_never_shows_a_password(redis_s
         "ODOO_SESSION_REDIS_PORT": str(redis_server_password.port),
         "ODOO_SESSION_REDIS_PREFIX": unique_prefix,
     }).sessions)
-    with pytest.raises(SessionStoreUnavailable, match="(?i)auth"):
+    with pytest.raises(SessionStoreUnavailable, match=r"(?i)auth"):
         missing.get(missing.generate_key())
 
 
@@ -112,7 +114,7 @@ def test_tls_url_with_a_self_signed_ca(redis_tls_server, unique_prefix):
 
     # without the CA the server's certificate is not trusted: refused, clearly
     untrusted = RedisSessionStore.from_settings(settings_for(url, unique_prefix))
-    with pytest.raises(SessionStoreUnavailable, match="(?i)certificate"):
+    with pytest.raises(SessionStoreUnavailable, match=r"(?i)certificate"):
         untrusted.get(session.sid)
 
 
