@@ -57,7 +57,8 @@ class OdooProcess:
         self.log = run_dir / "odoo.log"
         argv = [*odoo_base_argv(pg, dbname, run_dir),
                 f"--data-dir={run_dir / 'data'}", "--load=base,web,session_redis",
-                "--http-interface=127.0.0.1", f"--http-port={self.port}", f"--gevent-port={free_port()}", "--workers=0"]
+                "--http-interface=127.0.0.1", f"--http-port={self.port}", f"--gevent-port={free_port()}",
+                "--workers=0"]
         self.proc = spawn(argv, self.log, env={**os.environ, **environ})
         wait_ready("odoo", self._health, procs=[self.proc], log_path=self.log, timeout=120)
 
