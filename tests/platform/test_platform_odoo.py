@@ -3,6 +3,7 @@
 These need environment variables at odoo-bin start, so each scenario is an odoo-bin subprocess on a copy
 (CREATE DATABASE ... TEMPLATE) of one database where cloud_platform was installed once.
 """
+import hashlib
 import os
 import shutil
 import subprocess
@@ -218,23 +219,57 @@ def test_install_in_dev_changes_nothing(odoo, template_db):
 S3_GLUE = REPO / "base_attachment_object_storage" / "models"
 
 
+def stored_objects_match(odoo, db, read):
+    """Every seeded row points at an object whose bytes hash to the row's checksum."""
+    rows = odoo.sql(db, "SELECT store_fname, checksum FROM ir_attachment WHERE name LIKE 'doc%%.txt'")
+    assert len(rows) == 3
+    for store_fname, checksum in rows:
+        assert hashlib.sha1(read(store_fname)).hexdigest() == checksum, store_fname
+    return [store_fname for store_fname, _ in rows]
+
+
 @pytest.mark.skipif(not S3_GLUE.is_dir(), reason="base_attachment_object_storage has no Odoo glue yet "
                                                  "(ir.attachment does not know location 's3')")
 @pytest.mark.parametrize("env", ["prod", "integration"])
 def test_install_in_prod_and_integration_moves_attachments_to_s3(odoo, template_db, prod_env, s3_server, env):
     db = odoo.copy(template_db)
     project = prod_env["STATSD_CUSTOMER"]
-    environ = {**prod_env, "RUNNING_ENV": env, "AWS_BUCKETNAME": f"{project}-odoo-{env}",
-               "ODOO_SESSION_REDIS_PREFIX": f"{project}-odoo-{env}"}
+    bucket = f"{project}-odoo-{env}"
+    environ = {**prod_env, "RUNNING_ENV": env, "AWS_BUCKETNAME": bucket, "ODOO_SESSION_REDIS_PREFIX": bucket}
     result = odoo.shell(db, environ, INSTALL)
     log = log_of(result)
     assert result.returncode == 0, log[-3000:]
     assert "INSTALLED file s3" in result.stdout and "AGAIN s3 s3" in result.stdout
-    rows = attachments(odoo, db)
-    assert all(fname.startswith(f"s3://{project}-odoo-{env}/") for _, fname, _ in rows), rows
-    keys = {item["Key"] for item in s3_server.client().list_objects_v2(Bucket=f"{project}-odoo-{env}")
-            .get("Contents", [])}
-    assert {fname.split("/", 3)[3] for _, fname, _ in rows} <= keys
+    client = s3_server.client()
+
+    def read(store_fname):
+        assert store_fname.startswith(f"s3://{bucket}/"), store_fname
+        return client.get_object(Bucket=bucket, Key=store_fname.split("/", 3)[3])["Body"].read()
+
+    stored_objects_match(odoo, db, read)
+
+
+@pytest.mark.skipif(not S3_GLUE.is_dir(), reason="base_attachment_object_storage has no Odoo glue yet")
+def test_install_in_prod_moves_attachments_to_swift(odoo, template_db, prod_env, swift_server):
+    from swiftclient import client as swift
+
+    db = odoo.copy(template_db)
+    project = prod_env["STATSD_CUSTOMER"]
+    container = f"{project}-odoo-prod"
+    environ = {k: v for k, v in prod_env.items() if not k.startswith("AWS_")}
+    environ.update(SWIFT_AUTH_URL=swift_server.auth_url, SWIFT_ACCOUNT=swift_server.user,
+                   SWIFT_PASSWORD=swift_server.key, SWIFT_WRITE_CONTAINER=container)
+    result = odoo.shell(db, environ, INSTALL)
+    assert result.returncode == 0, log_of(result)[-3000:]
+    assert "INSTALLED file swift" in result.stdout and "AGAIN swift swift" in result.stdout
+    connection = swift.Connection(authurl=swift_server.auth_url, user=swift_server.user, key=swift_server.key)
+
+    def read(store_fname):
+        assert store_fname.startswith(f"swift://{container}/"), store_fname
+        return connection.get_object(container, store_fname.split("/", 3)[3])[1]
+
+    stored_objects_match(odoo, db, read)
+    connection.close()
 
 
 @pytest.mark.skipif(not (ODOO_VENV / "bin" / "anthem").exists(),
