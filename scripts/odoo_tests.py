@@ -327,9 +327,21 @@ class LogWatcher:
 
 
 # ------------------------------------------------------------------------------------------- odoo-bin
+KEEP_LOGS = 20
+
+
+def prune_logs() -> None:
+    """Keep the logs of the last KEEP_LOGS runs (each run: <db>.log and maybe <db>.statsd)."""
+    logs = sorted(LOG_DIR.glob("odoo_tests_*.log"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in logs[KEEP_LOGS:]:
+        for path in (old, old.with_suffix(".statsd")):
+            path.unlink(missing_ok=True)
+
+
 def run_odoo(argv: list[str], env: dict[str, str], result: RunResult, timeout: float, echo: bool) -> None:
     """Run odoo-bin in its own process group, log to result.log_path, kill the group on timeout."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    prune_logs()
     last = LOG_DIR / "last.log"
     try:  # convenience link to the latest run; parallel runs may race for it
         last.unlink(missing_ok=True)
