@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -56,6 +57,9 @@ def _add_check_parser(subparsers) -> None:
     parser.add_argument("--connect", action="store_true",
                         help="also ping Redis, write+delete a probe object in the bucket/container "
                              "and send one statsd packet")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (running_env, problems, probes, exit_code) "
+                             "instead of text")
     parser.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds allowed to each --connect probe (default {DEFAULT_TIMEOUT:g})")
 
@@ -122,30 +126,62 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
         label = f"running_env in {args.config}"
     report = check_environment(running_env, environ, location=args.location, dbname=args.database,
                                running_env_variable=label)
-    print_report(report, out, report.running_env_source)
+    # probing with a wrong configuration could write a probe object into another environment's bucket
+    probes = _probes(report, args) if args.connect and not report.problems else []
     if report.problems:
-        if args.connect:
-            out.write("connection probes skipped: fix the configuration first "
-                      "(a probe could write into the wrong bucket)\n")
-        return EXIT_PROBLEMS
-    if not args.connect:
-        return EXIT_OK
+        code = EXIT_PROBLEMS
+    elif any(probe.ok is False for probe in probes):
+        code = EXIT_UNREACHABLE
+    else:
+        code = EXIT_OK
+    if args.json:
+        out.write(json.dumps(_as_json(report, probes, args.connect, code)) + "\n")
+    else:
+        _print_text(report, probes, args.connect, out)
+    return code
+
+
+def _probes(report: Report, args: argparse.Namespace) -> list:
     from . import preflight
 
-    results = [
+    return [
         preflight.probe_redis(report.settings, args.timeout),
         preflight.probe_store(report.settings, report.store, args.timeout, args.database),
         preflight.probe_statsd(report.settings, report.running_env, args.timeout),
     ]
-    for result in results:
-        timing = "" if result.ok is None else f" ({result.seconds:.2f} s)"
-        out.write(f"connect {result.name}: {result.status}{timing} {result.detail}\n")
-    failed = [r for r in results if r.ok is False]
-    if failed:
-        out.write(f"{len(failed)} connection probe(s) failed\n")
-        return EXIT_UNREACHABLE
-    out.write("connections OK\n")
-    return EXIT_OK
+
+
+def _print_text(report: Report, probes: list, connect: bool, out: TextIO) -> None:
+    print_report(report, out, report.running_env_source)
+    if not connect:
+        return
+    if report.problems:
+        out.write("connection probes skipped: fix the configuration first "
+                  "(a probe could write into the wrong bucket)\n")
+        return
+    for probe in probes:
+        timing = "" if probe.ok is None else f" ({probe.seconds:.2f} s)"
+        out.write(f"connect {probe.name}: {probe.status}{timing} {probe.detail}\n")
+    failed = [probe for probe in probes if probe.ok is False]
+    out.write(f"{len(failed)} connection probe(s) failed\n" if failed else "connections OK\n")
+
+
+def _as_json(report: Report, probes: list, connect: bool, code: int) -> dict:
+    """One object for scripts: what the text output says, nothing more (no secrets there either)."""
+    return {
+        "running_env": report.running_env,
+        "running_env_source": report.running_env_source,
+        "store": report.store,
+        "expected_location": report.expected_location,
+        "project": report.project,
+        "ok": code == EXIT_OK,
+        "exit_code": code,
+        "problems": [{"variable": p.variable, "found": p.found, "expected": p.expected}
+                     for p in report.problems],
+        "notes": list(report.notes),
+        "probes": [{"name": p.name, "status": p.status, "seconds": round(p.seconds, 3), "detail": p.detail}
+                   for p in probes] if connect else None,
+    }
 
 
 # ---------------------------------------------------------------- entry point

@@ -1,4 +1,5 @@
 """`odoo-cloud check`: exit codes and output, in subprocesses, against the real servers."""
+import json
 import os
 import socket
 import subprocess
@@ -329,3 +330,29 @@ def test_an_unreadable_config_file_is_a_usage_error(tmp_path):
     result = run("check", "-c", str(tmp_path / "missing.conf"))
     assert result.returncode == 2
     assert "cannot read Odoo configuration" in result.stderr
+
+
+def test_json_output_for_scripts():
+    environ = {**prod_env("acme"), "AWS_BUCKETNAME": "acme-odoo-test"}
+    result = run("check", "--env", "prod", "--json", env=environ)
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data["running_env"] == "prod" and data["exit_code"] == 1 and data["ok"] is False
+    expected = ("'<project>-odoo-prod' as a whole name, e.g. 'acme-odoo-prod' "
+                "(or set AWS_BUCKETNAME_UNSTRUCTURED=1 to bypass the naming rule)")
+    assert data["problems"] == [
+        {"variable": "AWS_BUCKETNAME", "found": "'acme-odoo-test'", "expected": expected}]
+    assert data["probes"] is None
+    good = json.loads(run("check", "--env", "prod", "--json", env=prod_env("acme")).stdout)
+    assert good["ok"] is True and good["problems"] == []
+    assert good["store"] == "s3" and good["project"] == "acme"
+
+
+def test_json_output_with_probes(s3_prod):
+    environ, _, _ = s3_prod
+    result = run("check", "--env", "prod", "--connect", "--json", env=environ)
+    assert result.returncode == 0, result
+    data = json.loads(result.stdout)
+    assert [(p["name"], p["status"]) for p in data["probes"]] == [("redis", "ok"), ("s3 store", "ok"),
+                                                                  ("statsd", "ok")]
+    assert environ["AWS_SECRET_ACCESS_KEY"] not in result.stdout
