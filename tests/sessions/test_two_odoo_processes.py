@@ -5,6 +5,7 @@ one Redis round trip per request to load the session, none to save an unchanged 
 503s quickly while /web/health stays up; Redis back: log in again without restarting Odoo; every
 key is under the configured prefix with the expected TTL (`redis-cli --scan`).
 
+The first process runs with --workers=2 (prefork), the second threaded.
 Skipped when no Odoo 18 / .venvs/odoo is found. Takes ~1 min (database init + two servers).
 """
 from __future__ import annotations
@@ -52,13 +53,13 @@ def odoo_database(postgres_server, tmp_path_factory):
 
 
 class OdooProcess:
-    def __init__(self, pg, dbname: str, run_dir: Path, environ: dict[str, str]):
+    def __init__(self, pg, dbname: str, run_dir: Path, environ: dict[str, str], workers: int = 0):
         self.port = free_port()
         self.log = run_dir / "odoo.log"
         argv = [*odoo_base_argv(pg, dbname, run_dir),
                 f"--data-dir={run_dir / 'data'}", "--load=base,web,session_redis",
                 "--http-interface=127.0.0.1", f"--http-port={self.port}", f"--gevent-port={free_port()}",
-                "--workers=0"]
+                f"--workers={workers}"]
         self.proc = spawn(argv, self.log, env={**os.environ, **environ})
         wait_ready("odoo", self._health, procs=[self.proc], log_path=self.log, timeout=120)
 
@@ -91,7 +92,9 @@ def two_odoos(postgres_server, odoo_database, redis_server, tmp_path_factory):
                "ODOO_SESSION_REDIS_PREFIX": prefix, "ODOO_SESSION_REDIS_EXPIRATION": "86400",
                "ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS": "1800", "ODOO_SESSION_REDIS_CONNECT_TIMEOUT": "0.5",
                "ODOO_SESSION_REDIS_TIMEOUT": "0.5"}
-    first = OdooProcess(postgres_server, odoo_database, tmp_path_factory.mktemp("odoo-a"), environ)
+    # the first is a prefork server (post_load in the master, clients built in the forked workers and in
+    # the gevent process), the second a threaded one
+    first = OdooProcess(postgres_server, odoo_database, tmp_path_factory.mktemp("odoo-a"), environ, workers=2)
     try:
         second = OdooProcess(postgres_server, odoo_database, tmp_path_factory.mktemp("odoo-b"), environ)
     except BaseException:
