@@ -1,0 +1,150 @@
+"""scripts/odoo_tests.py: what it reads from Odoo's log, what it starts, and its verdict on real runs.
+
+The end-to-end tests generate a throwaway addon under tmp_path (one passing test, one failing) and run the
+script for real: fresh PostgreSQL cluster, odoo-bin, exit status and summary line.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "odoo_tests.py"
+
+_spec = importlib.util.spec_from_file_location("odoo_tests_script", SCRIPT)
+odoo_tests = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = odoo_tests  # dataclasses resolve annotations through sys.modules
+_spec.loader.exec_module(odoo_tests)
+
+sys.path.insert(0, str(ROOT))
+from devstack.odoo import find_odoo  # noqa: E402
+
+
+def run_script(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, check=False, cwd=ROOT)
+
+
+# ------------------------------------------------------------------------------------ log parsing
+def feed(lines: list[str]) -> odoo_tests.RunResult:
+    result = odoo_tests.RunResult("t", Path("/nonexistent.log"))
+    watcher = odoo_tests.LogWatcher(result, echo=False)
+    for line in lines:
+        watcher.feed(line + "\n")
+    return result
+
+
+def test_text_log_failure_keeps_its_traceback_and_the_summary_counts():
+    result = feed([
+        "2026-11-26 08:32:50,123 14013 INFO db odoo.modules.loading: loading 1 modules...",
+        "2026-11-26 08:32:51,000 14013 ERROR db odoo.addons.x.tests.test_x: FAIL: TestX.test_fails",
+        "Traceback (most recent call last):",
+        "AssertionError: 1 != 2",
+        "2026-11-26 08:32:52,000 14013 INFO db odoo.addons.x.tests.test_x: Starting TestX.test_ok ...",
+        "2026-11-26 08:32:53,000 14013 ERROR db odoo.tests.result: 1 failed, 0 error(s) of 2 tests "
+        "when loading database 'db'",
+    ])
+    assert (result.tests, result.failed, result.errors) == (2, 1, 0)
+    assert [r.message for r in result.bad_records] == ["FAIL: TestX.test_fails"]  # the summary is not one
+    assert result.bad_records[0].extra == ["Traceback (most recent call last):", "AssertionError: 1 != 2"]
+    assert "1 test(s) failed, 0 in error" in result.problems(expect_tests=True)
+
+
+def test_json_log_lines_from_logging_json_are_read_with_their_traceback():
+    result = feed([
+        json.dumps({"level": "ERROR", "logger": "odoo.addons.x.tests", "message": "ERROR: TestX.test_boom",
+                    "traceback": "Traceback (most recent call last):\nRuntimeError: boom"}),
+        json.dumps({"level": "INFO", "logger": "odoo.tests.result",
+                    "message": "0 failed, 1 error(s) of 5 tests when loading database 'db'"}),
+    ])
+    assert (result.tests, result.failed, result.errors) == (5, 0, 1)
+    assert result.bad_records[0].extra == ["Traceback (most recent call last):", "RuntimeError: boom"]
+
+
+def test_a_run_without_summary_or_with_zero_tests_is_a_failure():
+    crashed = feed(["2026-11-26 08:32:50,123 1 CRITICAL ? odoo.service.server: Failed to initialize db."])
+    assert any("no test summary" in p for p in crashed.problems(expect_tests=True))
+    crashed.returncode = 0
+    empty = feed(["2026-11-26 08:32:53,000 1 WARNING db odoo.tests.result: 0 failed, 0 error(s) of 0 tests "
+                  "when loading database 'db'"])
+    empty.returncode = 0
+    assert empty.problems(expect_tests=False) == []
+    assert any("no test was executed" in p for p in empty.problems(expect_tests=True))
+
+
+# ------------------------------------------------------------------------------------ planning
+def test_plan_starts_the_servers_of_the_install_closure_and_loads_post_load_addons():
+    repo = odoo_tests.read_addons(ROOT)
+    args = odoo_tests.parse_args(["--addons", "cloud_platform"])
+    plan = odoo_tests.Plan.build(args, repo, repo)
+    assert plan.servers == {"redis", "s3", "swift", "statsd"}  # cloud_platform depends on every addon
+    assert plan.server_wide[:2] == ["base", "web"]
+    post_load_addons = {"session_redis", "logging_json", "monitoring_statsd", "odoo_tests_runner"}
+    assert post_load_addons <= set(plan.server_wide)
+    assert plan.tags == "/cloud_platform"
+    assert plan.in_closure.index("base_attachment_object_storage") < plan.in_closure.index("attachment_s3")
+
+
+def test_selecting_an_odoo_addon_keeps_the_asset_pregeneration_its_tests_need():
+    repo = odoo_tests.read_addons(ROOT)
+    args = odoo_tests.parse_args(["--addons", "session_redis,test_http",
+                                  "--tags", "/test_http:TestSessionStore"])
+    plan = odoo_tests.Plan.build(args, repo, repo)
+    assert "odoo_tests_runner" not in plan.server_wide
+    assert plan.servers == {"redis"} and plan.expect_tests
+
+
+# ------------------------------------------------------------------------------------ real runs
+def test_without_odoo_one_skipped_line_and_exit_zero(tmp_path):
+    proc = run_script(env={"ODOO_SRC": str(tmp_path / "no-odoo-here")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("\n") == 1
+    assert proc.stdout.startswith("Odoo tests SKIPPED: no Odoo 18 found:")
+    assert "(set ODOO_SRC=/path/to/odoo-18 or make odoo importable)" in proc.stdout
+
+
+def _odoo_or_skip():
+    root, reason = find_odoo(str(ROOT / ".venvs" / "odoo" / "bin" / "python"))
+    if root is None:
+        pytest.skip(reason)
+
+
+def _scratch_addon(base: Path, name: str, test_body: str) -> Path:
+    addon = base / name
+    (addon / "tests").mkdir(parents=True)
+    (addon / "__manifest__.py").write_text(repr({"name": name, "version": "18.0.1.0.0", "license": "LGPL-3",
+                                                 "depends": ["base"]}))
+    (addon / "__init__.py").write_text("")
+    (addon / "tests" / "__init__.py").write_text("from . import test_scratch\n")
+    (addon / "tests" / "test_scratch.py").write_text(textwrap.dedent(test_body))
+    return base
+
+
+@pytest.mark.slow
+def test_a_failing_odoo_test_fails_the_run_and_is_named_with_its_traceback(tmp_path):
+    _odoo_or_skip()
+    addons = _scratch_addon(tmp_path, "scratch_runner_check", """
+        from odoo.tests import TransactionCase
+
+
+        class TestScratch(TransactionCase):
+            def test_attachment_round_trip(self):
+                attachment = self.env["ir.attachment"].create({"name": "a.bin", "raw": b"runner"})
+                self.assertEqual(attachment.raw, b"runner")
+
+            def test_deliberately_wrong(self):
+                self.assertEqual(self.env["res.partner"].search_count([("id", "=", -1)]), 1, "runner-probe")
+    """)
+    proc = run_script("--extra-addons-path", str(addons), "--addons", "scratch_runner_check")
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "FAIL: TestScratch.test_deliberately_wrong" in out
+    assert "runner-probe" in out  # the assertion message, from the traceback
+    assert out.rstrip().splitlines()[-1] == "odoo: 1 passed, 1 failed"
