@@ -9,6 +9,6 @@
     "license": "LGPL-3",
     "depends": ["base"],
     "external_dependencies": {"python": ["odoo-cloud"]},
-    "data": [],
+    "data": ["data/ir_config_parameter.xml"],
     "installable": True,
 }

@@ -3,25 +3,34 @@
 Why a table and not a checklist directory: the mark must be transactional
 with the unlink (a rolled-back unlink loses nothing) and visible to every
 front-end (no local disk). The SQL works with any DB-API cursor using `%s`
-parameters: Odoo's cursor and plain psycopg2.
+parameters: Odoo's cursor (REPEATABLE READ) and plain psycopg2 (READ COMMITTED).
+
+Rows are candidates, not a set: duplicates are allowed (no unique key), so
+an autonomous insert never waits for, nor conflicts with, a row that the
+caller's own transaction holds — Odoo's REPEATABLE READ would otherwise
+raise serialization failures on every upsert of a name marked concurrently.
 
 Protocol (all three parts are needed for correctness):
 
 * `mark(cr, fnames)` records candidates: in the unlinking transaction for
-  deletes/overwrites, and in an autonomous (committed) transaction for fresh
-  uploads, so that objects uploaded by a transaction that rolls back (or by
-  an Odoo test) are collected too.
+  deletes/overwrites (reason `unlink`), and in an autonomous (committed)
+  transaction for fresh uploads (reason `upload`), so that objects uploaded by
+  a transaction that rolls back (or by an Odoo test) are collected too.
 * `claim(cr, fname)` is called by a writer, in its transaction, before it
-  relies on an object that already exists: it removes the mark (a concurrent
-  collector skips or waits for locked marks) and returns True when the object
-  was collected meanwhile, so the writer re-uploads instead of trusting its
-  in-process memory of existing keys.
-* `collect(...)` takes marks older than `grace_seconds` (a writer between its
-  upload and its INSERT is younger than that), locks them (`FOR UPDATE SKIP
-  LOCKED`), locks `ir_attachment` in SHARE mode (waits for uncommitted
-  inserts, like Odoo's own filestore GC), deletes the unreferenced objects of
-  the write bucket only, and records them as collected. Batches are bounded
-  by count and time and committed one by one.
+  relies on an object that already exists: it deletes the name's candidate
+  rows (they stay locked until the writer's transaction ends, so the
+  collector skips them) and tells whether the GC collected the object, in
+  which case the writer uploads again instead of trusting its in-process
+  memory of existing keys. Under REPEATABLE READ a collection that happened
+  after the writer's snapshot makes the claim fail with a serialization error,
+  which Odoo retries with a fresh snapshot.
+* `collect(...)` takes candidates older than `grace_seconds` (a writer
+  between its upload and its INSERT is younger than that) of names without
+  younger candidates, locks them (`FOR UPDATE SKIP LOCKED`), locks
+  `ir_attachment` in SHARE mode (waits for uncommitted inserts, like Odoo's
+  own filestore GC), deletes the unreferenced objects of the write bucket
+  only, and records them as `collected`. Batches are bounded by count and
+  time and committed one by one.
 """
 from __future__ import annotations
 
@@ -40,9 +49,13 @@ TABLE = "object_storage_gc"
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_MAX_SECONDS = 60.0
 DEFAULT_GRACE_SECONDS = 3600
-#: collected marks are kept this long so writers with a stale memory of
+#: collected names are remembered this long so writers with a stale memory of
 #: existing keys (KnownKeys TTL is 10 minutes) learn the object is gone
 COLLECTED_RETENTION_SECONDS = 24 * 3600
+
+UNLINK = "unlink"
+UPLOAD = "upload"
+COLLECTED = "collected"
 
 Cursor = Any  # DB-API cursor with %s parameters (psycopg2, odoo.sql_db.Cursor)
 
@@ -50,87 +63,80 @@ Cursor = Any  # DB-API cursor with %s parameters (psycopg2, odoo.sql_db.Cursor)
 def ensure_table(cr: Cursor) -> None:
     cr.execute(f"""
         CREATE TABLE IF NOT EXISTS {TABLE} (
-            store_fname varchar PRIMARY KEY,
-            marked_at timestamp without time zone NOT NULL DEFAULT (now() at time zone 'utc'),
-            collected_at timestamp without time zone
+            id bigserial PRIMARY KEY,
+            store_fname varchar NOT NULL,
+            reason varchar NOT NULL DEFAULT '{UNLINK}',
+            marked_at timestamp without time zone NOT NULL DEFAULT (now() at time zone 'utc')
         )""")
-    cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_pending_idx ON {TABLE} (marked_at) "
-               "WHERE collected_at IS NULL")
+    cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_fname_idx ON {TABLE} (store_fname)")
+    cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_marked_idx ON {TABLE} (marked_at)")
 
 
-def mark(cr: Cursor, store_fnames: Iterable[str]) -> int:
-    """Record object-store references as GC candidates; other names are ignored. Re-marking
-    a collected or old mark makes it pending and young again."""
+def mark(cr: Cursor, store_fnames: Iterable[str], reason: str = UNLINK) -> int:
+    """Record object-store references as GC candidates; other names (local files) are ignored."""
     names = sorted({name for name in store_fnames if parse_uri(name)})
     if not names:
         return 0
     cr.execute(f"""
-        INSERT INTO {TABLE} (store_fname, marked_at)
-        SELECT name, clock_timestamp() at time zone 'utc' FROM unnest(%s::varchar[]) AS name
-        ON CONFLICT (store_fname) DO UPDATE
-            SET marked_at = EXCLUDED.marked_at, collected_at = NULL""", (names,))
+        INSERT INTO {TABLE} (store_fname, reason, marked_at)
+        SELECT name, %s, clock_timestamp() at time zone 'utc' FROM unnest(%s::varchar[]) AS name""",
+               (reason, names))
     return len(names)
 
 
-PENDING = "pending"
-COLLECTED = "collected"
+def claim_marks(cr: Cursor, store_fname: str) -> set[str]:
+    """Delete (and keep locked until our transaction ends) every row of `store_fname`;
+    the reasons found, COLLECTED included when the object was collected."""
+    cr.execute(f"DELETE FROM {TABLE} WHERE store_fname = %s RETURNING reason", (store_fname,))
+    reasons = {row[0] for row in cr.fetchall()}
+    if COLLECTED not in reasons:
+        # READ COMMITTED: a collection committed while our DELETE waited is visible now
+        cr.execute(f"SELECT 1 FROM {TABLE} WHERE store_fname = %s AND reason = %s LIMIT 1",
+                   (store_fname, COLLECTED))
+        if cr.fetchone():
+            reasons.add(COLLECTED)
+    return reasons
 
 
-def status(cr: Cursor, store_fname: str) -> Optional[str]:
-    """None (not marked), PENDING or COLLECTED; reads without locking."""
-    cr.execute(f"SELECT collected_at FROM {TABLE} WHERE store_fname = %s", (store_fname,))
-    row = cr.fetchone()
-    if row is None:
-        return None
-    return PENDING if row[0] is None else COLLECTED
+def claim(cr: Cursor, store_fname: str) -> bool:
+    """Take `store_fname` out of the GC's hands in the caller's transaction; True when the
+    GC collected the object, i.e. the caller must upload it again before referencing it."""
+    return COLLECTED in claim_marks(cr, store_fname)
 
 
-def claim(cr: Cursor, store_fname: str) -> Optional[str]:
-    """Take `store_fname` out of the GC's hands in the caller's transaction.
-
-    Returns the state of the mark that was removed (None when there was none).
-    COLLECTED means the object was deleted by the GC (maybe just now, while we
-    waited for its lock): the caller must upload again even if it believes the
-    key exists. The removed mark stays locked by the caller's transaction
-    until it ends: the collector skips it.
-    """
-    cr.execute(f"DELETE FROM {TABLE} WHERE store_fname = %s RETURNING collected_at", (store_fname,))
-    row = cr.fetchone()
-    if row is None:
-        return None
-    return PENDING if row[0] is None else COLLECTED
+def status(cr: Cursor, store_fname: str) -> set[str]:
+    """Reasons currently recorded for `store_fname` (empty: not a candidate)."""
+    cr.execute(f"SELECT DISTINCT reason FROM {TABLE} WHERE store_fname = %s", (store_fname,))
+    return {row[0] for row in cr.fetchall()}
 
 
 def write_object(cr: Cursor, store: ObjectStore, key: str, data: bytes,
                  mark_autonomously: Callable[[list[str]], None]) -> str:
     """Store `data` for a row the caller's transaction is about to insert/update; returns its store_fname.
 
-    `mark_autonomously(names)` must mark in a transaction of its own that commits at once
-    (a separate connection), so an upload survives as a GC candidate when the caller's
-    transaction rolls back. It is never called for a mark this transaction holds locked
-    (that would wait for ourselves).
+    `mark_autonomously(names)` must mark (reason UPLOAD) in a transaction of its own that
+    commits at once (a separate connection), so an upload survives as a GC candidate
+    when the caller's transaction rolls back.
     """
     fname = store.uri(key)
-    if status(cr, fname) == COLLECTED:
-        # we are about to upload again: make the object a young pending candidate first
+    collected = claim(cr, fname)
+    if collected:
+        # about to upload again: a candidate of its own, so a rollback leaves no orphan behind
         mark_autonomously([fname])
-        before = COLLECTED
-    else:
-        before = None
-    claimed = claim(cr, fname)
-    uploaded = store.put(key, data, recheck=COLLECTED in (before, claimed))
-    if uploaded and claimed is None:
+    uploaded = store.put(key, data, recheck=collected)
+    if uploaded and not collected:
         mark_autonomously([fname])
     return fname
 
 
 def pending(cr: Cursor, prefix: Optional[str] = None) -> list[str]:
-    """Names still marked and not collected (for tests and reports)."""
+    """Names with candidate rows (not collected), for tests and reports."""
+    query = f"SELECT DISTINCT store_fname FROM {TABLE} WHERE reason <> %s"
+    params: list[Any] = [COLLECTED]
     if prefix:
-        cr.execute(f"SELECT store_fname FROM {TABLE} WHERE collected_at IS NULL AND store_fname LIKE %s "
-                   "ORDER BY store_fname", (_like_prefix(prefix),))
-    else:
-        cr.execute(f"SELECT store_fname FROM {TABLE} WHERE collected_at IS NULL ORDER BY store_fname")
+        query += " AND store_fname LIKE %s"
+        params.append(_like_prefix(prefix))
+    cr.execute(query + " ORDER BY store_fname", params)
     return [row[0] for row in cr.fetchall()]
 
 
@@ -179,8 +185,8 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
         commit()
         if done:
             break
-    cr.execute(f"DELETE FROM {TABLE} WHERE collected_at < (now() at time zone 'utc') - %s * interval '1 second'",
-               (COLLECTED_RETENTION_SECONDS,))
+    cr.execute(f"DELETE FROM {TABLE} WHERE reason = %s AND marked_at < (clock_timestamp() at time zone 'utc') - %s * interval '1 second'",
+               (COLLECTED, COLLECTED_RETENTION_SECONDS))
     report.purged = cr.rowcount
     if commit is not None:
         commit()
@@ -194,22 +200,33 @@ def _collect_batch(cr: Cursor, store: ObjectStore, prefix: str, report: CollectR
     """One batch in the current transaction; True when nothing is left to do."""
     cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
     cr.execute(f"""
-        SELECT store_fname FROM {TABLE}
-         WHERE collected_at IS NULL AND store_fname LIKE %s
-           AND marked_at <= (now() at time zone 'utc') - %s * interval '1 second'
-         ORDER BY marked_at
-         LIMIT %s
-           FOR UPDATE SKIP LOCKED""", (_like_prefix(prefix), grace_seconds, batch_size))
-    names = [row[0] for row in cr.fetchall()]
-    if not names:
+        SELECT g.id, g.store_fname FROM {TABLE} g
+         WHERE g.reason <> %(collected)s AND g.store_fname LIKE %(prefix)s
+           AND g.marked_at <= (clock_timestamp() at time zone 'utc') - %(grace)s * interval '1 second'
+           AND NOT EXISTS (SELECT 1 FROM {TABLE} young
+                            WHERE young.store_fname = g.store_fname AND young.reason <> %(collected)s
+                              AND young.marked_at > (clock_timestamp() at time zone 'utc') - %(grace)s * interval '1 second')
+         ORDER BY g.marked_at
+         LIMIT %(limit)s
+           FOR UPDATE OF g SKIP LOCKED""",
+               {"collected": COLLECTED, "prefix": _like_prefix(prefix), "grace": grace_seconds,
+                "limit": batch_size})
+    rows = cr.fetchall()
+    if not rows:
         return True
+    ids_by_name: dict[str, list[int]] = {}
+    for row_id, name in rows:
+        ids_by_name.setdefault(name, []).append(row_id)
+    names = sorted(ids_by_name)
     # waits for transactions that inserted/updated attachments and are not committed yet
     cr.execute(f'LOCK TABLE "{attachment_table}" IN SHARE MODE')
     cr.execute(f'SELECT DISTINCT store_fname FROM "{attachment_table}" WHERE store_fname = ANY(%s)', (names,))
     referenced = {row[0] for row in cr.fetchall()}
+    done_ids: list[int] = []
     collected: list[str] = []
     for name in names:
         if name in referenced:
+            done_ids.extend(ids_by_name[name])
             continue
         uri = parse_uri(name)
         assert uri is not None and uri.bucket == store.bucket  # guaranteed by the LIKE prefix
@@ -219,14 +236,13 @@ def _collect_batch(cr: Cursor, store: ObjectStore, prefix: str, report: CollectR
             report.failed += 1
             _logger.warning("object storage GC could not delete %s: %s", name, exc)
             continue
+        done_ids.extend(ids_by_name[name])
         collected.append(name)
-    if referenced:
-        cr.execute(f"DELETE FROM {TABLE} WHERE store_fname = ANY(%s)", (sorted(referenced),))
-        report.kept_referenced += len(referenced)
+    if done_ids:
+        cr.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", (done_ids,))
     if collected:
-        cr.execute(f"UPDATE {TABLE} SET collected_at = now() at time zone 'utc' WHERE store_fname = ANY(%s)",
-                   (collected,))
+        mark(cr, collected, reason=COLLECTED)
         report.deleted.extend(collected)
+    report.kept_referenced += len(referenced)
     # a batch whose deletes all failed would be selected again at once: stop until the next run
-    progressed = bool(referenced or collected)
-    return len(names) < batch_size or not progressed
+    return len(rows) < batch_size or not done_ids

@@ -125,10 +125,10 @@ def test_writer_reusing_a_collected_key_learns_it_must_upload_again(db, s3_store
     # another process still "knows" the key: claim tells it the object was collected
     s3_store.known_keys.add((s3_store.bucket, sha1(content)))
     with conn.cursor() as cr:
-        assert gc.claim(cr, fname) == gc.COLLECTED
+        assert gc.claim(cr, fname) is True
         assert s3_store.put(sha1(content), content, recheck=True) is True
         cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
-        assert gc.claim(cr, fname) is None  # nothing marked any more
+        assert gc.claim(cr, fname) is False  # nothing marked any more
     conn.commit()
     assert s3_store.get(sha1(content)) == content
 
@@ -143,7 +143,7 @@ def test_claim_in_an_open_transaction_protects_the_object_from_a_concurrent_coll
     writer = psycopg2.connect(dsn)
     try:
         with writer.cursor() as wcr:
-            assert gc.claim(wcr, fname) == gc.PENDING  # mark locked and deleted, not committed yet
+            assert gc.claim_marks(wcr, fname) == {gc.UNLINK}  # deleted and locked, not committed yet
             # the collector skips the locked mark instead of deleting the object
             with conn.cursor() as cr:
                 report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
@@ -210,7 +210,7 @@ def autonomous_marker(dsn):
         conn = psycopg2.connect(dsn)
         try:
             with conn.cursor() as cr:
-                gc.mark(cr, names)
+                gc.mark(cr, names, reason=gc.UPLOAD)
             conn.commit()
         finally:
             conn.close()
@@ -244,7 +244,7 @@ def test_committed_create_keeps_its_object_and_existing_objects_are_not_remarked
     conn.commit()
     assert len(calls) == 1
     with conn.cursor() as cr:
-        assert gc.status(cr, fname) is None  # the second write claimed the fresh-upload mark
+        assert gc.status(cr, fname) == set()  # the second write claimed the fresh-upload mark
         gc.mark(cr, [fname])  # as an unlink of another row with the same content would
     conn.commit()
     with conn.cursor() as cr:
@@ -269,5 +269,29 @@ def test_rewriting_collected_content_uploads_again_and_survives_rollback_as_a_ca
     assert s3_store.get(sha1(content)) == content  # uploaded again despite the stale memory
     conn.rollback()
     with conn.cursor() as cr:
-        assert gc.status(cr, fname) == gc.PENDING
+        assert gc.status(cr, fname) == {gc.COLLECTED, gc.UPLOAD}
         assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+
+
+def test_repeatable_read_writer_marking_its_own_fresh_upload(db, s3_store):
+    """Odoo's cursors are REPEATABLE READ: create (fresh upload marked autonomously, after our
+    snapshot) then overwrite in the same transaction must not raise a serialization failure."""
+    dsn, conn = db
+    mark, _ = autonomous_marker(dsn)
+    conn.set_session(isolation_level="REPEATABLE READ")
+    first, second = b"first version, RR", b"second version, RR"
+    with conn.cursor() as cr:
+        cr.execute("SELECT 1")  # take the snapshot
+        old = gc.write_object(cr, s3_store, sha1(first), first, mark)
+        cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s) RETURNING id", (old,))
+        row_id = cr.fetchone()[0]
+        new = gc.write_object(cr, s3_store, sha1(second), second, mark)
+        cr.execute("UPDATE ir_attachment SET store_fname = %s WHERE id = %s", (new, row_id))
+        gc.mark(cr, [old])
+        assert gc.claim(cr, old) is False  # rewriting the first content again in the same transaction
+    conn.commit()
+    conn.set_session(isolation_level="READ COMMITTED")
+    with conn.cursor() as cr:
+        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    assert new not in report.deleted
+    assert s3_store.get(sha1(second)) == second

@@ -1,0 +1,13 @@
+from odoo.tests import HttpCase, TransactionCase, tagged
+
+from odoo.addons.base_attachment_object_storage.tests.common import ObjectStorageHttpTests, ObjectStorageTests
+
+
+@tagged("post_install", "-at_install")
+class TestAttachmentS3(ObjectStorageTests, TransactionCase):
+    scheme = "s3"
+
+
+@tagged("post_install", "-at_install")
+class TestAttachmentS3Http(ObjectStorageHttpTests, HttpCase):
+    scheme = "s3"

@@ -1,0 +1,2 @@
+from . import ir_attachment
+from . import ir_attachment_migration

@@ -1,0 +1,184 @@
+"""ir.attachment on an object store: dispatch on the store_fname scheme.
+
+Odoo 18 hooks (docs/ODOO_HOOKS.md §1): `_storage` decides where new data
+goes, `_get_datas_related_values` is where keep-in-DB rules apply,
+`_file_write` uploads before the INSERT (a failed upload aborts the
+create/write), `_mark_for_gc` records candidates in the GC table in the same
+transaction, `_file_read` and `_to_http_stream` read any bucket named in a
+store_fname. All logic is in `odoo_cloud.storage`.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import closing
+
+from odoo import _, api, models
+from odoo.exceptions import UserError
+from odoo.sql_db import db_connect
+
+from odoo_cloud.config import ConfigError
+from odoo_cloud.storage import SCHEMES, ObjectNotFound, StorageError, factory, gc, parse_uri, rules
+
+from .settings import storage_settings
+from .stream import ObjectStoreStream, report_missing
+
+_logger = logging.getLogger(__name__)
+
+KEEP_IN_DB_CONTEXT = "object_storage_keep_in_db"
+
+
+class IrAttachment(models.Model):
+    _inherit = "ir.attachment"
+
+    def init(self):
+        gc.ensure_table(self.env.cr)
+
+    # ------------------------------------------------------------------ where new data goes
+    @api.model
+    def _object_storage_schemes(self):
+        """Schemes whose addon is installed in this database (attachment_s3, attachment_swift)."""
+        return []
+
+    @api.model
+    def _storage(self):
+        location = super()._storage()
+        if location not in SCHEMES:
+            return location
+        if self.env.context.get(KEEP_IN_DB_CONTEXT) or storage_settings().storage.disabled:
+            return "db"
+        if location not in self._object_storage_schemes():
+            raise UserError(_("ir_attachment.location is %(location)s but the addon attachment_%(location)s "
+                              "is not installed in this database.", location=location))
+        return location
+
+    @api.model
+    def _object_store(self, scheme):
+        """The store writing to this database's bucket/container; clear UserError when unusable."""
+        try:
+            return factory.build_store(scheme, storage_settings(), dbname=self.env.cr.dbname)
+        except (StorageError, ConfigError, ValueError) as exc:
+            raise UserError(_("Attachment storage %(scheme)s is not usable: %(error)s", scheme=scheme,
+                              error=exc)) from None
+
+    @api.model
+    def _get_storage_domain(self):
+        location = self._storage()
+        if location not in SCHEMES:
+            return super()._get_storage_domain()
+        store = self._object_store(location)
+        prefix = f"{store.scheme}://{store.bucket}/"
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # attachments not already in the write bucket of the store
+        return ["|", ("db_datas", "!=", False),
+                "&", ("store_fname", "!=", False), "!", ("store_fname", "=like", pattern)]
+
+    def _get_datas_related_values(self, data, mimetype):
+        if data and self._storage() in SCHEMES:
+            param = self.env["ir.config_parameter"].sudo().get_param(rules.PARAMETER)
+            try:
+                keep = rules.keep_in_database(mimetype, len(data), rules.parse_rules(param))
+            except rules.RulesError as exc:
+                raise UserError(str(exc)) from None
+            if keep:
+                return super(IrAttachment, self.with_context(**{KEEP_IN_DB_CONTEXT: True})
+                             )._get_datas_related_values(data, mimetype)
+        return super()._get_datas_related_values(data, mimetype)
+
+    # ------------------------------------------------------------------ file primitives
+    @api.model
+    def _file_write(self, bin_value, checksum):
+        location = self._storage()
+        if location not in SCHEMES:
+            return super()._file_write(bin_value, checksum)
+        store = self._object_store(location)
+        try:
+            return gc.write_object(self.env.cr, store, checksum, bin_value, self._object_storage_mark_fresh)
+        except StorageError as exc:
+            _logger.warning("storing attachment data %s failed: %s", checksum, exc)
+            raise UserError(_("The file could not be stored: %(error)s", error=exc)) from None
+
+    def _object_storage_mark_fresh(self, names):
+        """Mark fresh uploads in a transaction of their own, committed now: if the current
+        transaction rolls back (or is an Odoo test), the GC still finds the object."""
+        try:
+            with closing(db_connect(self.env.cr.dbname).cursor()) as cr:
+                gc.mark(cr, names, reason=gc.UPLOAD)
+                cr.commit()
+        except Exception:  # the data is stored and the row will reference it: only GC is at stake
+            _logger.warning("could not record %s for garbage collection", names, exc_info=True)
+
+    @api.model
+    def _file_read(self, fname):
+        uri = parse_uri(fname)
+        if uri is None:
+            return super()._file_read(fname)
+        ref = f"ir.attachment{tuple(self.ids)}" if self.ids else "?"
+        store = self._object_store_for_read(uri, ref)
+        try:
+            return store.get(uri.key, bucket=uri.bucket)
+        except ObjectNotFound:
+            report_missing(uri, ref)
+            return b""
+        except StorageError as exc:
+            _logger.warning("reading %s of %s failed: %s", fname, ref, exc)
+            raise UserError(_("The attachment storage is unavailable: %(error)s", error=exc)) from None
+
+    @api.model
+    def _object_store_for_read(self, uri, ref="?"):
+        if storage_settings().storage.disabled:
+            raise UserError(_("Attachment %(ref)s is stored in %(uri)s but object storage is disabled "
+                              "(DISABLE_ATTACHMENT_STORAGE).", ref=ref, uri=str(uri)))
+        return self._object_store(uri.scheme)
+
+    def _mark_for_gc(self, fname):
+        if parse_uri(fname) is None:
+            return super()._mark_for_gc(fname)
+        gc.mark(self.env.cr, [fname])
+
+    # ------------------------------------------------------------------ download
+    def _to_http_stream(self):
+        uri = parse_uri(self.store_fname)
+        if uri is None:
+            return super()._to_http_stream()
+        self.ensure_one()
+        ref = f"ir.attachment({self.id},)"
+        store = self._object_store_for_read(uri, ref)
+        stream = ObjectStoreStream(
+            type="data", mimetype=self.mimetype, download_name=self.name, etag=self.checksum,
+            public=self.public, last_modified=self.write_date, size=self.file_size,
+            store=store, uri=uri, attachment_ref=ref,
+        )
+        settings = storage_settings().storage
+        if settings.presigned_url:
+            try:
+                url = store.presigned_url(uri.key, bucket=uri.bucket, expires=settings.presigned_url_expiry,
+                                          filename=self.name, mimetype=self.mimetype)
+            except StorageError as exc:
+                _logger.warning("presigning %s failed, streaming instead: %s", uri, exc)
+                url = None
+            if url:
+                stream.type = "url"
+                stream.url = url
+                # a 302 (not Odoo's permanent 301), cached less long than the URL stays valid
+                stream.max_age = max(0, settings.presigned_url_expiry - 60)
+        return stream
+
+    # ------------------------------------------------------------------ garbage collection
+    @api.autovacuum
+    def _gc_object_storage(self):
+        """Delete unreferenced objects of the write buckets, in bounded batches committed one by one."""
+        if storage_settings().storage.disabled:
+            return
+        self.env.cr.commit()
+        for report in self._object_storage_collect(commit=self.env.cr.commit):
+            _logger.info("object storage GC: %s", report)
+
+    @api.model
+    def _object_storage_collect(self, commit=None, **options):
+        settings = storage_settings()
+        reports = []
+        for scheme in self._object_storage_schemes():
+            configured = settings.s3.configured if scheme == "s3" else settings.swift.configured
+            if configured:
+                reports.append(gc.collect(self.env.cr, self._object_store(scheme), commit=commit, **options))
+        return reports

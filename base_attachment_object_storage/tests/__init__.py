@@ -1,0 +1,1 @@
+# shared test mixins live in common.py; the stores' addons (attachment_s3, attachment_swift) run them

@@ -1,0 +1,314 @@
+"""Odoo tests shared by attachment_s3 and attachment_swift (a mixin: `scheme` names the store).
+
+The servers are the real ones started by scripts/odoo_tests.py; Odoo tests run in one transaction that
+is rolled back, while objects uploaded meanwhile are not: every test uses content of its own
+(uuid-salted), and the GC's autonomous marks make those uploads collectable afterwards.
+"""
+from __future__ import annotations
+
+import base64
+import gc as python_gc
+import hashlib
+import io
+import logging
+import os
+import socket
+import uuid
+from contextlib import contextmanager
+from unittest.mock import patch
+
+import requests
+
+from odoo.exceptions import UserError
+from odoo.tools import mute_logger
+
+from odoo_cloud.storage import gc as object_gc
+
+from ..models.settings import reset_settings, storage_settings
+
+
+def sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def png(width: int, height: int, noise: bool) -> bytes:
+    from PIL import Image
+
+    if noise:
+        image = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    else:
+        image = Image.new("RGB", (width, height), (200, 10, 10))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@contextmanager
+def environ(**values):
+    """Change the process environment (and the settings read from it) for a block."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+    reset_settings()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_settings()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ObjectStorageMixin:
+    scheme = None  # "s3" or "swift"
+    # Odoo 18's loader only collects test methods defined on the class itself unless this is set
+    allow_inherited_tests_method = True
+
+    def setUp(self):
+        super().setUp()
+        self.env["ir.config_parameter"].sudo().set_param("ir_attachment.location", self.scheme)
+        self.Attachment = self.env["ir.attachment"]
+        self.store = self.Attachment._object_store(self.scheme)
+
+    def unique(self, size: int = 0) -> bytes:
+        """Content no other test uploads: uploads outlive the test's rolled-back transaction."""
+        head = f"{self.id()} {uuid.uuid4()}\n".encode()
+        return head + os.urandom(max(0, size - len(head)))
+
+    def read_back(self, attachment):
+        attachment.invalidate_recordset()
+        return attachment.raw
+
+
+class ObjectStorageTests(ObjectStorageMixin):
+    """CRUD, rules, GC, failure semantics (TransactionCase)."""
+
+    def test_create_read_write_copy_unlink(self):
+        data = self.unique(100_000)
+        att = self.Attachment.create({"name": "data.bin", "raw": data, "mimetype": "application/octet-stream"})
+        self.assertEqual(att.store_fname, f"{self.scheme}://{self.store.bucket}/{sha1(data)}")
+        self.assertFalse(att.db_datas)
+        self.assertEqual(self.store.get(sha1(data)), data, "the object is in the bucket under its sha1")
+        self.assertEqual(self.read_back(att), data)
+        self.assertEqual(base64.b64decode(att.datas), data)
+
+        copy = att.copy()
+        self.assertEqual(copy.store_fname, att.store_fname, "identical content is stored once")
+
+        new = self.unique(5000)
+        att.write({"raw": new})
+        self.assertEqual(att.store_fname, self.store.uri(sha1(new)))
+        self.assertEqual(self.read_back(att), new)
+        self.assertIn(copy.store_fname, object_gc.pending(self.env.cr), "the old object is a GC candidate")
+
+        fname = att.store_fname
+        att.unlink()
+        self.assertIn(fname, object_gc.pending(self.env.cr))
+        self.assertEqual(self.store.get(sha1(new)), new, "unlink never deletes at once")
+
+    def test_non_ascii_name_and_empty_content(self):
+        data = self.unique(2000)
+        att = self.Attachment.create({"name": "Résumé été 2026 €.pdf", "raw": data})
+        self.assertEqual(self.read_back(att), data)
+        empty = self.Attachment.create({"name": "vide.txt", "raw": b""})
+        self.assertFalse(empty.store_fname)
+
+    def test_rules_keep_small_images_and_assets_in_the_database(self):
+        small = png(16, 16, noise=False)
+        self.assertLess(len(small), 51200)
+        small_att = self.Attachment.create({"name": "small.png", "raw": small, "mimetype": "image/png"})
+        self.assertFalse(small_att.store_fname)
+        self.assertEqual(small_att.db_datas, small)
+
+        big = png(160, 160, noise=True)
+        self.assertGreater(len(big), 51200)
+        big_att = self.Attachment.create({"name": "big.png", "raw": big, "mimetype": "image/png"})
+        self.assertEqual(big_att.store_fname, self.store.uri(sha1(big)))
+
+        script = b"console.log(1);" + self.unique(200_000).hex().encode()
+        js = self.Attachment.create({"name": "a.js", "raw": script, "mimetype": "application/javascript"})
+        self.assertFalse(js.store_fname)
+
+        self.env["ir.config_parameter"].sudo().set_param("ir_attachment.storage.force.database", '{"image/": 10}')
+        moved = self.Attachment.create({"name": "small2.png", "raw": small, "mimetype": "image/png"})
+        self.assertTrue(moved.store_fname, "rules are read from the system parameter")
+        self.env["ir.config_parameter"].sudo().set_param("ir_attachment.storage.force.database", "nonsense")
+        with self.assertRaisesRegex(UserError, "ir_attachment.storage.force.database"):
+            self.Attachment.create({"name": "x.bin", "raw": self.unique(10)})
+
+    def test_rolled_back_unlink_loses_nothing_and_gc_collects_real_orphans(self):
+        data = self.unique(3000)
+        att = self.Attachment.create({"name": "keep.bin", "raw": data})
+        key = sha1(data)
+        with self.assertRaises(ZeroDivisionError):
+            with self.env.cr.savepoint():
+                att.unlink()
+                1 / 0  # noqa: B018 - the unlink's transaction fails
+        self.Attachment._object_storage_collect(grace_seconds=0)
+        self.assertTrue(self.store.exists(key), "a rolled-back unlink loses nothing")
+        self.assertEqual(self.read_back(att), data)
+
+        att.unlink()
+        reports = self.Attachment._object_storage_collect(grace_seconds=0)
+        self.assertIn(self.store.uri(key), [name for report in reports for name in report.deleted])
+        self.assertFalse(self.store.exists(key))
+
+    def test_gc_keeps_objects_still_referenced_by_another_attachment(self):
+        data = self.unique(3000)
+        first = self.Attachment.create({"name": "a.bin", "raw": data})
+        second = self.Attachment.create({"name": "b.bin", "raw": data})
+        first.unlink()
+        self.Attachment._object_storage_collect(grace_seconds=0)
+        self.assertEqual(self.read_back(second), data)
+
+    def test_reads_a_bucket_it_does_not_write(self):
+        other_env = {"AWS_BUCKETNAME": self.store.bucket + "-other"} if self.scheme == "s3" \
+            else {"SWIFT_WRITE_CONTAINER": self.store.bucket + "-other"}
+        data = self.unique(4000)
+        with environ(**other_env):
+            other = self.Attachment._object_store(self.scheme)
+            other.put(sha1(data), data)
+        att = self.Attachment.create({"name": "old.bin", "raw": b"placeholder"})
+        self.env.cr.execute("UPDATE ir_attachment SET store_fname = %s, db_datas = NULL, checksum = %s "
+                            "WHERE id = %s", (other.uri(sha1(data)), sha1(data), att.id))
+        self.assertEqual(self.read_back(att), data)
+        att.unlink()
+        self.Attachment._object_storage_collect(grace_seconds=0)
+        self.assertEqual(other.get(sha1(data)), data, "never deleted from a bucket we do not write")
+
+    def test_missing_object_reads_empty_with_a_warning(self):
+        data = self.unique(3000)
+        att = self.Attachment.create({"name": "gone.bin", "raw": data})
+        self.store.delete(sha1(data))
+        with self.assertLogs("odoo.addons.base_attachment_object_storage", "WARNING") as logs:
+            self.assertEqual(self.read_back(att), b"")
+        self.assertIn(sha1(data), "\n".join(logs.output))
+        self.assertIn(f"ir.attachment({att.id},)", "\n".join(logs.output))
+
+    def test_unreachable_store_fails_clearly_and_writes_nothing(self):
+        data = self.unique(3000)
+        att = self.Attachment.create({"name": "here.bin", "raw": data})
+        dead = {"AWS_HOST": f"http://127.0.0.1:{closed_port()}", "AWS_MAX_ATTEMPTS": "1",
+                "AWS_CONNECT_TIMEOUT": "1"} if self.scheme == "s3" else \
+            {"SWIFT_AUTH_URL": f"http://127.0.0.1:{closed_port()}/auth/v1.0", "SWIFT_RETRIES": "0",
+             "SWIFT_CONNECT_TIMEOUT": "1"}
+        count = self.Attachment.search_count([])
+        with environ(**dead), mute_logger("odoo.addons.base_attachment_object_storage.models.ir_attachment"):
+            with self.assertRaisesRegex(UserError, "could not be stored"):
+                self.Attachment.create({"name": "lost.bin", "raw": self.unique(3000)})
+            with self.assertRaisesRegex(UserError, "unavailable"):
+                self.read_back(att)
+        self.assertEqual(self.Attachment.search_count([]), count, "no row points at an unstored object")
+        self.assertEqual(self.read_back(att), data, "works again once the store answers")
+
+    def test_disable_attachment_storage(self):
+        data = self.unique(3000)
+        stored = self.Attachment.create({"name": "stored.bin", "raw": data})
+        with environ(DISABLE_ATTACHMENT_STORAGE="1"):
+            self.assertTrue(storage_settings().storage.disabled)
+            with patch.object(type(self.store), "put", side_effect=AssertionError("store contacted")):
+                new = self.Attachment.create({"name": "new.bin", "raw": self.unique(3000)})
+            self.assertFalse(new.store_fname, "new data goes to the database")
+            self.assertTrue(new.db_datas)
+            with self.assertRaisesRegex(UserError, "DISABLE_ATTACHMENT_STORAGE"):
+                self.read_back(stored)
+        self.assertEqual(self.read_back(stored), data)
+
+
+class ObjectStorageHttpTests(ObjectStorageMixin):
+    """Downloads through /web/content (HttpCase)."""
+
+    def setUp(self):
+        super().setUp()
+        self.authenticate("admin", "admin")
+
+    def test_download_streams_with_etag_and_ranges(self):
+        data = self.unique(300_000)
+        att = self.Attachment.create({"name": "Résumé.bin", "raw": data, "mimetype": "application/octet-stream"})
+        url = f"/web/content/{att.id}?download=true"
+        response = self.url_open(url)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.content, data)
+        self.assertEqual(response.headers["Content-Length"], str(len(data)))
+        self.assertIn("R%C3%A9sum%C3%A9.bin", response.headers["Content-Disposition"])
+        etag = response.headers["ETag"]
+        self.assertIn(sha1(data), etag)
+
+        ranged = self.url_open(url, headers={"Range": "bytes=1000-1999"})
+        self.assertEqual(ranged.status_code, 206)
+        self.assertEqual(ranged.content, data[1000:2000])
+        self.assertEqual(ranged.headers["Content-Range"], f"bytes 1000-1999/{len(data)}")
+        tail = self.url_open(url, headers={"Range": "bytes=-10"})
+        self.assertEqual(tail.content, data[-10:])
+
+        cached = self.url_open(url, headers={"If-None-Match": etag})
+        self.assertEqual(cached.status_code, 304)
+        self.assertEqual(cached.content, b"")
+        unsatisfiable = self.url_open(url, headers={"Range": f"bytes={len(data) + 5}-"})
+        self.assertEqual(unsatisfiable.status_code, 416)
+
+    def test_download_redirects_to_a_presigned_url(self):
+        data = self.unique(20_000)
+        att = self.Attachment.create({"name": "signed.bin", "raw": data})
+        extra = self.presign_environment()
+        with environ(ATTACHMENT_STORAGE_PRESIGNED_URL="1", ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY="600", **extra):
+            response = self.url_open(f"/web/content/{att.id}?download=true", allow_redirects=False)
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(response.headers["Cache-Control"], "max-age=540")
+        location = response.headers["Location"]
+        self.assertNotIn("/web/content", location)
+        fetched = requests.get(location, timeout=10)
+        self.assertEqual(fetched.status_code, 200)
+        self.assertEqual(fetched.content, data)
+
+    def presign_environment(self):
+        return {}
+
+    def test_64mb_download_keeps_worker_memory_bounded(self):
+        size = 64 * 1024 * 1024
+        data = os.urandom(size)
+        att = self.Attachment.create({"name": "big.bin", "raw": data, "mimetype": "application/octet-stream"})
+        digest = sha1(data)
+        del data
+        att.invalidate_recordset()
+        python_gc.collect()
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # reset VmHWM (peak RSS) of this process: server and test share it
+        before = _status_kb("VmRSS")
+        response = self.opener.get(f"{self.base_url()}/web/content/{att.id}?download=true", stream=True,
+                                   timeout=120)
+        hasher = hashlib.sha1()
+        for chunk in response.iter_content(256 * 1024):
+            hasher.update(chunk)
+        growth_mb = (_status_kb("VmHWM") - before) / 1024
+        self.assertEqual(hasher.hexdigest(), digest)
+        self.assertLess(growth_mb, 32, f"peak RSS grew by {growth_mb:.1f} MB while streaming 64 MB")
+        # control: the same measure sees a whole-object read (so the figure above is not blind)
+        python_gc.collect()
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        before = _status_kb("VmRSS")
+        self.assertEqual(sha1(self.read_back(att)), digest)
+        whole_mb = (_status_kb("VmHWM") - before) / 1024
+        self.assertGreater(whole_mb, 60)
+        logging.getLogger(__name__).info(
+            "64 MB download through the Odoo stream path (%s): peak RSS +%.1f MB (whole-object read: +%.1f MB)",
+            self.scheme, growth_mb, whole_mb)
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
