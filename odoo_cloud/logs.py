@@ -122,6 +122,19 @@ _SENSITIVE_KEY = re.compile(
     r"pass(word|wd)?|secret|token|api_?key|access_?key|authorization|cookie|credential", re.IGNORECASE)
 
 
+_sensitive_keys: dict[str, bool] = {}
+
+
+def _is_sensitive(key: str) -> bool:
+    """Whether an `extra` key names a secret; cached: extra keys are a small set written in code."""
+    known = _sensitive_keys.get(key)
+    if known is None:
+        known = _SENSITIVE_KEY.search(key) is not None
+        if len(_sensitive_keys) < 4096:
+            _sensitive_keys[key] = known
+    return known
+
+
 def mask_secrets(text: str) -> str:
     """Hide the password part of every ``scheme://user:password@host`` in `text`."""
     if "://" in text and "@" in text:
@@ -400,6 +413,7 @@ class JsonFormatter(_PythonJsonFormatter):
         extra = attributes.keys() - STANDARD_ATTRIBUTES  # C-level set difference: most records have none
         if extra and ACCESS_ATTRIBUTE in extra:
             data.update(attributes[ACCESS_ATTRIBUTE])
+            extra.discard(ACCESS_ATTRIBUTE)
         if record.exc_info or record.exc_text or record.stack_info:
             self._add_exception(data, record)
         if self.static_fields:
@@ -409,7 +423,7 @@ class JsonFormatter(_PythonJsonFormatter):
             for key in sorted(extra):
                 if key[:1] == "_" or key in data:
                     continue
-                data[key] = MASK if _SENSITIVE_KEY.search(key) else attributes[key]
+                data[key] = MASK if _is_sensitive(key) else attributes[key]
         if msg.__class__ is dict:  # python-json-logger's "log a dict" convention
             for key, value in msg.items():
                 data.setdefault(_safe_str(key), value)
