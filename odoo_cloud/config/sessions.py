@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import urlsplit
 
-from ._parse import EnvReader, Secret, mask_url
+from ._parse import EnvReader, Problem, Secret, mask_url
 
 #: Odoo 18's own session lifetime (odoo.http.SESSION_LIFETIME), the default for authenticated sessions
 ODOO_SESSION_LIFETIME = 7 * 24 * 3600
@@ -18,6 +19,7 @@ PREFIX_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
 PREFIX_FORM = "a key prefix of letters, digits, '_', '.', ':' or '-' (at most 128), e.g. 'acme-odoo-prod'"
 SENTINEL_HOST_FORM = "host[:port] or a comma-separated list of them, e.g. 'sentinel-1,sentinel-2:26380'"
 DEFAULT_PREFIX = "odoo"
+URL_VARIABLE = "ODOO_SESSION_REDIS_URL"
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,24 @@ def _sentinel_nodes(value: str, default_port: int) -> list[tuple[str, int]]:
     return nodes
 
 
+def _redis_url(env: EnvReader) -> Optional[str]:
+    """redis:// and rediss:// need a host; unix:// has none, only an absolute socket path."""
+    value = env.raw(URL_VARIABLE)
+    if value is None or not value.lower().startswith("unix:"):
+        return env.url(URL_VARIABLE, ("redis", "rediss", "unix"))
+    try:
+        path = urlsplit(value).path
+    except ValueError:
+        path = ""
+    if not path.startswith("/") or path == "/":
+        env.problems.append(Problem(URL_VARIABLE, repr(mask_url(value)),
+                                    "unix:///absolute/path/to/redis.sock[?db=N] for a Unix socket"))
+        return None
+    return value
+
+
 def read(env: EnvReader) -> SessionSettings:
-    url = env.url("ODOO_SESSION_REDIS_URL", ("redis", "rediss", "unix"))
+    url = _redis_url(env)
     sentinel_port = env.port("ODOO_SESSION_REDIS_SENTINEL_PORT", 26379)
     sentinel_host = env.str("ODOO_SESSION_REDIS_SENTINEL_HOST")
     if sentinel_host:

@@ -4,6 +4,8 @@ import urllib.parse
 
 import pytest
 
+from devstack._process import spawn, terminate, wait_ready
+from devstack.paths import system_bin
 from odoo_cloud.config import load_settings
 from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable
 
@@ -139,3 +141,21 @@ def test_client_is_built_lazily_and_again_after_fork(store, monkeypatch):
     assert connection.client is first
     monkeypatch.setattr("os.getpid", lambda: -1)  # what a forked worker sees: another pid
     assert connection.client is not first
+
+
+def test_unix_socket_url(tmp_path, unique_prefix):
+    socket_path = tmp_path / "redis.sock"
+    log = tmp_path / "redis-unix.log"
+    proc = spawn([system_bin("redis-server"), "--port", "0", "--unixsocket", str(socket_path),
+                  "--save", "", "--appendonly", "no", "--dir", str(tmp_path)], log)
+    try:
+        wait_ready("redis-unix", socket_path.exists, procs=[proc], log_path=log, timeout=15)
+        store = RedisSessionStore.from_settings(settings_for(f"unix://{socket_path}?db=2", unique_prefix))
+        session = store.new()
+        session["uid"] = 2
+        store.save(session)
+        assert store.get(session.sid)["uid"] == 2
+        assert store.connection.client.connection_pool.connection_kwargs["db"] == 2
+        store.connection.close()
+    finally:
+        terminate(proc)
