@@ -75,7 +75,7 @@ class PsycopgDatabase:
                 if self._side is None:
                     self._side = self._reconnect()
                 with self._side.cursor() as cursor:
-                    object_gc.mark(cursor, names)
+                    object_gc.mark(cursor, names, reason=object_gc.UPLOAD)
                 self._side.commit()
 
         return mark

@@ -181,10 +181,9 @@ class Engine:
     def run(self) -> Report:
         report = Report(location=str(self.target), dry_run=self.options.dry_run)
         started = time.monotonic()
-        if self.options.dry_run:
+        if self.options.dry_run:  # reads only; the caller's transaction is left as it was
             self._count_by_source(report)
             report.seconds = time.monotonic() - started
-            self.db.rollback()
             self.logger.info("%s", report.summary())
             return report
         report.pending_at_start = self._count_pending()
@@ -281,7 +280,7 @@ class Engine:
                  WHERE id > %s AND type = 'binary' AND {self._pending}
                  ORDER BY id LIMIT %s
                    FOR UPDATE SKIP LOCKED""",
-            self._keep_params + [after_id] + self._pending_params + [size],
+            [*self._keep_params, after_id, *self._pending_params, size],
         )
         return [_Row(*row) for row in self.db.fetchall()]
 

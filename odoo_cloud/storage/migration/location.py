@@ -93,7 +93,7 @@ def pending_sql(location: Location) -> tuple[str, list]:
         f"(CASE WHEN {keep} THEN store_fname IS NOT NULL"
         f" ELSE {IN_DB_WITH_CONTENT} OR (store_fname IS NOT NULL AND NOT starts_with(store_fname, %s)) END)"
     )
-    return sql, params + [location.uri_prefix]
+    return sql, [*params, location.uri_prefix]
 
 
 def source_kind(store_fname: Optional[str]) -> str:
