@@ -93,3 +93,14 @@ def test_url_credentials_never_show_in_display_or_client_repr():
         assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"]) == (1.0, 2.0)
     finally:
         client.close()
+
+
+def test_refresh_interval_defaults_to_a_tenth_of_the_ttl_capped_at_an_hour():
+    from odoo_cloud.sessions import ExpiryPolicy
+
+    policy = ExpiryPolicy(7 * 24 * 3600, 3 * 3600)
+    assert policy.refresh_after("a") == 3600 and policy.refresh_after("n") == 1080
+    assert ExpiryPolicy(1000, 50, refresh_interval=120).refresh_after("a") == 120
+    assert ExpiryPolicy(1000, 50, refresh_interval=120).refresh_after("n") == 49  # never >= the TTL
+    assert ExpiryPolicy.kind_of({"uid": 2}) == "a"
+    assert ExpiryPolicy.kind_of({"uid": None, "pre_uid": 2}) == "n"  # 2FA not passed yet: anonymous TTL
