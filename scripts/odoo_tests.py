@@ -123,6 +123,7 @@ class Plan:
     server_wide: list[str]
     expect_tests: bool
     in_closure: list[str]
+    must_run: tuple[str, ...] = ()  # addons with tests/test_*.py whose tests the default tags select
 
     @classmethod
     def build(cls, args: argparse.Namespace, repo: dict[str, Addon], known: dict[str, Addon]) -> Plan | None:
@@ -145,7 +146,8 @@ class Plan:
         tags = args.tags or ",".join(f"/{name}" for name in (with_tests or selected))
         # Odoo's own addons (test_http…) are not in `known`: selecting one means running its tests.
         expect_tests = bool(with_tests or args.tags or odoo_addons_selected)
-        return cls(selected, tags, servers, server_wide, expect_tests=expect_tests, in_closure=ours)
+        return cls(selected, tags, servers, server_wide, expect_tests=expect_tests, in_closure=ours,
+                   must_run=() if args.tags else tuple(with_tests))
 
 
 # ------------------------------------------------------------------------------------------- servers
@@ -235,6 +237,8 @@ _TEXT_RECORD = re.compile(
 _SUMMARY = re.compile(
     r"(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<tests>\d+) tests when loading database"
 )
+# per-module line of odoo.tests.stats (odoo/tests/result.py:269)
+_MODULE_STATS = re.compile(r"^(?P<module>\w+): (?P<count>\d+) tests ")
 _BAD_LEVELS = {"ERROR", "CRITICAL"}
 
 
@@ -277,8 +281,9 @@ class RunResult:
     bad_records: list[LogRecord] = field(default_factory=list)
     seconds: float = 0.0
     timed_out: bool = False
+    tests_by_module: dict[str, int] = field(default_factory=dict)
 
-    def problems(self, expect_tests: bool) -> list[str]:
+    def problems(self, expect_tests: bool, addons_with_tests: tuple[str, ...] = ()) -> list[str]:
         found = []
         if self.timed_out:
             found.append("odoo-bin timed out and was killed")
@@ -292,6 +297,11 @@ class RunResult:
             found.append(f"{self.failed} test(s) failed, {self.errors} in error")
         if self.bad_records:
             found.append(f"{len(self.bad_records)} ERROR/CRITICAL log record(s)")
+        if self.tests is not None:
+            silent = [name for name in addons_with_tests if not self.tests_by_module.get(name)]
+            if silent:
+                found.append(f"no test of {', '.join(silent)} ran although tests/test_*.py exist "
+                             "(imported in tests/__init__.py? tagged out?)")
         return found
 
 
@@ -322,8 +332,12 @@ class LogWatcher:
             self._current = record
             if not self.echo:
                 print(f"  {record.level} {record.logger}: {record.message[:300]}", flush=True)
-        if not self.echo and record.logger == "odoo.tests.stats":
-            print(f"  {record.message.strip()}", flush=True)
+        if record.logger == "odoo.tests.stats":
+            stats = _MODULE_STATS.match(record.message.strip())
+            if stats:
+                self.result.tests_by_module[stats["module"]] = int(stats["count"])
+            if not self.echo:
+                print(f"  {record.message.strip()}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------- odoo-bin
@@ -530,7 +544,7 @@ def report(result: RunResult, plan: Plan, *, total_seconds: float) -> int:
             lines = [*lines[:20], f"... ({len(lines) - 60} lines cut, see the log) ...", *lines[-40:]]
         for line in lines:
             print(f"    {line}")
-    problems = result.problems(plan.expect_tests)
+    problems = result.problems(plan.expect_tests, plan.must_run)
     tests = result.tests or 0
     broken = result.failed + result.errors
     print(f"\nodoo_tests: {tests} tests, {result.failed} failed, {result.errors} error(s); "

@@ -79,6 +79,20 @@ def test_a_run_without_summary_or_with_zero_tests_is_a_failure():
     assert any("no test was executed" in p for p in empty.problems(expect_tests=True))
 
 
+def test_an_addon_whose_test_files_never_ran_fails_the_run():
+    result = feed([
+        "2026-11-26 08:32:53,000 1 INFO db odoo.tests.stats: session_redis: 16 tests 9.08s 882 queries",
+        "2026-11-26 08:32:53,000 1 INFO db odoo.tests.result: 0 failed, 0 error(s) of 16 tests "
+        "when loading database 'db'",
+    ])
+    result.returncode = 0
+    assert result.tests_by_module == {"session_redis": 16}
+    assert result.problems(expect_tests=True, addons_with_tests=("session_redis",)) == []
+    problems = result.problems(expect_tests=True, addons_with_tests=("session_redis", "attachment_s3"))
+    assert problems == ["no test of attachment_s3 ran although tests/test_*.py exist "
+                        "(imported in tests/__init__.py? tagged out?)"]
+
+
 # ------------------------------------------------------------------------------------ planning
 def test_plan_starts_the_servers_of_the_install_closure_and_loads_post_load_addons():
     repo = odoo_tests.read_addons(ROOT)
