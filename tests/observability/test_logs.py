@@ -369,3 +369,27 @@ def test_install_formatter_skips_what_it_is_told_to():
                                      skip=lambda handler: isinstance(handler, DatabaseHandler))
     assert changed == [stream_handler] and stream_handler.formatter is formatter
     assert db_handler.formatter is None
+
+
+def test_a_syslog_handler_carries_one_json_object_per_datagram():
+    """Odoo's --syslog handler (SysLogHandler) with our formatter, to a real UDP socket."""
+    import logging.handlers
+    import socket
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(2)
+    handler = logging.handlers.SysLogHandler(address=receiver.getsockname())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.Logger("test.observability.syslog", logging.INFO)
+    logger.addHandler(handler)
+    try:
+        logger.warning("disk %s is %d%% full", "/var", 93)
+        datagram = receiver.recv(65536).decode()
+    finally:
+        handler.close()
+        receiver.close()
+    priority, _, payload = datagram.partition(">")
+    assert priority == "<12" and payload.endswith("\x00")  # user.warning, NUL-terminated by the handler
+    line = json.loads(payload[:-1])
+    assert line["message"] == "disk /var is 93% full" and line["level"] == "WARNING"
