@@ -31,8 +31,8 @@ from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
 __all__ = [
     "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
-    "end_request", "is_valid_request_id", "mask_secrets", "new_request_id", "parse_access_line",
-    "wrap_wsgi_call",
+    "end_request", "install_formatter", "is_valid_request_id", "mask_secrets", "new_request_id",
+    "parse_access_line", "parse_gevent_access_line", "thread_context", "wrap_wsgi_call",
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -118,8 +118,11 @@ def wrap_wsgi_call(call: Callable) -> Callable:
 
 # ------------------------------------------------------------------------------------- secrets in messages
 _URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+#: whole words of a key (`db_password`, `session_token`) or tell-tale parts (`aws_secret_access_key`);
+#: `tests_passed` or `bypass_cache` are not secrets
 _SENSITIVE_KEY = re.compile(
-    r"pass(word|wd)?|secret|token|api_?key|access_?key|authorization|cookie|credential", re.IGNORECASE)
+    r"(?:^|[_.-])(?:pass|passwd|password|pwd|token|cookie|authorization|credentials?)(?:$|[_.-])"
+    r"|secret|api[_-]?key|access[_-]?key|private[_-]?key", re.IGNORECASE)
 
 
 _sensitive_keys: dict[str, bool] = {}

@@ -121,6 +121,19 @@ def test_secrets_are_masked(capture):
     assert "redis://odoo:****@" in line["traceback"] and "redis://odoo:****@" in line["exc_message"]
 
 
+@pytest.mark.parametrize(("key", "masked"), [
+    ("password", True), ("db_password", True), ("PASSWD", True), ("session_token", True),
+    ("aws_secret_access_key", True), ("x-api-key", True), ("Authorization", True), ("cookie", True),
+    ("tests_passed", False), ("bypass_cache", False), ("passenger_count", False), ("tokenizer", False),
+    ("job_uuid", False), ("bucket", False),
+])
+def test_which_extra_keys_are_secrets(capture, key, masked):
+    logger, lines = capture
+    logger.info("extra", extra={key: "value-42"})
+    (line,) = lines()
+    assert line[key] == ("****" if masked else "value-42")
+
+
 def test_errors_carry_type_message_and_traceback(capture):
     logger, lines = capture
     try:
