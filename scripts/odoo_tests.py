@@ -141,7 +141,8 @@ class Plan:
         server_wide += [name for name in _split(args.load) if name not in server_wide]
         # Odoo's own tests (test_http's test_static20/21…) look for pregenerated bundles: keep them there.
         odoo_addons_selected = any(name not in known for name in selected)
-        if not args.assets and not odoo_addons_selected:
+        pregenerate = args.assets == "yes" or (args.assets == "auto" and odoo_addons_selected)
+        if not pregenerate:
             server_wide.append("odoo_tests_runner")
         tags = args.tags or ",".join(f"/{name}" for name in (with_tests or selected))
         # Odoo's own addons (test_http…) are not in `known`: selecting one means running its tests.
@@ -461,9 +462,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="extra environment for odoo-bin, wins over ours (repeatable)")
     parser.add_argument("--servers", help=f"more servers to start: {','.join(SERVER_KINDS)}")
     parser.add_argument("--demo", action="store_true", help="load demo data (slower install)")
-    parser.add_argument("--assets", action="store_true",
+    parser.add_argument("--assets", choices=("auto", "yes", "no"), default="auto",
                         help="let Odoo pregenerate every asset bundle before post_install HttpCase tests "
-                             "(20-70 s; automatic when an Odoo addon such as test_http is selected)")
+                             "(20-70 s; only tours and test_http's static tests need it). auto: yes when an "
+                             "Odoo addon such as test_http is selected")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run directory (PostgreSQL cluster, filestore, server logs)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before odoo-bin is killed")

@@ -6,7 +6,7 @@ Before its post_install tests, Odoo pregenerates every JS/CSS asset bundle when 
 only for browser tours. Tours cannot run here (no Chromium) and our HttpCase tests use url_open, which
 builds a bundle on demand if it ever asks for one. Odoo's own tests do rely on it (test_http's
 test_static20/21 read the pregenerated bundles' attachments): the runner does not load this module when an
-Odoo addon is selected, nor with `--assets`.
+Odoo addon is selected (unless `--assets no`), nor with `--assets yes`.
 """
 import logging
 
