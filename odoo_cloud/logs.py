@@ -31,7 +31,8 @@ from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
 __all__ = [
     "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
-    "end_request", "install_formatter", "is_valid_request_id", "mask_secrets", "new_request_id",
+    "end_request", "install_formatter", "is_valid_request_id", "mask_query_secrets", "mask_secrets",
+    "new_request_id",
     "parse_access_line", "parse_gevent_access_line", "thread_context", "wrap_wsgi_call",
 ]
 
@@ -145,6 +146,19 @@ def mask_secrets(text: str) -> str:
     return text
 
 
+_QUERY_SECRET = re.compile(
+    r"([?&][^=&\s\"]*(?:token|password|passwd|secret|api_?key|access_?key|signature|credential)[^=&\s\"]*=)"
+    r"[^&\s\"#]+", re.IGNORECASE)
+
+
+def mask_query_secrets(text: str) -> str:
+    """Hide the values of query parameters named like secrets (``/my/orders/7?access_token=…``,
+    ``/web/reset_password?token=…``): access lines must not hand out portal or reset tokens."""
+    if "?" in text and "=" in text:
+        return _QUERY_SECRET.sub(r"\1" + MASK, text)
+    return text
+
+
 # ---------------------------------------------------------------------------------------------- access line
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REQUEST_LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>\S+)(?: (?P<version>HTTP/[\d.]+))?")
@@ -191,11 +205,12 @@ def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
     """
     args = record.args
     if not args and isinstance(record.msg, str) and " - - [" in record.msg:
-        return parse_gevent_access_line(record.msg)
+        return parse_gevent_access_line(mask_query_secrets(record.msg))
     if not (isinstance(args, tuple) and len(args) == 3 and isinstance(record.msg, str)
             and record.msg.endswith('"%s" %s %s')):
         return None
     request_line, status, size = (_ANSI.sub("", str(arg)) for arg in args)
+    request_line = mask_query_secrets(request_line)
     fields: dict[str, Any] = {}
     match = _REQUEST_LINE.match(request_line)
     if match:
@@ -227,8 +242,8 @@ class AccessLineFilter(logging.Filter):
     """On the ``werkzeug`` logger, after Odoo's PerfFilter (and on gevent's ``longpolling`` logger): store
     the access line's HTTP fields on the record.
 
-    A logger filter runs once per record, before any handler, so every handler's formatter sees the same
-    numbers; it never drops a record and never raises.
+    A logger filter runs once per record, before any handler, so every handler (text, JSON, database)
+    sees the same numbers and the same masked tokens; it never drops a record and never raises.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -236,6 +251,11 @@ class AccessLineFilter(logging.Filter):
             fields = parse_access_line(record)
             if fields is not None:
                 setattr(record, ACCESS_ATTRIBUTE, fields)
+                if record.args:
+                    request_line, *rest = record.args
+                    record.args = (mask_query_secrets(str(request_line)), *rest)
+                else:
+                    record.msg = mask_query_secrets(record.msg)
         except Exception:  # a filter that raises would lose the line
             pass
         return True

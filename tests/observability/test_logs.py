@@ -320,6 +320,21 @@ def test_access_line_numbers(odoo_thread):
     assert line["dbname"] == "prod_db" and "perf_info" not in line
 
 
+def test_access_lines_do_not_hand_out_tokens():
+    record = _access_record(request_line="GET /my/orders/7?access_token=2f1e-secret&report_type=pdf HTTP/1.1")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["http_path"] == "/my/orders/7?access_token=****&report_type=pdf"
+    assert "2f1e-secret" not in line["message"] and "access_token=****&report_type=pdf" in line["message"]
+    reset = _access_record(request_line="GET /web/reset_password?db=x&token=abc123 HTTP/1.1")
+    assert json.loads(JsonFormatter().format(reset))["http_path"] == "/web/reset_password?db=x&token=****"
+    gevent = logging.LogRecord("longpolling", logging.INFO, __file__, 1,
+                               '1.2.3.4 - - [2026-11-26 08:56:12] "GET /websocket?token=t0k HTTP/1.1" '
+                               "101 0 0.1", (), None)
+    AccessLineFilter().filter(gevent)
+    assert "t0k" not in JsonFormatter().format(gevent)
+    assert logs.mask_query_secrets("/web?db=prod&debug=1") == "/web?db=prod&debug=1"
+
+
 def test_access_line_coloured_and_without_perf_figures():
     coloured = _access_record(status="\x1b[33m404\x1b[0m", size="-",
                               perf="\x1b[1;31;49m1200\x1b[0m 0.002 \x1b[1;33;49m1.500\x1b[0m",
