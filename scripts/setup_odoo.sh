@@ -103,6 +103,10 @@ PYVER=$("$PYTHON" -c 'import sys; print(sys.version)')
 want=$({ printf '%s\n%s\n%s\n%s\n' "$PYVER" "$odoo_mode" "$odoo_src" "$ODOO_PINS" "$SERVER_ENVIRONMENT_SPEC $ODOO_TOOLS_SPEC";
          cat requirements.txt pyproject.toml "${BASH_SOURCE[0]}" 2>/dev/null; } | sha256sum | cut -d' ' -f1)
 marker="$VENV/.setup-hash"
+# Parallel callers (several scripts/odoo_tests.py runs) wait here for one build instead of racing pip.
+mkdir -p "$ROOT/.venvs"
+exec 9>"$ROOT/.venvs/odoo.lock"
+flock 9
 if [[ -x $VENV/bin/python && -f $marker && "$(cat "$marker")" == "$want" ]]; then
     say "$VENV: up to date"; exit 0
 fi
