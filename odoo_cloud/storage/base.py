@@ -87,8 +87,9 @@ class ObjectStream:
 
     def __init__(self, chunks: Iterator[bytes], *, size: int, start: int, end: int,
                  etag: Optional[str] = None, on_close=None, on_done=None) -> None:
-        self._chunks = chunks
+        self._chunks = iter(chunks)
         self._buffer = b""
+        self._pos = 0
         self.size = size
         self.start = start
         self.end = end
@@ -102,30 +103,37 @@ class ObjectStream:
     def length(self) -> int:
         return max(0, self.end - self.start + 1)
 
+    def _next_chunk(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                self.bytes_read += len(chunk)
+                self._buffer, self._pos = chunk, 0
+                return True
+        return False
+
     def __iter__(self) -> Iterator[bytes]:
-        if self._buffer:
-            buffered, self._buffer = self._buffer, b""
-            yield buffered
         try:
-            for chunk in self._chunks:
-                if chunk:
-                    self.bytes_read += len(chunk)
-                    yield chunk
+            if self._pos < len(self._buffer):
+                yield self._buffer[self._pos:]
+                self._buffer, self._pos = b"", 0
+            while self._next_chunk():
+                yield self._buffer
+                self._buffer, self._pos = b"", 0
         finally:
             self.close()
 
     def read(self, size: int = -1) -> bytes:
+        """File-like read; copies at most `size` bytes per call whatever the chunk size."""
         if size is None or size < 0:
             return b"".join(list(self))
-        while len(self._buffer) < size:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
+        out = bytearray()
+        while len(out) < size:
+            if self._pos >= len(self._buffer) and not self._next_chunk():
                 break
-            self.bytes_read += len(chunk)
-            self._buffer += chunk
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+            take = min(size - len(out), len(self._buffer) - self._pos)
+            out += self._buffer[self._pos:self._pos + take]
+            self._pos += take
+        return bytes(out)
 
     def close(self) -> None:
         if self.closed:

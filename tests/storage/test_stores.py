@@ -238,3 +238,15 @@ def test_swift_temp_url(swift_server, unique_prefix):
     unsigned = make_store("swift", swift_v1_env(swift_server, unique_prefix))
     assert unsigned.presigned_url(sha1(data)) is None
     assert key_value not in repr(store.temp_url_key)
+
+
+def test_file_like_reads_cross_chunk_boundaries(store):
+    data = os.urandom(10_000)
+    store.put(sha1(data), data)
+    with store.open(sha1(data), chunk_size=1000) as stream:
+        first = stream.read(333)
+        rest = b"".join(stream)  # iteration continues where read() stopped
+    assert first + rest == data
+    with store.open(sha1(data), chunk_size=1000) as stream:
+        parts = [stream.read(333) for _ in range(32)]  # 30 full reads, 10 bytes, then b""
+    assert b"".join(parts) == data and parts[-1] == b""
