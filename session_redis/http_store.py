@@ -5,9 +5,10 @@ The engine (odoo_cloud.sessions) knows nothing of Odoo; this module only
 adapts it: sessions are `odoo.http.Session` objects, `rotate` recomputes the
 session token, and a Redis outage becomes an HTTP 503 logged once by Odoo's
 own request handler — except for requests that need no session (static files,
-`auth='none'` routes with `save_session=False` such as /web/health,
-/websocket/health, /xmlrpc and /jsonrpc), which are served with a throwaway
-session so that health checks and RPC integrations survive an outage.
+`auth='none'` routes with `save_session=False` of server-wide modules, such
+as /web/health, /xmlrpc and /jsonrpc — /websocket/health only when `bus` is in
+--load), which are served with a throwaway session so that health checks and
+RPC integrations survive an outage.
 """
 from __future__ import annotations
 
