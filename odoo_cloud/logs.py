@@ -267,6 +267,7 @@ STANDARD_ATTRIBUTES = frozenset(RESERVED_ATTRS) | {
     "taskName", "perf_info", "pid", "dbname", "message", "asctime"}
 _JSON_SCALARS = (str, int, float, bool, type(None))
 _LEVEL_NAMES = {level: logging.getLevelName(level) for level in (10, 20, 30, 40, 50)}
+_MILLISECONDS = [f".{ms:03d}Z" for ms in range(1000)]  # string concatenation beats %-formatting per record
 
 
 def _safe_str(value: Any) -> str:
@@ -394,7 +395,7 @@ class JsonFormatter(_PythonJsonFormatter):
         if second != cached_second:
             prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = (second, prefix)
-        return f"{prefix}.{int((created - second) * 1000):03d}Z"
+        return prefix + _MILLISECONDS[int(record.msecs) % 1000]
 
     # -- ours -------------------------------------------------------------------------------------------
     def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
@@ -422,7 +423,7 @@ class JsonFormatter(_PythonJsonFormatter):
         if "://" in message:
             message = mask_secrets(message)
         data = {
-            "timestamp": "%s.%03dZ" % (prefix, record.msecs),  # noqa: UP031 - faster than format()
+            "timestamp": prefix + _MILLISECONDS[int(record.msecs) % 1000],
             "level": _LEVEL_NAMES.get(record.levelno) or logging.getLevelName(record.levelno),
             "logger": record.name,
             "message": message,
