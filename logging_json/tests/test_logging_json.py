@@ -6,9 +6,10 @@ import os
 import re
 import threading
 import warnings
+from unittest.mock import patch
 
 import odoo.netsvc
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, TransactionCase, tagged
 
 from odoo_cloud import logs
 
@@ -107,3 +108,17 @@ class TestLoggingJson(HttpCase):
         line = json.loads(handlers[0].format(record))
         self.assertEqual(line["message"], "check me")
         self.assertTrue(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"]))
+
+
+class TestLoggingJsonConfiguration(TransactionCase):
+    def test_a_bad_boolean_is_reported_and_changes_nothing(self):
+        from .. import post_load
+
+        formatters = [handler.formatter for handler in logging.getLogger().handlers]
+        with patch.dict(os.environ, {"ODOO_LOGGING_JSON": "sometimes"}), \
+                self.assertLogs("odoo.addons.logging_json", "ERROR") as logged:
+            post_load()
+        (message,) = logged.output
+        self.assertIn("ODOO_LOGGING_JSON='sometimes'", message)
+        self.assertIn("1/true/yes/on or 0/false/no/off", message)
+        self.assertEqual([handler.formatter for handler in logging.getLogger().handlers], formatters)

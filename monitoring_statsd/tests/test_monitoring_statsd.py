@@ -1,8 +1,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+import os
 import socket
 import time
+from unittest.mock import patch
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, TransactionCase, tagged
 
 from odoo_cloud.metrics import Metrics
 
@@ -68,3 +70,19 @@ class TestMonitoringStatsd(HttpCase):
         closed.close()
         self.patch(hooks, "metrics", Metrics("odootests", "test", host="127.0.0.1", port=port))
         self.assertEqual(self.url_open("/web/health").status_code, 200)
+
+
+class TestMonitoringStatsdConfiguration(TransactionCase):
+    def test_a_bad_configuration_is_reported_and_changes_nothing(self):
+        from .. import post_load
+
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("STATSD_", "ODOO_STATSD"))}
+        environ.update(ODOO_STATSD="1", STATSD_PORT="eighty")
+        before = hooks.metrics
+        with patch.dict(os.environ, environ, clear=True), \
+                self.assertLogs("odoo.addons.monitoring_statsd", "ERROR") as logged:
+            post_load()
+        (message,) = logged.output
+        self.assertIn("STATSD_CUSTOMER", message)
+        self.assertIn("STATSD_PORT='eighty'", message)
+        self.assertIs(hooks.metrics, before)
