@@ -28,7 +28,7 @@ from odoo_cloud.config import load_settings  # noqa: E402
 from odoo_cloud.storage import factory  # noqa: E402
 
 SIZES = {"4 KB": 4 * 1024, "256 KB": 256 * 1024, "8 MB": 8 * 1024 * 1024}
-ITERATIONS = {"4 KB": 40, "256 KB": 20, "8 MB": 6}
+ITERATIONS = {"4 KB": 40, "256 KB": 24, "8 MB": 10}
 TARGET = 1.05
 TARGET_SIZES = ("256 KB", "8 MB")
 RSS_LIMIT_MB = 32

@@ -1,0 +1,157 @@
+"""Acceptance of issue 3 in a real Odoo 18 (skipped where no Odoo venv exists): with attachment_s3 (then
+attachment_swift) installed and the location set, an uploaded file lands in the bucket under its sha1,
+downloads byte-identical (also with a Range header), survives a restart of Odoo with its local data
+directory wiped, and a second Odoo process on the same database serves it too.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from devstack._process import free_port
+from devstack.odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+
+REPO = Path(__file__).resolve().parents[2]
+ODOO_PYTHON = ODOO_VENV / "bin" / "python"
+if ODOO_PYTHON.exists():
+    ODOO_ROOT, ODOO_WHY = find_odoo(str(ODOO_PYTHON))
+else:
+    ODOO_ROOT, ODOO_WHY = None, f"{ODOO_PYTHON} missing"
+if ODOO_ROOT is None:
+    pytest.skip(f"Odoo acceptance SKIPPED: {ODOO_WHY} (run scripts/setup_odoo.sh)", allow_module_level=True)
+
+
+class OdooServer:
+    """One odoo-bin HTTP server process on a free port with its own data directory."""
+
+    def __init__(self, pg, dbname: str, data_dir: Path, environ: dict):
+        self.port = free_port()
+        self.dbname = dbname
+        self.data_dir = data_dir
+        self.url = f"http://127.0.0.1:{self.port}"
+        addons = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
+        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server", "-d", dbname, f"--db_host={pg.host}",
+                f"--db_port={pg.port}", f"--db_user={pg.user}", f"--addons-path={addons}",
+                f"--data-dir={data_dir}", "--http-interface=127.0.0.1", f"--http-port={self.port}",
+                f"--gevent-port={free_port()}", "--workers=0", "--max-cron-threads=0", "--log-level=warn",
+                f"--db-filter=^{dbname}$"]
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
+        self.log = data_dir.with_suffix(".log")
+        self.proc = subprocess.Popen(argv, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if requests.get(f"{self.url}/web/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        else:
+            raise AssertionError("odoo did not answer /web/health: " + self.log.read_text()[-3000:])
+        self.session = requests.Session()
+
+    def rpc(self, model, method, *args, **kwargs):
+        body = {"jsonrpc": "2.0", "method": "call", "params": {
+            "service": "object", "method": "execute_kw",
+            "args": [self.dbname, 2, "admin", model, method, list(args), kwargs]}}
+        reply = requests.post(f"{self.url}/jsonrpc", json=body, timeout=60).json()
+        assert "error" not in reply, reply["error"]
+        return reply["result"]
+
+    def login(self):
+        reply = self.session.post(f"{self.url}/web/session/authenticate", json={
+            "jsonrpc": "2.0", "params": {"db": self.dbname, "login": "admin", "password": "admin"}}, timeout=60)
+        assert reply.json().get("result", {}).get("uid") == 2, reply.text[:500]
+
+    def download(self, att_id, headers=None):
+        return self.session.get(f"{self.url}/web/content/{att_id}?download=true", headers=headers or {},
+                                timeout=60)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def odoo_db(postgres_server, s3_server, swift_server, tmp_path_factory):
+    """A database with attachment_s3 and attachment_swift installed (admin/admin, no demo)."""
+    dbname = "accept_" + uuid.uuid4().hex[:8]
+    data_dir = tmp_path_factory.mktemp("odoo-install")
+    addons = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
+    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server", "-d", dbname, f"--db_host={postgres_server.host}",
+            f"--db_port={postgres_server.port}", f"--db_user={postgres_server.user}", f"--addons-path={addons}",
+            f"--data-dir={data_dir}", "--no-http", "--stop-after-init", "--without-demo=all",
+            "-i", "attachment_s3,attachment_swift", "--log-level=warn"]
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    return dbname
+
+
+def store_env(scheme, s3_server, swift_server, bucket):
+    if scheme == "s3":
+        return {"AWS_HOST": s3_server.endpoint_url, "AWS_REGION": s3_server.region,
+                "AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+                "AWS_BUCKETNAME": bucket}
+    return {"SWIFT_AUTH_URL": swift_server.auth_url, "SWIFT_ACCOUNT": swift_server.user,
+            "SWIFT_PASSWORD": swift_server.key, "SWIFT_WRITE_CONTAINER": bucket}
+
+
+def object_in_bucket(scheme, s3_server, swift_server, bucket, key) -> bytes:
+    if scheme == "s3":
+        return s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    import swiftclient
+
+    conn = swiftclient.Connection(authurl=swift_server.auth_url, user=swift_server.user, key=swift_server.key)
+    return conn.get_object(bucket, key)[1]
+
+
+@pytest.mark.parametrize("scheme", ["s3", "swift"])
+def test_upload_restart_with_wiped_data_dir_and_second_process(scheme, odoo_db, postgres_server, s3_server,
+                                                               swift_server, unique_prefix, tmp_path):
+    bucket = f"{unique_prefix}-{scheme}"
+    env = {"RUNNING_ENV": "dev", **store_env(scheme, s3_server, swift_server, bucket)}
+    data = f"Rapport annuel ({scheme}) ".encode() + os.urandom(300_000)
+    sha = hashlib.sha1(data).hexdigest()
+
+    first = OdooServer(postgres_server, odoo_db, tmp_path / "data-1", env)
+    try:
+        first.rpc("ir.config_parameter", "set_param", "ir_attachment.location", scheme)
+        att_id = first.rpc("ir.attachment", "create", {"name": "Résumé été.pdf",
+                                                        "datas": base64.b64encode(data).decode()})
+        fname = first.rpc("ir.attachment", "read", [att_id], ["store_fname"])[0]["store_fname"]
+        assert fname == f"{scheme}://{bucket}/{sha}"
+        assert object_in_bucket(scheme, s3_server, swift_server, bucket, sha) == data
+        first.login()
+        assert first.download(att_id).content == data
+        ranged = first.download(att_id, {"Range": "bytes=100-199"})
+        assert ranged.status_code == 206 and ranged.content == data[100:200]
+    finally:
+        first.stop()
+    shutil.rmtree(tmp_path / "data-1")  # the local data directory is gone
+
+    restarted = OdooServer(postgres_server, odoo_db, tmp_path / "data-2", env)
+    second = OdooServer(postgres_server, odoo_db, tmp_path / "data-3", env)
+    try:
+        for server in (restarted, second):
+            server.login()
+            response = server.download(att_id)
+            assert response.status_code == 200 and response.content == data
+            assert server.download(att_id, {"Range": "bytes=-50"}).content == data[-50:]
+    finally:
+        restarted.stop()
+        second.stop()
