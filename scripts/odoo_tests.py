@@ -144,7 +144,8 @@ class Plan:
         pregenerate = args.assets == "yes" or (args.assets == "auto" and odoo_addons_selected)
         if not pregenerate:
             server_wide.append("odoo_tests_runner")
-        tags = args.tags or ",".join(f"/{name}" for name in (with_tests or selected))
+        tested = [name for name in selected if name not in known or known[name].has_tests]
+        tags = args.tags or ",".join(f"/{name}" for name in (tested or selected))
         # Odoo's own addons (test_http…) are not in `known`: selecting one means running its tests.
         expect_tests = bool(with_tests or args.tags or odoo_addons_selected)
         return cls(selected, tags, servers, server_wide, expect_tests=expect_tests, in_closure=ours,

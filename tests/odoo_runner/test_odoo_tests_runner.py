@@ -113,6 +113,8 @@ def test_selecting_an_odoo_addon_keeps_the_asset_pregeneration_its_tests_need():
     plan = odoo_tests.Plan.build(args, repo, repo)
     assert "odoo_tests_runner" not in plan.server_wide
     assert plan.servers == {"redis"} and plan.expect_tests
+    untagged = odoo_tests.parse_args(["--addons", "session_redis,test_http"])
+    assert odoo_tests.Plan.build(untagged, repo, repo).tags == "/session_redis,/test_http"
 
 
 # ------------------------------------------------------------------------------------ real runs
