@@ -118,15 +118,23 @@ class CloudPlatform(models.AbstractModel):
 
     @api.model
     def _migrate_attachments(self, **options):
-        """Move every attachment to the location just set, with the migration engine."""
+        """Move every attachment to the location just set, with the migration engine.
+
+        Batches are committed as they go (the engine's own transactions), so a failure leaves a
+        resumable state: install() raises so the deploy step fails, and running it again resumes.
+        """
         attachments = self.env["ir.attachment"].sudo()
-        _logger.info("cloud_platform: migrating attachments to %r", attachments._storage())
-        if hasattr(attachments, "migrate_storage"):
-            result = attachments.migrate_storage(**options)
-        else:
-            if options:
-                raise UserError(self.env._("Migration options need base_attachment_object_storage's "
-                                           "migration engine, which is not available."))
-            result = attachments.force_storage()
-        _logger.info("cloud_platform: migration done: %s", result)
-        return result
+        location = attachments._storage()
+        _logger.info("cloud_platform: migrating attachments to %r", location)
+        report = attachments.migrate_storage(**options)
+        keys = ("moved", "kept_in_db", "failed", "remaining", "skipped_reason")
+        summary = ", ".join(f"{key}={report[key]}" for key in keys if report.get(key))
+        if report.get("failed"):
+            reasons = "; ".join(f"#{f['attachment_id']}: {f['reason']}" for f in report["failures"][:5])
+            _logger.error("cloud_platform: migration to %r incomplete: %s (%s)", location, summary, reasons)
+            raise UserError(self.env._(
+                "cloud_platform: %(failed)s attachment(s) could not be moved to %(location)s (%(reasons)s). "
+                "Run install() again once fixed: it resumes.",
+                failed=report["failed"], location=location, reasons=reasons))
+        _logger.info("cloud_platform: migration to %r done: %s", location, summary or "nothing to move")
+        return report

@@ -92,6 +92,8 @@ class TestCloudPlatform(TransactionCase):
         with self.assertLogs("odoo.addons.cloud_platform.models.cloud_platform", logging.INFO) as logs:
             done = self.env["cloud.platform"].install()
         self.assertEqual((done["location_before"], done["location"]), ("file", "db"))
+        self.assertGreaterEqual(done["migration"]["moved"], 1)
+        self.assertEqual(done["migration"]["failed"], 0)
         self.assertEqual(self.env["ir.config_parameter"].get_param("ir_attachment.location"), "db")
         attachment.invalidate_recordset()
         self.assertFalse(attachment.store_fname)
@@ -100,6 +102,7 @@ class TestCloudPlatform(TransactionCase):
         # idempotent
         again = self.env["cloud.platform"].install()
         self.assertEqual((again["location_before"], again["location"]), ("db", "db"))
+        self.assertEqual(again["migration"]["moved"], 0)
         attachment.invalidate_recordset()
         self.assertEqual(attachment.raw, CONTENT)
 

@@ -181,10 +181,20 @@ INSTALL = """
 result = env['cloud.platform'].install()
 env.cr.commit()
 print('INSTALLED', result['location_before'], result['location'])
+print('MOVED', (result['migration'] or {}).get('moved'), (result['migration'] or {}).get('failed'))
 again = env['cloud.platform'].install()
 env.cr.commit()
 print('AGAIN', again['location_before'], again['location'])
+print('MOVED AGAIN', (again['migration'] or {}).get('moved'))
 """
+
+
+def moved(result):
+    """(moved, failed) of the first install(), and moved of the second, from the shell's output."""
+    first = next(line for line in result.stdout.splitlines() if line.startswith("MOVED "))
+    again = next(line for line in result.stdout.splitlines() if line.startswith("MOVED AGAIN "))
+    _, count, failed = first.split()
+    return int(count), int(failed), int(again.split()[-1])
 
 
 def attachments(odoo, db):
@@ -199,6 +209,8 @@ def test_install_in_test_moves_attachments_into_the_database(odoo, template_db, 
     result = odoo.shell(db, environ, INSTALL)
     assert result.returncode == 0, log_of(result)[-3000:]
     assert "INSTALLED file db" in result.stdout and "AGAIN db db" in result.stdout
+    count, failed, again = moved(result)
+    assert count >= 3 and failed == 0 and again == 0
     location = odoo.sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'ir_attachment.location'")
     assert location == [("db",)]
     rows = attachments(odoo, db)
@@ -240,6 +252,8 @@ def test_install_in_prod_and_integration_moves_attachments_to_s3(odoo, template_
     log = log_of(result)
     assert result.returncode == 0, log[-3000:]
     assert "INSTALLED file s3" in result.stdout and "AGAIN s3 s3" in result.stdout
+    count, failed, again = moved(result)
+    assert count >= 3 and failed == 0 and again == 0
     client = s3_server.client()
 
     def read(store_fname):
@@ -262,6 +276,8 @@ def test_install_in_prod_moves_attachments_to_swift(odoo, template_db, prod_env,
     result = odoo.shell(db, environ, INSTALL)
     assert result.returncode == 0, log_of(result)[-3000:]
     assert "INSTALLED file swift" in result.stdout and "AGAIN swift swift" in result.stdout
+    count, failed, again = moved(result)
+    assert count >= 3 and failed == 0 and again == 0
     connection = swift.Connection(authurl=swift_server.auth_url, user=swift_server.user, key=swift_server.key)
 
     def read(store_fname):
@@ -270,6 +286,30 @@ def test_install_in_prod_moves_attachments_to_swift(odoo, template_db, prod_env,
 
     stored_objects_match(odoo, db, read)
     connection.close()
+
+
+@pytest.mark.skipif(not S3_GLUE.is_dir(), reason="base_attachment_object_storage has no Odoo glue yet")
+def test_install_fails_loudly_when_a_file_is_missing_and_resumes(odoo, template_db, prod_env, s3_server):
+    db = odoo.copy(template_db)
+    (fname,) = odoo.sql(db, "SELECT store_fname FROM ir_attachment WHERE name = 'doc1.txt'")[0]
+    missing = odoo.data_dir / "filestore" / db / fname
+    content = missing.read_bytes()
+    missing.unlink()
+    result = odoo.shell(db, prod_env, INSTALL)
+    log = log_of(result)
+    assert "INSTALLED" not in result.stdout, result.stdout
+    assert "1 attachment(s) could not be moved to s3" in log
+    # everything else moved; the row without its file still points at the filestore
+    rows = {name: fname for name, fname, _ in attachments(odoo, db)}
+    assert rows["doc1.txt"] == fname and rows["doc0.txt"].startswith("s3://")
+    # the file is back (its emptied directory was tidied away meanwhile): install() again resumes
+    missing.parent.mkdir(parents=True, exist_ok=True)
+    missing.write_bytes(content)
+    result = odoo.shell(db, prod_env, INSTALL)
+    assert result.returncode == 0, log_of(result)[-3000:]
+    count, failed, again = moved(result)
+    assert count == 1 and failed == 0 and again == 0
+    assert attachments(odoo, db)[1][1].startswith("s3://")
 
 
 @pytest.mark.skipif(not (ODOO_VENV / "bin" / "anthem").exists(),
