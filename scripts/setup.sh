@@ -113,6 +113,18 @@ for entry in "${PIDS[@]}"; do
 done
 ((failed == 0)) || exit 1
 
+# ---------------------------------------------------------------- reference statsd daemon (npm), for one interop test
+if [[ -f .devstack/statsd-npm/node_modules/statsd/stats.js ]]; then
+    say "npm: statsd 0.9.0 already installed"
+elif command -v npm >/dev/null 2>&1; then
+    say "npm: installing statsd@0.9.0 into .devstack/statsd-npm"
+    mkdir -p .devstack/statsd-npm
+    npm install --silent --no-audit --no-fund --prefix .devstack/statsd-npm statsd@0.9.0 >.venvs/setup-npm.log 2>&1 \
+        || { say "npm install statsd failed, last lines:"; tail -n 20 .venvs/setup-npm.log; exit 1; }
+else
+    say "npm not found: the reference statsd daemon test will be skipped (apt-get install npm to run it)"
+fi
+
 [[ -x .venv/bin/weed ]] || { say "SeaweedFS binary .venv/bin/weed missing after install"; exit 1; }
 elapsed_ms=$(( ($(date +%s%N) - T0) / 1000000 ))
 say "ready in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000))) s — run tests with: .venv/bin/python -m pytest tests/"
