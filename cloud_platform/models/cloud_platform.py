@@ -12,7 +12,7 @@ from odoo import api, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
-from odoo_cloud.environments import DEV, LOCATION_PARAMETER, check_environment
+from odoo_cloud.environments import DEV, KNOWN_ENVIRONMENTS, LOCATION_PARAMETER, check_environment
 
 _logger = logging.getLogger(__name__)
 
@@ -84,6 +84,10 @@ class CloudPlatform(models.AbstractModel):
         done = {"running_env": report.running_env, "location_before": before, "location": before,
                 "migration": None}
         if target is None:
+            if report.running_env not in KNOWN_ENVIRONMENTS:  # only reachable with UNSAFE on
+                raise UserError(self.env._(
+                    "cloud_platform: running_env %(env)r is none of %(known)s: no location to set",
+                    env=report.running_env, known=", ".join(KNOWN_ENVIRONMENTS)))
             if report.running_env != DEV:
                 raise UserError(self.env._(
                     "cloud_platform: no object store to use in %(env)s (set AWS_BUCKETNAME or "

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from unittest.mock import patch
 
 from odoo.addons.cloud_platform import songs
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import config
 
@@ -122,6 +122,17 @@ class TestCloudPlatform(TransactionCase):
         with self.assertRaises(EnvironmentCheckError) as info:
             self.env["cloud.platform"].install()
         self.assertEqual(info.exception.variables, ["AWS_BUCKETNAME"])
+        self.assertEqual(self.env["ir.attachment"]._storage(), "file")
+
+    def test_install_with_unsafe_still_needs_a_known_environment(self):
+        self.running("staging", {"ODOO_CLOUD_PLATFORM_UNSAFE": "1"})
+        with self.assertRaisesRegex(UserError, "'staging' is none of prod, integration, test, dev"):
+            self.env["cloud.platform"].install()
+
+    def test_install_with_unsafe_and_no_store_in_prod_says_so(self):
+        self.running("prod", {"ODOO_CLOUD_PLATFORM_UNSAFE": "1"})
+        with self.assertRaisesRegex(UserError, "no object store to use in prod"):
+            self.env["cloud.platform"].install()
         self.assertEqual(self.env["ir.attachment"]._storage(), "file")
 
     def test_install_is_for_administrators(self):
