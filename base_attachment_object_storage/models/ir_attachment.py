@@ -25,6 +25,7 @@ from .stream import ObjectStoreStream, report_missing
 _logger = logging.getLogger(__name__)
 
 KEEP_IN_DB_CONTEXT = "object_storage_keep_in_db"
+GC_PARAM = "object_storage.gc."  # grace_seconds, batch_size, max_seconds
 
 
 class IrAttachment(models.Model):
@@ -169,9 +170,31 @@ class IrAttachment(models.Model):
         """Delete unreferenced objects of the write buckets, in bounded batches committed one by one."""
         if storage_settings().storage.disabled:
             return
+        options = self._object_storage_gc_options()
         self.env.cr.commit()
-        for report in self._object_storage_collect(commit=self.env.cr.commit):
+        for report in self._object_storage_collect(commit=self.env.cr.commit, **options):
             _logger.info("object storage GC: %s", report)
+
+    @api.model
+    def _object_storage_gc_options(self):
+        """Bounds of one GC run from system parameters (defaults: odoo_cloud.storage.gc)."""
+        params = self.env["ir.config_parameter"].sudo()
+        options = {}
+        for name, key, minimum in (("grace_seconds", GC_PARAM + "grace_seconds", 0),
+                                   ("batch_size", GC_PARAM + "batch_size", 1),
+                                   ("max_seconds", GC_PARAM + "max_seconds", 1)):
+            value = params.get_param(key)
+            if value in (None, False, ""):
+                continue
+            try:
+                number = int(value)
+                if number < minimum:
+                    raise ValueError(value)
+            except ValueError:
+                raise UserError(_("System parameter %(key)s=%(value)r: expected an integer >= %(minimum)s",
+                                  key=key, value=value, minimum=minimum)) from None
+            options[name] = number
+        return options
 
     @api.model
     def _object_storage_collect(self, commit=None, **options):

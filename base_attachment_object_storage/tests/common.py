@@ -171,6 +171,16 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.Attachment._object_storage_collect(grace_seconds=0)
         self.assertEqual(self.read_back(second), data)
 
+    def test_gc_bounds_come_from_system_parameters(self):
+        params = self.env["ir.config_parameter"].sudo()
+        self.assertEqual(self.Attachment._object_storage_gc_options(), {})
+        params.set_param("object_storage.gc.batch_size", "50")
+        params.set_param("object_storage.gc.grace_seconds", "0")
+        self.assertEqual(self.Attachment._object_storage_gc_options(), {"batch_size": 50, "grace_seconds": 0})
+        params.set_param("object_storage.gc.max_seconds", "soon")
+        with self.assertRaisesRegex(UserError, "object_storage.gc.max_seconds='soon'"):
+            self.Attachment._object_storage_gc_options()
+
     def test_reads_a_bucket_it_does_not_write(self):
         other_env = {"AWS_BUCKETNAME": self.store.bucket + "-other"} if self.scheme == "s3" \
             else {"SWIFT_WRITE_CONTAINER": self.store.bucket + "-other"}

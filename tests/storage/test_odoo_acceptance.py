@@ -152,6 +152,24 @@ def test_upload_restart_with_wiped_data_dir_and_second_process(scheme, odoo_db, 
             response = server.download(att_id)
             assert response.status_code == 200 and response.content == data
             assert server.download(att_id, {"Range": "bytes=-50"}).content == data[-50:]
+        # delete it: the object stays until the autovacuum's GC runs (here with no grace period)
+        second.rpc("ir.attachment", "unlink", [att_id])
+        assert object_in_bucket(scheme, s3_server, swift_server, bucket, sha) == data
+        second.rpc("ir.config_parameter", "set_param", "object_storage.gc.grace_seconds", "0")
     finally:
         restarted.stop()
         second.stop()
+    shell = run_shell(postgres_server, odoo_db, tmp_path / "data-4", env,
+                      "env['ir.attachment']._gc_object_storage(); env.cr.commit(); print('GC DONE')")
+    assert "GC DONE" in shell.stdout, (shell.stdout + shell.stderr)[-3000:]
+    with pytest.raises(Exception, match="404|NoSuchKey|Not Found"):
+        object_in_bucket(scheme, s3_server, swift_server, bucket, sha)
+
+
+def run_shell(pg, dbname, data_dir, environ, code):
+    addons = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
+    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "shell", "-d", dbname, f"--db_host={pg.host}",
+            f"--db_port={pg.port}", f"--db_user={pg.user}", f"--addons-path={addons}", f"--data-dir={data_dir}",
+            "--no-http", "--log-level=warn"]
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
+    return subprocess.run(argv, env=env, input=code, capture_output=True, text=True, timeout=300, check=False)
