@@ -75,9 +75,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=_positive_int, default=8, help="concurrent uploads/downloads")
     parser.add_argument("--limit", type=_positive_int, default=None, help="move at most this many rows")
     parser.add_argument("--dry-run", action="store_true", help="only count what would move")
-    parser.add_argument("--verify", choices=VERIFY_MODES, default="head",
-                        help="check of each uploaded object: head = size + MD5 ETag (default), "
-                             "read = download and compare the sha1")
+    parser.add_argument("--verify", choices=VERIFY_MODES, default="auto",
+                        help="check of each stored object: auto (default) = the S3 server checks the "
+                             "Content-MD5 of each upload, a HEAD (size + MD5 ETag) for the rest; "
+                             "head = always a HEAD; read = download and compare the sha1")
     parser.add_argument("--progress-interval", type=_seconds, default=10.0, metavar="S",
                         help="seconds between progress lines (default 10)")
     parser.add_argument("--json", action="store_true",

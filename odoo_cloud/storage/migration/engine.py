@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
@@ -195,14 +196,19 @@ class Engine:
                          self.target, report.pending_at_start, self.options.batch_size, self.options.workers)
         self._sweep_checklist(report)
         progress = Progress(self.logger, str(self.target), total, self.options.progress_interval)
+        self._removals: list[Future] = []
         try:
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="attachment-migration") as pool:
+                self._pool = pool
                 self._batches(pool, report, progress)
+                self._wait_removals(report)
         finally:
             report.remaining = self._count_pending()
             self.db.commit()
             report.seconds = time.monotonic() - started
         self._sweep_checklist(report)
+        if self.filestore is not None and commits(self.db):
+            self.filestore.remove_empty_dirs()
         self.logger.info("%s", progress.line())
         log = self.logger.warning if report.failed else self.logger.info
         log("%s", report.summary())
@@ -321,23 +327,30 @@ class Engine:
         old_objects: list[str] = []
         sources: dict[str, _Unit] = {}  # target store_fname -> a unit that can produce its content
 
+        finished: queue.SimpleQueue = queue.SimpleQueue()  # completed futures, in completion order
+
         def drain(block: bool) -> None:
-            nonlocal futures
-            if not futures:
-                return
-            done, futures = wait(futures, timeout=None if block else 0, return_when=FIRST_COMPLETED)
-            for future in done:
+            """Apply finished units: at least one when `block`, else only those already finished."""
+            while futures:
+                try:
+                    future = finished.get(block=block)
+                except queue.Empty:
+                    return
+                futures.discard(future)
                 result: _UnitResult = future.result()  # a fatal error propagates and aborts the batch
                 budget.release(result.unit.size)
                 self._apply(result, report, switched, old_local, old_objects)
                 if result.target_fname:
                     sources.setdefault(result.target_fname, result.unit)
+                block = False
 
         def submit(unit: _Unit) -> None:
             while futures and budget.used and budget.used + unit.size > budget.limit:
                 drain(block=True)
             budget.acquire(unit.size)
-            futures.add(pool.submit(self._process, unit, once))
+            future = pool.submit(self._process, unit, once)
+            futures.add(future)
+            future.add_done_callback(finished.put)
 
         if self.target.kind == loc.OBJECT and self.mark_uploads is not None:
             # committed before any upload: if this batch never commits, the GC finds these objects
@@ -382,9 +395,6 @@ class Engine:
             )
         old_local = sorted(set(old_local))
         old_objects = sorted(set(old_objects))
-        if self.filestore is not None:
-            for fname in old_local:  # Odoo's own checklist: survives a kill between commit and unlink
-                self.filestore.mark_for_gc(fname)
         if old_objects:
             # the storage GC deletes them once committed and unreferenced (never outside its write bucket)
             object_gc.mark(self.db, old_objects)
@@ -404,12 +414,11 @@ class Engine:
         """
         if self.target.kind != loc.OBJECT:
             return
-        for fname in sorted({item[1] for item in switched}):
-            if object_gc.claim(self.db, fname):
-                unit = sources[fname]
-                data = self._read(unit.store_fname) if unit.store_fname else self._db_content(unit.rows[0].id)
-                self.logger.info("%s was collected by the GC meanwhile: uploading it again", fname)
-                self.writer.write(data, hashlib.sha1(data).hexdigest(), recheck=True)
+        for fname in claim_many(self.db, sorted({item[1] for item in switched})):
+            unit = sources[fname]
+            data = self._read(unit.store_fname) if unit.store_fname else self._db_content(unit.rows[0].id)
+            self.logger.info("%s was collected by the GC meanwhile: uploading it again", fname)
+            self.writer.write(data, hashlib.sha1(data).hexdigest(), recheck=True)
 
     # -- one unit, in a worker thread ------------------------------------------------------------------
     def _process(self, unit: _Unit, once: Optional[_Once]) -> _UnitResult:
@@ -420,6 +429,9 @@ class Engine:
             result.failures = [Failure(r.id, r.store_fname, str(exc)) for r in unit.rows]
             return result
         unit.data = None
+        if unit.store_fname is not None and "://" not in unit.store_fname and self.target.kind != loc.FILE:
+            # Odoo's own checklist, before the switch: survives a kill between commit and unlink
+            self.filestore.mark_for_gc(unit.store_fname)
         sha1 = hashlib.sha1(data).hexdigest()
         result.sha1, result.size = sha1, len(data)
         good = []
@@ -498,31 +510,49 @@ class Engine:
         if not (self.options.collect_old_copies and commits(self.db)):
             report.old_copies_kept += len(old_local)
             return
-        removed, kept = self._collect_local(old_local)
-        report.old_copies_removed += removed
-        report.old_copies_kept += kept
+        unreferenced = self._unreferenced(old_local)
+        if unreferenced is None:
+            report.old_copies_kept += len(old_local)
+            return
+        report.old_copies_kept += len(old_local) - len(unreferenced)
+        # unlinks run in the pool, next to the next batch's uploads; the checklist covers a kill
+        self._removals.append(self._pool.submit(self._remove_files, unreferenced))
 
-    def _collect_local(self, fnames: list[str]) -> tuple[int, int]:
-        """Odoo's filestore GC discipline: SHARE lock, keep what is referenced, unlink the rest."""
+    def _unreferenced(self, fnames: list[str]) -> Optional[list[str]]:
+        """Odoo's filestore GC discipline: SHARE lock (waits for uncommitted inserts), then check.
+
+        None when the lock is not available in time: the checklist keeps the names for a later sweep.
+        Names still referenced leave the checklist, as in core's GC.
+        """
         self.db.execute("SET LOCAL lock_timeout TO '10s'")
         try:
             self.db.execute("LOCK ir_attachment IN SHARE MODE")
-        except Exception as exc:  # lock not available: the checklist keeps them for a later sweep
+        except Exception as exc:
             self.db.rollback()
             self.logger.info("filestore collection postponed (%s)", exc)
-            return 0, len(fnames)
+            return None
         self.db.execute("SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname = ANY(%s)",
                         (fnames,))
         referenced = {row[0] for row in self.db.fetchall()}
-        removed = kept = 0
-        for fname in fnames:
-            if fname in referenced:
-                kept += 1
-            elif self.filestore.remove(fname):
-                removed += 1
-            self.filestore.unmark(fname)
         self.db.commit()
-        return removed, kept
+        for fname in referenced:
+            self.filestore.unmark(fname)
+        return [f for f in fnames if f not in referenced]
+
+    def _remove_files(self, fnames: list[str]) -> int:
+        removed = 0
+        for fname in fnames:
+            removed += self.filestore.remove(fname)
+            self.filestore.unmark(fname)
+        return removed
+
+    def _wait_removals(self, report: Report) -> None:
+        for future in self._removals:
+            try:
+                report.old_copies_removed += future.result()
+            except OSError as exc:  # left on the checklist: the next run's sweep retries
+                self.logger.warning("could not remove an old local copy: %s", exc)
+        self._removals = []
 
     def _sweep_checklist(self, report: Report) -> None:
         """Collect local copies a killed run switched away from but could not remove yet.
@@ -535,8 +565,26 @@ class Engine:
             return
         names = self.filestore.checklist()
         for start in range(0, len(names), 1000):
-            removed, _kept = self._collect_local(names[start:start + 1000])
-            report.old_copies_removed += removed
+            unreferenced = self._unreferenced(names[start:start + 1000])
+            if unreferenced:
+                report.old_copies_removed += self._remove_files(unreferenced)
+
+
+def claim_many(db: Database, fnames: list[str]) -> list[str]:
+    """`gc.claim()` for many names in two statements; returns the names the GC collected meanwhile.
+
+    Same protocol as odoo_cloud.storage.gc.claim: the candidate rows are deleted (and stay locked until
+    our commit, so a collector skips them), and a collection committed while we waited is visible.
+    """
+    if not fnames:
+        return []
+    db.execute(f"DELETE FROM {object_gc.TABLE} WHERE store_fname = ANY(%s) RETURNING store_fname, reason",
+               (fnames,))
+    collected = {name for name, reason in db.fetchall() if reason == object_gc.COLLECTED}
+    db.execute(f"SELECT DISTINCT store_fname FROM {object_gc.TABLE}"
+               " WHERE store_fname = ANY(%s) AND reason = %s", (fnames, object_gc.COLLECTED))
+    collected.update(row[0] for row in db.fetchall())
+    return sorted(collected)
 
 
 class _FileWriter:

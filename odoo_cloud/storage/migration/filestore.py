@@ -70,8 +70,11 @@ class Filestore:
 
     def mark_for_gc(self, fname: str) -> None:
         path = self.checklist_path(fname)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        try:
+            path.touch()
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
 
     def checklist(self) -> list[str]:
         base = self.root / "checklist"
@@ -80,23 +83,28 @@ class Filestore:
         return sorted(f"{d.name}/{f.name}" for d in base.iterdir() if d.is_dir() for f in d.iterdir())
 
     def remove(self, fname: str) -> bool:
-        """Unlink a file no row references any more (and its empty shard directory)."""
-        path = self.full_path(fname)
+        """Unlink a file no row references any more."""
         try:
-            path.unlink()
-            removed = True
+            self.full_path(fname).unlink()
+            return True
         except FileNotFoundError:
-            removed = False
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # only succeeds when empty
-        return removed
+            return False
 
     def unmark(self, fname: str) -> None:
-        path = self.checklist_path(fname)
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            self.checklist_path(fname).unlink()
+
+    def remove_empty_dirs(self) -> None:
+        """Drop the emptied shard directories (``ab/``) of the filestore and of its checklist."""
+        for base in (self.root, self.root / "checklist"):
+            if not base.is_dir():
+                continue
+            for shard in base.iterdir():
+                if shard.is_dir() and len(shard.name) == 2:
+                    with contextlib.suppress(OSError):
+                        shard.rmdir()  # only succeeds when empty
         with contextlib.suppress(OSError):
-            path.parent.rmdir()
+            (self.root / "checklist").rmdir()
 
 
 def _sha1_of_file(path: Path) -> str:

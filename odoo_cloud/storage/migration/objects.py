@@ -1,6 +1,7 @@
 """The engine's view of object stores: write verified content to the target bucket, read any bucket."""
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from typing import Optional
@@ -10,31 +11,37 @@ from ..errors import ObjectNotFound, StorageNotConfigured
 from ..uri import parse_uri
 from .errors import MissingSource, RowError
 
-VERIFY_MODES = ("head", "read")
+VERIFY_MODES = ("auto", "head", "read")
 MISSING = "is missing right after the upload"
 
 
 class ObjectWriter:
-    """Puts content under its sha1 in the store's write bucket, then checks the stored copy.
+    """Puts content under its sha1 in the store's write bucket, and makes sure the stored copy is right.
 
+    `verify="auto"` (default): on S3 every upload carries its Content-MD5, which the server checks before
+    storing (BadDigest otherwise), so a successful new upload is verified without another request; an
+    object that already existed, or a store without that check (Swift), gets the `head` check.
     `verify="head"`: size, and the MD5 ETag single-part uploads carry on S3 and Swift, must match the
     bytes whose sha1 is the key (one HEAD; an ETag that is not that MD5 - multipart, SSE-KMS - costs a
-    read-back and a sha1 comparison instead). `verify="read"`: the object is read back and its sha1
+    read-back and a sha1 comparison instead). `verify="read"`: every object is read back and its sha1
     compared (one GET: slower, for the paranoid).
     """
 
-    def __init__(self, store: ObjectStore, verify: str = "head") -> None:
+    def __init__(self, store: ObjectStore, verify: str = "auto") -> None:
         if verify not in VERIFY_MODES:
             raise ValueError(f"verify must be one of {', '.join(VERIFY_MODES)}, got {verify!r}")
         self.store = store
         self.verify = verify
+        self.server_checks_md5 = verify == "auto" and send_content_md5(store)
 
     @property
     def uri_prefix(self) -> str:
         return f"{self.store.scheme}://{self.store.bucket}/"
 
     def write(self, data: bytes, sha1: str, recheck: bool = False) -> str:
-        self.store.put(sha1, data, recheck=recheck)
+        uploaded = self.store.put(sha1, data, recheck=recheck)
+        if uploaded and self.server_checks_md5:
+            return self.store.uri(sha1)
         problem = self._problem(sha1, data)
         if problem == MISSING:
             # the store remembered the key as present but the GC collected it since: upload for real
@@ -66,6 +73,27 @@ class ObjectWriter:
             if got != sha1:
                 return f"reads back with sha1 {got}"
         return None
+
+
+def _add_content_md5(params, **_kwargs) -> None:
+    body = params.get("Body")
+    if isinstance(body, (bytes, bytearray)) and "ContentMD5" not in params:
+        params["ContentMD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+def send_content_md5(store: ObjectStore) -> bool:
+    """Have every PutObject of this S3 store's client carry Content-MD5, checked by the server.
+
+    Returns False for stores without a boto3 client (Swift): they are verified with a HEAD instead.
+    """
+    if store.scheme != "s3":
+        return False
+    events = getattr(getattr(getattr(store, "client", None), "meta", None), "events", None)
+    if events is None:
+        return False
+    events.register("before-parameter-build.s3.PutObject", _add_content_md5,
+                    unique_id="odoo-cloud-migration-content-md5")
+    return True
 
 
 class StoreReader:
