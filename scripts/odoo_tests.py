@@ -517,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"odoo_tests: FAILED: {exc}")
             return 1
         env = run_environment(servers, plan, dbname, args.env)
+        ours = sorted(name for name in env if env[name] != os.environ.get(name))
+        print(f"odoo_tests: odoo-bin environment sets {' '.join(ours)}", flush=True)  # names only: secrets
         (run_dir / "odoo.conf").write_text("[options]\n", encoding="utf-8")
         addons_path = ",".join(str(p) for p in [*addons_paths(odoo_root), ROOT, RUNNER_ADDONS, *extra_dirs])
         argv = odoo_argv(odoo_command(odoo_root, odoo_python), plan, run_dir=run_dir, dbname=dbname,
