@@ -144,9 +144,18 @@ class IrAttachment(models.Model):
         self.ensure_one()
         ref = f"ir.attachment({self.id},)"
         store = self._object_store_for_read(uri, ref)
+        size = self.file_size
+        if not size:  # rows written by other tools may lack it; ranges and Content-Length need it
+            try:
+                size = store.head(uri.key, bucket=uri.bucket).size
+            except ObjectNotFound:
+                report_missing(uri, ref)
+                size = 0
+            except StorageError as exc:
+                raise UserError(_("The attachment storage is unavailable: %(error)s", error=exc)) from None
         stream = ObjectStoreStream(
             type="data", mimetype=self.mimetype, download_name=self.name, etag=self.checksum,
-            public=self.public, last_modified=self.write_date, size=self.file_size,
+            public=self.public, last_modified=self.write_date, size=size,
             store=store, uri=uri, attachment_ref=ref,
         )
         settings = storage_settings().storage

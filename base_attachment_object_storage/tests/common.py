@@ -267,6 +267,19 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
         unsatisfiable = self.url_open(url, headers={"Range": f"bytes={len(data) + 5}-"})
         self.assertEqual(unsatisfiable.status_code, 416)
 
+    def test_download_without_file_size_and_of_a_missing_object(self):
+        data = self.unique(50_000)
+        att = self.Attachment.create({"name": "legacy.bin", "raw": data})
+        self.env.cr.execute("UPDATE ir_attachment SET file_size = NULL WHERE id = %s", (att.id,))
+        att.invalidate_recordset()
+        url = f"/web/content/{att.id}?download=true"
+        response = self.url_open(url, headers={"Range": "bytes=0-9"})
+        self.assertEqual((response.status_code, response.content), (206, data[:10]))
+        self.store.delete(sha1(data))
+        with self.assertLogs("odoo.addons.base_attachment_object_storage", "WARNING"):
+            missing = self.url_open(url)
+        self.assertEqual(missing.status_code, 404)
+
     def test_download_redirects_to_a_presigned_url(self):
         data = self.unique(20_000)
         att = self.Attachment.create({"name": "signed.bin", "raw": data})
