@@ -45,7 +45,8 @@ def _add_check_parser(subparsers) -> None:
                     "(prod, integration, test, dev) exactly as cloud_platform does when Odoo loads a "
                     "database. Exit 0: all good; 1: problems; 2: usage; 3: a --connect probe failed.")
     parser.add_argument("--env", metavar="ENV",
-                        help="running environment to check for (default: $RUNNING_ENV, then $ODOO_STAGE, "
+                        help="running environment to check for (default: running_env of -c FILE, "
+                             "then $RUNNING_ENV, then $ODOO_STAGE, "
                              f"then 'test' like server_environment); one of {', '.join(KNOWN_ENVIRONMENTS)}")
     parser.add_argument("-c", "--config", metavar="FILE",
                         help="Odoo configuration file: its 'running_env' option wins over $RUNNING_ENV, "
@@ -55,8 +56,8 @@ def _add_check_parser(subparsers) -> None:
     parser.add_argument("--location", choices=("file", "db", "s3", "swift"),
                         help="current ir_attachment.location, to check it too")
     parser.add_argument("--connect", action="store_true",
-                        help="also ping Redis, write+delete a probe object in the bucket/container "
-                             "and send one statsd packet")
+                        help="also ping Redis, write, read back and delete a probe object in the "
+                             "bucket/container and send one statsd packet")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (running_env, problems, probes, exit_code) "
                              "instead of text")
