@@ -171,6 +171,20 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.Attachment._object_storage_collect(grace_seconds=0)
         self.assertEqual(self.read_back(second), data)
 
+    def test_storage_domain_selects_what_is_not_in_the_write_bucket(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("ir_attachment.location", "db")
+        in_db = self.Attachment.create({"name": "db.bin", "raw": self.unique(60_000)})
+        params.set_param("ir_attachment.location", self.scheme)
+        stored = self.Attachment.create({"name": "stored.bin", "raw": self.unique(60_000)})
+        elsewhere = self.Attachment.create({"name": "other.bin", "raw": self.unique(60_000)})
+        self.env.cr.execute("UPDATE ir_attachment SET store_fname = %s WHERE id = %s",
+                            (f"{self.scheme}://another-bucket/{elsewhere.checksum}", elsewhere.id))
+        elsewhere.invalidate_recordset()
+        found = self.Attachment.search(self.Attachment._get_storage_domain() + [("id", "in", (in_db | stored |
+                                                                                            elsewhere).ids)])
+        self.assertEqual(found, in_db | elsewhere)
+
     def test_gc_bounds_come_from_system_parameters(self):
         params = self.env["ir.config_parameter"].sudo()
         self.assertEqual(self.Attachment._object_storage_gc_options(), {})
