@@ -69,3 +69,31 @@ def test_missing_object_is_reported(attachment_db, filestore, s3_server, unique_
     assert report.failed == 1 and report.moved == 19
     assert f"missing object s3://{unique_prefix}/{victim[2]}" in report.failures[0].reason
     assert seeding.rows(conn)[min(seeding.rows(conn))][0] == victim[0]  # untouched, not emptied
+
+
+def test_object_collected_meanwhile_is_uploaded_again(attachment_db, filestore, s3_server, unique_prefix):
+    """The storage GC protocol: the store remembers the key as present, the GC deleted it since;
+    the engine's claim sees it was collected and uploads again before switching the rows."""
+    from odoo_cloud.storage import gc as object_gc
+
+    dsn, conn = attachment_db
+    store = store_from(s3_environ(s3_server, unique_prefix), "s3")
+    seeded = seeding.seed(conn, filestore, 3, db_share=1.0, images_every=0, shared_every=0)
+    sha = seeded.expected[min(seeded.expected)]
+    with conn.cursor() as cur:
+        object_gc.ensure_table(cur)
+    conn.commit()
+    store.put(sha, seeding.rows(conn)[min(seeded.expected)][1])  # in the store's in-process memory now
+    with conn.cursor() as cur:
+        object_gc.mark(cur, [store.uri(sha)])
+    conn.commit()
+    from odoo_cloud.storage.s3 import S3Store
+
+    other_process = S3Store(store._client, store.bucket)  # its own memory of keys, like another worker
+    with conn.cursor() as cur:
+        deleted = object_gc.collect(cur, other_process, commit=conn.commit, grace_seconds=0).deleted
+    assert deleted == [store.uri(sha)] and not other_process.exists(sha)
+    assert store.put(sha, b"ignored") is False  # the engine's store still believes the key exists
+    report = to_store(dsn, filestore, store)
+    assert report.ok and report.moved == 3
+    assert store.get(sha) == seeding.content(0, 2048)
