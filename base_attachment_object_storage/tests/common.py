@@ -22,6 +22,7 @@ import requests
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
+from odoo_cloud import instrumentation
 from odoo_cloud.storage import gc as object_gc
 
 from ..models.settings import reset_settings, storage_settings
@@ -214,8 +215,14 @@ class ObjectStorageTests(ObjectStorageMixin):
         data = self.unique(3000)
         att = self.Attachment.create({"name": "gone.bin", "raw": data})
         self.store.delete(sha1(data))
-        with self.assertLogs("odoo.addons.base_attachment_object_storage", "WARNING") as logs:
-            self.assertEqual(self.read_back(att), b"")
+        published = []
+        instrumentation.subscribe(published.append)
+        try:
+            with self.assertLogs("odoo.addons.base_attachment_object_storage", "WARNING") as logs:
+                self.assertEqual(self.read_back(att), b"")
+        finally:
+            instrumentation.unsubscribe(published.append)
+        self.assertIn(f"storage.{self.scheme}.missing", [op.name for op in published], "the counter's event")
         self.assertIn(sha1(data), "\n".join(logs.output))
         self.assertIn(f"ir.attachment({att.id},)", "\n".join(logs.output))
 
