@@ -67,8 +67,7 @@ class IrAttachment(models.Model):
         if location not in SCHEMES:
             return super()._get_storage_domain()
         store = self._object_store(location)
-        prefix = f"{store.scheme}://{store.bucket}/"
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = store.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         # attachments not already in the write bucket of the store
         return ["|", ("db_datas", "!=", False),
                 "&", ("store_fname", "!=", False), "!", ("store_fname", "=like", pattern)]

@@ -186,8 +186,15 @@ class ObjectStore(ABC):
         return f"<{type(self).__name__} {self.scheme}://{self.bucket}>"
 
     # -- naming ------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        """`<scheme>://<bucket>/`: what every store_fname of the write bucket starts with."""
+        return f"{self.scheme}://{self.bucket}/"
+
     def uri(self, key: str) -> str:
-        """The store_fname for `key` in the write bucket."""
+        """The store_fname for `key` in the write bucket (the prefix for an empty key)."""
+        if not key:
+            return self.prefix
         return format_uri(self.scheme, self.bucket, key)
 
     def _op(self, name: str):

@@ -172,7 +172,7 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
     """
     report = CollectReport()
     started = time.monotonic()
-    prefix = f"{store.scheme}://{store.bucket}/"
+    prefix = store.prefix
     while True:
         if time.monotonic() - started >= max_seconds:
             report.stopped_by_time = True

@@ -29,6 +29,7 @@ def test_round_trip(store, size):
     assert store.head(key).size == size
     assert b"".join(store.iter_chunks(key, chunk_size=64 * 1024)) == data
     assert store.uri(key) == f"{store.scheme}://{store.bucket}/{key}"
+    assert store.uri("") == store.prefix == f"{store.scheme}://{store.bucket}/"
 
 
 def test_identical_content_is_stored_once(store):
