@@ -1,9 +1,9 @@
 """What a deploy script sees when something is wrong: exit status and a message naming the cause."""
 from __future__ import annotations
 
+from .conftest import s3_environ
 from .seed import rows, seed
 from .test_cli_scenario import cli, finish
-from .conftest import s3_environ
 
 
 def test_bad_configuration_exits_2_naming_the_variable(attachment_db, filestore, s3_server, unique_prefix):

@@ -97,3 +97,27 @@ def test_object_collected_meanwhile_is_uploaded_again(attachment_db, filestore, 
     report = to_store(dsn, filestore, store)
     assert report.ok and report.moved == 3
     assert store.get(sha) == seeding.content(0, 2048)
+
+
+def test_bucket_to_bucket_after_a_rename(attachment_db, filestore, s3_server, unique_prefix):
+    """Rows in the old bucket move to the new one; the old objects are left to the GC of their bucket
+    (a process only ever deletes from the bucket it writes to)."""
+    from odoo_cloud.storage import gc as object_gc
+
+    dsn, conn = attachment_db
+    old = store_from(s3_environ(s3_server, unique_prefix + "-old"), "s3")
+    new = store_from(s3_environ(s3_server, unique_prefix + "-new"), "s3")
+    seeded = seeding.seed(conn, filestore, 30, images_every=0)
+    assert to_store(dsn, filestore, old).ok
+    writer = ObjectWriter(new)
+    report = run(dsn, filestore, Location.object(writer.uri_prefix), writer=writer, stores=[new],
+                 batch_size=7)
+    assert report.ok and report.remaining == 0 and report.moved == 30
+    for row_id, (fname, _data, checksum, _size) in seeding.rows(conn).items():
+        assert fname == new.uri(checksum)
+        assert hashlib.sha1(new.get(checksum)).hexdigest() == seeded.expected[row_id]
+    conn.commit()
+    with conn.cursor() as cur:
+        assert set(object_gc.pending(cur, f"s3://{old.bucket}/")) == {old.uri(s) for s in seeded.expected.values()}
+        assert object_gc.collect(cur, new, commit=conn.commit, grace_seconds=0).deleted == []
+    assert all(old.exists(s) for s in seeded.expected.values())  # never deleted by the new bucket's GC
