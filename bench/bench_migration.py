@@ -197,13 +197,14 @@ def odoo_for_loop(pg, s3, base: Path):
             "--data-dir", str(base / "odoo-data"), "--no-http", "--log-level=warn"]
     cmd = odoo_command(root, python)
     install = subprocess.run([*cmd, *opts, "-i", "attachment_s3", "--stop-after-init", "--without-demo=all"],
-                             env=env, capture_output=True, text=True, timeout=600)
+                             check=False, env=env, capture_output=True, text=True, timeout=600)
     if install.returncode != 0:
         return None, "installing attachment_s3 failed: " + install.stderr[-500:]
 
     def run(count: int, size: int) -> float:
         script = ORM_LOOP.replace("SIZE", str(size)).replace("COUNT", str(count))
         shell = subprocess.run([*cmd, "shell", *opts], input=script, env=env, capture_output=True, text=True,
+                               check=False,
                                timeout=1200)
         for line in shell.stdout.splitlines():
             if line.startswith("ORM-LOOP "):

@@ -45,7 +45,7 @@ class IrAttachment(models.Model):
         return True
 
     @api.model
-    def migrate_storage(self, batch_size=200, workers=8, limit=None, dry_run=False, verify="auto",
+    def migrate_storage(self, *, batch_size=200, workers=8, limit=None, dry_run=False, verify="auto",
                         progress_interval=10.0, commit=None, location=None):
         """Move attachments to `location` (default: the configured `ir_attachment.location`).
 
