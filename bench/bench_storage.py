@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import devstack  # noqa: E402
-from odoo_cloud.config import load_settings  # noqa: E402
-from odoo_cloud.storage import factory  # noqa: E402
+import devstack
+from odoo_cloud.config import load_settings
+from odoo_cloud.storage import factory
 
 SIZES = {"4 KB": 4 * 1024, "256 KB": 256 * 1024, "8 MB": 8 * 1024 * 1024}
 ITERATIONS = {"4 KB": 40, "256 KB": 24, "8 MB": 10}

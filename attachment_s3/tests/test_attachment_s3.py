@@ -1,6 +1,5 @@
-from odoo.tests import HttpCase, TransactionCase, tagged
-
 from odoo.addons.base_attachment_object_storage.tests.common import ObjectStorageHttpTests, ObjectStorageTests
+from odoo.tests import HttpCase, TransactionCase, tagged
 
 
 @tagged("post_install", "-at_install")

@@ -1,8 +1,7 @@
 import uuid
 
-from odoo.tests import HttpCase, TransactionCase, tagged
-
 from odoo.addons.base_attachment_object_storage.tests.common import ObjectStorageHttpTests, ObjectStorageTests
+from odoo.tests import HttpCase, TransactionCase, tagged
 
 
 @tagged("post_install", "-at_install")

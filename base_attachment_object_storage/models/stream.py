@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from werkzeug.exceptions import NotFound, ServiceUnavailable
-
 from odoo.http import Stream, request
+from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from odoo_cloud.instrumentation import Operation, publish
 from odoo_cloud.storage import ObjectNotFound, StorageError

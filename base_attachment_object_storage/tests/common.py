@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from unittest.mock import patch
 
 import requests
-
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 

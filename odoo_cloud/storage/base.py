@@ -11,8 +11,9 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator, Optional
+from typing import ClassVar, Optional
 
 from ..instrumentation import Operation, operation, publish
 from .errors import DeleteRefused, ObjectNotFound, StorageUnavailable
@@ -146,7 +147,7 @@ class ObjectStream:
             if self._on_done is not None:
                 self._on_done(self)
 
-    def __enter__(self) -> "ObjectStream":
+    def __enter__(self) -> ObjectStream:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Dict, Generic, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Optional, TypeVar
 
 from ..config import Settings, load_settings
 from .base import KnownKeys, ObjectStore
@@ -43,8 +44,8 @@ class PerProcess(Generic[T]):
 
 
 _lock = threading.Lock()
-_clients: Dict[tuple, PerProcess[Any]] = {}
-_stores: Dict[tuple, ObjectStore] = {}
+_clients: dict[tuple, PerProcess[Any]] = {}
+_stores: dict[tuple, ObjectStore] = {}
 
 
 def _client(kind: str, settings_key: tuple, build: Callable[[], Any]) -> PerProcess[Any]:
@@ -65,7 +66,8 @@ def configured_scheme(settings: Settings) -> Optional[str]:
     return None
 
 
-def build_store(scheme: str, settings: Optional[Settings] = None, dbname: Optional[str] = None) -> ObjectStore:
+def build_store(scheme: str, settings: Optional[Settings] = None,
+                dbname: Optional[str] = None) -> ObjectStore:
     """The store of `scheme` writing to its configured bucket/container (`{db}` replaced by
     `dbname`). Stores are cached per process, scheme and bucket; clients per endpoint."""
     settings = settings if settings is not None else load_settings()
@@ -110,7 +112,8 @@ def _swift_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
 
     cfg = settings.swift
     if not cfg.write_container:
-        raise StorageNotConfigured("Swift store requested but SWIFT_WRITE_CONTAINER is not set", scheme="swift")
+        raise StorageNotConfigured("Swift store requested but SWIFT_WRITE_CONTAINER is not set",
+                                   scheme="swift")
     container = bucket_for_db(cfg.write_container, dbname)
     endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
                 cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,

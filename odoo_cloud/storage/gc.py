@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 from .base import ObjectStore
 from .errors import StorageError
@@ -177,15 +178,16 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
         if time.monotonic() - started >= max_seconds:
             report.stopped_by_time = True
             break
-        done = _collect_batch(cr, store, prefix, report, batch_size, grace_seconds, attachment_table,
-                              lock_timeout)
+        done = _collect_batch(cr, store, prefix, report, batch_size=batch_size, grace_seconds=grace_seconds,
+                              attachment_table=attachment_table, lock_timeout=lock_timeout)
         report.batches += 1
         if commit is None:
             break
         commit()
         if done:
             break
-    cr.execute(f"DELETE FROM {TABLE} WHERE reason = %s AND marked_at < (clock_timestamp() at time zone 'utc') - %s * interval '1 second'",
+    cr.execute(f"DELETE FROM {TABLE} WHERE reason = %s "
+               "AND marked_at < (clock_timestamp() at time zone 'utc') - %s * interval '1 second'",
                (COLLECTED, COLLECTED_RETENTION_SECONDS))
     report.purged = cr.rowcount
     if commit is not None:
@@ -195,7 +197,7 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
     return report
 
 
-def _collect_batch(cr: Cursor, store: ObjectStore, prefix: str, report: CollectReport, batch_size: int,
+def _collect_batch(cr: Cursor, store: ObjectStore, prefix: str, report: CollectReport, *, batch_size: int,
                    grace_seconds: float, attachment_table: str, lock_timeout: str) -> bool:
     """One batch in the current transaction; True when nothing is left to do."""
     cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
@@ -205,7 +207,8 @@ def _collect_batch(cr: Cursor, store: ObjectStore, prefix: str, report: CollectR
            AND g.marked_at <= (clock_timestamp() at time zone 'utc') - %(grace)s * interval '1 second'
            AND NOT EXISTS (SELECT 1 FROM {TABLE} young
                             WHERE young.store_fname = g.store_fname AND young.reason <> %(collected)s
-                              AND young.marked_at > (clock_timestamp() at time zone 'utc') - %(grace)s * interval '1 second')
+                              AND young.marked_at > (clock_timestamp() at time zone 'utc')
+                                                    - %(grace)s * interval '1 second')
          ORDER BY g.marked_at
          LIMIT %(limit)s
            FOR UPDATE OF g SKIP LOCKED""",

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ast
 import json
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 
 PARAMETER = "ir_attachment.storage.force.database"
 DEFAULT_RULES: dict[str, int] = {"image/": 51200, "application/javascript": 0, "text/css": 0}

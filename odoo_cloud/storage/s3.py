@@ -7,7 +7,8 @@ overwrite identical bytes (keys are content addresses).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
 from ..config._parse import mask_url
@@ -23,7 +24,7 @@ NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
 HEAD_BEFORE_PUT_MIN_SIZE = 16 * 1024 * 1024
 
 
-def build_client(settings: "S3Settings") -> Any:
+def build_client(settings: S3Settings) -> Any:
     """A boto3 client with explicit timeouts, bounded retries and the options every
     S3-compatible server here needs (SigV4, checksums only when required)."""
     import boto3
@@ -54,7 +55,8 @@ def build_client(settings: "S3Settings") -> Any:
 class S3Store(ObjectStore):
     scheme = "s3"
 
-    def __init__(self, client: Callable[[], Any], bucket: str, *, server_side_encryption: Optional[str] = None,
+    def __init__(self, client: Callable[[], Any], bucket: str, *,
+                 server_side_encryption: Optional[str] = None,
                  sse_kms_key_id: Optional[str] = None, region: Optional[str] = None,
                  head_before_put_min_size: int = HEAD_BEFORE_PUT_MIN_SIZE, **kwargs: Any) -> None:
         """`client` returns the process's boto3 client (see factory: one per process and endpoint)."""
@@ -96,7 +98,8 @@ class S3Store(ObjectStore):
         return StorageUnavailable(f"S3 {action} of {where} failed: {type(exc).__name__} talking to {endpoint}"
                                   f" (after retries)", scheme="s3", bucket=bucket, key=key)
 
-    def _call(self, action: str, bucket: str, key: Optional[str], fn: Callable[..., Any], **params: Any) -> Any:
+    def _call(self, action: str, bucket: str, key: Optional[str], fn: Callable[..., Any],
+              **params: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -161,7 +164,8 @@ class S3Store(ObjectStore):
 
     def _head(self, bucket: str, key: str) -> ObjectInfo:
         response = self._call("head", bucket, key, self.client.head_object, Bucket=bucket, Key=key)
-        return ObjectInfo(bucket, key, int(response["ContentLength"]), response.get("ETag", "").strip('"') or None)
+        etag = response.get("ETag", "").strip('"') or None
+        return ObjectInfo(bucket, key, int(response["ContentLength"]), etag)
 
     def _open(self, bucket: str, key: str, start: Optional[int], end: Optional[int],
               chunk_size: int) -> ObjectStream:
@@ -194,8 +198,7 @@ class S3Store(ObjectStore):
 
         def chunks():
             try:
-                for chunk in body.iter_chunks(chunk_size):
-                    yield chunk
+                yield from body.iter_chunks(chunk_size)
             except (ClientError, BotoCoreError, OSError) as exc:
                 raise self._error(exc, "stream", bucket, key) from None
 

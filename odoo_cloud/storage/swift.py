@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
 from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
@@ -31,7 +32,7 @@ class ConnectReadTimeout(tuple):
     test harness does `timeout < 10`); a bare tuple would raise TypeError there.
     """
 
-    def __new__(cls, connect: float, read: float) -> "ConnectReadTimeout":
+    def __new__(cls, connect: float, read: float) -> ConnectReadTimeout:
         return super().__new__(cls, (connect, read))
 
     def __lt__(self, other: object) -> bool:
@@ -44,9 +45,9 @@ class ConnectReadTimeout(tuple):
 class ConnectionPool:
     """Swift connections of one process for one account; built lazily, shared token."""
 
-    def __init__(self, settings: "SwiftSettings", max_idle: int = 16) -> None:
+    def __init__(self, settings: SwiftSettings, max_idle: int = 16) -> None:
         self.settings = settings
-        self._idle: "queue.LifoQueue[Any]" = queue.LifoQueue(maxsize=max_idle)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=max_idle)
         self._lock = threading.Lock()
         self._session: Any = None
         self._auth: Optional[tuple[str, str]] = None  # (storage_url, token) of the last auth
@@ -108,7 +109,7 @@ class ConnectionPool:
     def storage_url(self) -> str:
         with self.connection() as conn:
             if not conn.url:
-                _call(lambda: conn.get_auth(), "authenticate", "?", None)
+                _call(conn.get_auth, "authenticate", "?", None)
             return conn.url
 
 
@@ -121,7 +122,8 @@ def _translate(exc: Exception, action: str, container: str, key: Optional[str]) 
     if isinstance(exc, ClientException):
         status = exc.http_status
         if status == 404:
-            return ObjectNotFound(f"Swift {action} of {where}: not found", scheme="swift", bucket=container, key=key)
+            return ObjectNotFound(f"Swift {action} of {where}: not found", scheme="swift", bucket=container,
+                                  key=key)
         if status in (401, 403):
             reason = "authentication/authorization failed (check SWIFT_ACCOUNT/SWIFT_PASSWORD)"
         elif status is None:
@@ -152,7 +154,7 @@ class SwiftStore(ObjectStore):
     scheme = "swift"
 
     def __init__(self, pool: Callable[[], ConnectionPool], container: str, *,
-                 temp_url_key: Optional["Secret"] = None,
+                 temp_url_key: Optional[Secret] = None,
                  head_before_put_min_size: int = HEAD_BEFORE_PUT_MIN_SIZE, **kwargs: Any) -> None:
         """`pool` returns the process's connection pool (see factory)."""
         super().__init__(container, **kwargs)

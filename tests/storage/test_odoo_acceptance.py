@@ -162,7 +162,7 @@ def test_upload_restart_with_wiped_data_dir_and_second_process(scheme, odoo_db, 
     shell = run_shell(postgres_server, odoo_db, tmp_path / "data-4", env,
                       "env['ir.attachment']._gc_object_storage(); env.cr.commit(); print('GC DONE')")
     assert "GC DONE" in shell.stdout, (shell.stdout + shell.stderr)[-3000:]
-    with pytest.raises(Exception, match="404|NoSuchKey|Not Found"):
+    with pytest.raises(Exception, match=r"404|NoSuchKey|Not Found"):
         object_in_bucket(scheme, s3_server, swift_server, bucket, sha)
 
 

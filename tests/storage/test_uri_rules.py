@@ -62,5 +62,5 @@ def test_longest_prefix_wins_and_both_literal_forms_parse():
 @pytest.mark.parametrize("text", ["nonsense", "[1, 2]", '{"image/": -1}', '{"image/": "big"}', '{"": 3}',
                                   '{"image/": true}'])
 def test_bad_rules_name_the_parameter_and_the_form(text):
-    with pytest.raises(RulesError, match="ir_attachment.storage.force.database=.*expected a mapping"):
+    with pytest.raises(RulesError, match=r"ir_attachment\.storage\.force\.database=.*expected a mapping"):
         parse_rules(text)
