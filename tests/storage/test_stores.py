@@ -251,3 +251,19 @@ def test_file_like_reads_cross_chunk_boundaries(store):
     with store.open(sha1(data), chunk_size=1000) as stream:
         parts = [stream.read(333) for _ in range(32)]  # 30 full reads, 10 bytes, then b""
     assert b"".join(parts) == data and parts[-1] == b""
+
+
+@pytest.mark.parametrize("backend", ["seaweedfs", "swift-v1"])
+def test_threads_share_one_store(store):
+    """Odoo's threaded server calls the same store from many request threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(n):
+        data = f"thread payload {n} ".encode() * (n + 1) * 50
+        store.put(sha1(data), data)
+        with store.open(sha1(data), chunk_size=512) as stream:
+            streamed = b"".join(stream)
+        return store.get(sha1(data)) == data == streamed
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(work, range(64)))
