@@ -122,3 +122,21 @@ def test_bucket_to_bucket_after_a_rename(attachment_db, filestore, s3_server, un
         assert marked == {old.uri(s) for s in seeded.expected.values()}
         assert object_gc.collect(cur, new, commit=conn.commit, grace_seconds=0).deleted == []
     assert all(old.exists(s) for s in seeded.expected.values())  # never deleted by the new bucket's GC
+
+
+def test_verify_modes_and_a_damaged_object(attachment_db, filestore, s3_server, unique_prefix):
+    """head/read verification of objects that already exist: a damaged one fails its rows, others move."""
+    dsn, conn = attachment_db
+    store = store_from(s3_environ(s3_server, unique_prefix), "s3")
+    seeded = seeding.seed(conn, filestore, 12, db_share=1.0, images_every=0, shared_every=0)
+    victim = min(seeded.expected)
+    # an object under the victim's key with other bytes (as a broken upload or a tampered bucket would)
+    s3_server.client().put_object(Bucket=unique_prefix, Key=seeded.expected[victim], Body=b"damaged")
+    for mode in ("head", "read"):
+        writer = ObjectWriter(store, verify=mode)
+        report = run(dsn, filestore, Location.object(writer.uri_prefix), writer=writer, stores=[store])
+        assert report.failed == 1 and report.failures[0].attachment_id == victim, mode
+        assert "the row keeps its current copy" in report.failures[0].reason
+    after = seeding.rows(conn)
+    assert after[victim][0] is None and hashlib.sha1(after[victim][1]).hexdigest() == seeded.expected[victim]
+    assert all(after[i][0] == store.uri(seeded.expected[i]) for i in seeded.expected if i != victim)
