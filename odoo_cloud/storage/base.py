@@ -221,8 +221,7 @@ class ObjectStore(ABC):
         of existing keys (the GC may have collected the object meanwhile).
         """
         item = (self.bucket, key)
-        with self._op("put") as op:
-            op.nbytes = len(data)
+        with self._op("put") as op:  # nbytes: bytes actually uploaded (0 when already stored)
             if not recheck and item in self.known_keys:
                 return False
             self.ensure_bucket()
@@ -241,6 +240,7 @@ class ObjectStore(ABC):
                         "'not found' right after being checked", scheme=self.scheme, bucket=self.bucket,
                         key=key) from exc
             self.known_keys.add(item)
+            op.nbytes = len(data) if uploaded else 0
             return uploaded
 
     def delete(self, key: str, bucket: Optional[str] = None) -> None:
