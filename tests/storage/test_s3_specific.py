@@ -117,3 +117,20 @@ def test_disabled_storage_never_builds_a_store(s3_server, unique_prefix):
     env = seaweed_env(s3_server, unique_prefix, DISABLE_ATTACHMENT_STORAGE="1")
     with pytest.raises(StorageDisabled, match="DISABLE_ATTACHMENT_STORAGE"):
         factory.build_store("s3", load_settings(env))
+
+
+def test_without_keys_the_default_credential_chain_is_used(s3_server, unique_prefix, tmp_path, monkeypatch):
+    """No AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: boto3's chain (here a shared credentials file, as a
+    profile or IRSA would provide) signs the requests."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"[default]\naws_access_key_id = {s3_server.access_key}\n"
+                           f"aws_secret_access_key = {s3_server.secret_key}\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent-config"))
+    env = seaweed_env(s3_server, unique_prefix)
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    store = make_store("s3", env)
+    assert store.put(sha1(b"chain"), b"chain") is True
+    assert store.get(sha1(b"chain")) == b"chain"
