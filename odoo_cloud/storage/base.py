@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from ..instrumentation import Operation, operation, publish
-from .errors import DeleteRefused, ObjectNotFound, StorageUnavailable
+from .errors import DeleteRefused, ObjectNotFound, StorageError, StorageUnavailable
 from .uri import format_uri
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -254,6 +254,26 @@ class ObjectStore(ABC):
         with self._op("delete"):
             self.known_keys.discard((self.bucket, key))
             self._delete(key)
+
+    def delete_many(self, keys: list[str]) -> dict[str, StorageError]:
+        """Delete keys of the write bucket; the keys that could not be deleted, with why."""
+        failed: dict[str, StorageError] = {}
+        with self._op("delete_many"):
+            for key in keys:
+                self.known_keys.discard((self.bucket, key))
+            for key, error in self._delete_many(keys).items():
+                failed[key] = error
+        return failed
+
+    def _delete_many(self, keys: list[str]) -> dict[str, StorageError]:
+        """One request per key; backends with a bulk API override this."""
+        failed: dict[str, StorageError] = {}
+        for key in keys:
+            try:
+                self._delete(key)
+            except StorageError as exc:
+                failed[key] = exc
+        return failed
 
     # -- read --------------------------------------------------------------
     def get(self, key: str, bucket: Optional[str] = None) -> bytes:

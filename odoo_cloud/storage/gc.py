@@ -24,13 +24,18 @@ Protocol (all three parts are needed for correctness):
   memory of existing keys. Under REPEATABLE READ a collection that happened
   after the writer's snapshot makes the claim fail with a serialization error,
   which Odoo retries with a fresh snapshot.
-* `collect(...)` takes candidates older than `grace_seconds` (a writer
-  between its upload and its INSERT is younger than that) of names without
-  younger candidates, locks them (`FOR UPDATE SKIP LOCKED`), locks
-  `ir_attachment` in SHARE mode (waits for uncommitted inserts, like Odoo's
-  own filestore GC), deletes the unreferenced objects of the write bucket
-  only, and records them as `collected`. Batches are bounded by count and
-  time and committed one by one.
+* `collect(...)` works in two short transactions per batch. Phase 1 takes
+  candidates older than `grace_seconds` (a writer between its upload and its
+  INSERT is younger than that) of names without younger candidates, locks them
+  (`FOR UPDATE SKIP LOCKED`), locks `ir_attachment` in SHARE mode (waits for
+  uncommitted inserts, like Odoo's own filestore GC) only to check references,
+  and turns the unreferenced ones into one `collecting` row per name. Phase 2,
+  without the table lock (network deletes may take seconds and would block
+  every attachment write), deletes the objects of the `collecting` rows it can
+  lock — a writer claiming a name meanwhile holds or removed its row, so that
+  object is skipped and the writer uploads again — in bulk (S3 DeleteObjects),
+  from the write bucket only, and records them as `collected`. Batches are
+  bounded by count and time and committed one by one.
 """
 from __future__ import annotations
 
@@ -41,7 +46,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .base import ObjectStore
-from .errors import StorageError
 from .uri import parse_uri
 
 _logger = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ COLLECTED_RETENTION_SECONDS = 24 * 3600
 
 UNLINK = "unlink"
 UPLOAD = "upload"
+COLLECTING = "collecting"  # unreferenced, about to be deleted (between the collector's two phases)
 COLLECTED = "collected"
 
 Cursor = Any  # DB-API cursor with %s parameters (psycopg2, odoo.sql_db.Cursor)
@@ -90,7 +95,7 @@ def claim_marks(cr: Cursor, store_fname: str) -> set[str]:
     the reasons found, COLLECTED included when the object was collected."""
     cr.execute(f"DELETE FROM {TABLE} WHERE store_fname = %s RETURNING reason", (store_fname,))
     reasons = {row[0] for row in cr.fetchall()}
-    if COLLECTED not in reasons:
+    if not {COLLECTED, COLLECTING} & reasons:
         # READ COMMITTED: a collection committed while our DELETE waited is visible now
         cr.execute(f"SELECT 1 FROM {TABLE} WHERE store_fname = %s AND reason = %s LIMIT 1",
                    (store_fname, COLLECTED))
@@ -101,8 +106,9 @@ def claim_marks(cr: Cursor, store_fname: str) -> set[str]:
 
 def claim(cr: Cursor, store_fname: str) -> bool:
     """Take `store_fname` out of the GC's hands in the caller's transaction; True when the
-    GC collected the object, i.e. the caller must upload it again before referencing it."""
-    return COLLECTED in claim_marks(cr, store_fname)
+    GC collected the object (or was about to), i.e. the caller must upload it again before
+    referencing it."""
+    return bool({COLLECTED, COLLECTING} & claim_marks(cr, store_fname))
 
 
 def status(cr: Cursor, store_fname: str) -> set[str]:
@@ -167,7 +173,7 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
             lock_timeout: str = "10s") -> CollectReport:
     """Delete unreferenced marked objects of `store`'s write bucket, batch by batch.
 
-    `commit` ends each batch's transaction (Odoo: `cr.commit`; psycopg2: `conn.commit`);
+    `commit` ends each phase's transaction (Odoo: `cr.commit`; psycopg2: `conn.commit`);
     without it a single batch runs and the caller commits. Marks of other buckets are
     never acted upon: objects are only deleted from the bucket this process writes.
     """
@@ -178,13 +184,18 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
         if time.monotonic() - started >= max_seconds:
             report.stopped_by_time = True
             break
-        done = _collect_batch(cr, store, prefix, report, batch_size=batch_size, grace_seconds=grace_seconds,
-                              attachment_table=attachment_table, lock_timeout=lock_timeout)
+        picked = _select_unreferenced(cr, prefix, report, batch_size=batch_size, grace_seconds=grace_seconds,
+                                      attachment_table=attachment_table, lock_timeout=lock_timeout)
+        if commit is not None:
+            commit()
+        taken, progressed = _delete_selected(cr, store, prefix, report, batch_size=batch_size,
+                                             attachment_table=attachment_table)
         report.batches += 1
         if commit is None:
             break
         commit()
-        if done:
+        # a batch whose deletes all failed would be selected again at once: stop until the next run
+        if (picked < batch_size and taken < batch_size) or (taken and not progressed):
             break
     cr.execute(f"DELETE FROM {TABLE} WHERE reason = %s "
                "AND marked_at < (clock_timestamp() at time zone 'utc') - %s * interval '1 second'",
@@ -197,55 +208,74 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
     return report
 
 
-def _collect_batch(cr: Cursor, store: ObjectStore, prefix: str, report: CollectReport, *, batch_size: int,
-                   grace_seconds: float, attachment_table: str, lock_timeout: str) -> bool:
-    """One batch in the current transaction; True when nothing is left to do."""
+def _select_unreferenced(cr: Cursor, prefix: str, report: CollectReport, *, batch_size: int,
+                         grace_seconds: float, attachment_table: str, lock_timeout: str) -> int:
+    """Phase 1, short, under a SHARE lock on the attachments: turn old candidates nobody references
+    into one COLLECTING row per name. Returns the number of candidate rows taken."""
     cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
     cr.execute(f"""
         SELECT g.id, g.store_fname FROM {TABLE} g
-         WHERE g.reason <> %(collected)s AND g.store_fname LIKE %(prefix)s
+         WHERE g.reason IN %(candidates)s AND g.store_fname LIKE %(prefix)s
            AND g.marked_at <= (clock_timestamp() at time zone 'utc') - %(grace)s * interval '1 second'
            AND NOT EXISTS (SELECT 1 FROM {TABLE} young
-                            WHERE young.store_fname = g.store_fname AND young.reason <> %(collected)s
+                            WHERE young.store_fname = g.store_fname AND young.reason IN %(candidates)s
                               AND young.marked_at > (clock_timestamp() at time zone 'utc')
                                                     - %(grace)s * interval '1 second')
          ORDER BY g.marked_at
          LIMIT %(limit)s
            FOR UPDATE OF g SKIP LOCKED""",
-               {"collected": COLLECTED, "prefix": _like_prefix(prefix), "grace": grace_seconds,
+               {"candidates": (UNLINK, UPLOAD), "prefix": _like_prefix(prefix), "grace": grace_seconds,
                 "limit": batch_size})
     rows = cr.fetchall()
     if not rows:
-        return True
-    ids_by_name: dict[str, list[int]] = {}
-    for row_id, name in rows:
-        ids_by_name.setdefault(name, []).append(row_id)
-    names = sorted(ids_by_name)
+        return 0
+    names = sorted({name for _id, name in rows})
     # waits for transactions that inserted/updated attachments and are not committed yet
     cr.execute(f'LOCK TABLE "{attachment_table}" IN SHARE MODE')
     cr.execute(f'SELECT DISTINCT store_fname FROM "{attachment_table}" WHERE store_fname = ANY(%s)', (names,))
     referenced = {row[0] for row in cr.fetchall()}
-    done_ids: list[int] = []
-    collected: list[str] = []
-    for name in names:
-        if name in referenced:
-            done_ids.extend(ids_by_name[name])
-            continue
+    cr.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", ([row_id for row_id, _name in rows],))
+    mark(cr, [name for name in names if name not in referenced], reason=COLLECTING)
+    report.kept_referenced += len(referenced)
+    return len(rows)
+
+
+def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: CollectReport, *, batch_size: int,
+                     attachment_table: str) -> tuple[int, bool]:
+    """Phase 2, without the table lock (network deletes can take seconds): delete the objects of
+    COLLECTING rows still ours. A writer that claimed one meanwhile deleted or locked its row,
+    so it is skipped here and the writer uploads again. Returns (rows taken, any progress)."""
+    cr.execute(f"""
+        SELECT id, store_fname FROM {TABLE}
+         WHERE reason = %s AND store_fname LIKE %s
+         ORDER BY id LIMIT %s
+           FOR UPDATE SKIP LOCKED""", (COLLECTING, _like_prefix(prefix), batch_size))
+    rows = cr.fetchall()
+    if not rows:
+        return 0, False
+    ids_by_name: dict[str, list[int]] = {}
+    for row_id, name in rows:
+        ids_by_name.setdefault(name, []).append(row_id)
+    # belt and braces for writers that bypass claim(): a committed reference keeps the object
+    cr.execute(f'SELECT DISTINCT store_fname FROM "{attachment_table}" WHERE store_fname = ANY(%s)',
+               (sorted(ids_by_name),))
+    referenced = {row[0] for row in cr.fetchall()}
+    keys = {}
+    for name in ids_by_name:
         uri = parse_uri(name)
         assert uri is not None and uri.bucket == store.bucket  # guaranteed by the LIKE prefix
-        try:
-            store.delete(uri.key)
-        except StorageError as exc:
-            report.failed += 1
-            _logger.warning("object storage GC could not delete %s: %s", name, exc)
-            continue
-        done_ids.extend(ids_by_name[name])
-        collected.append(name)
-    if done_ids:
-        cr.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", (done_ids,))
-    if collected:
-        mark(cr, collected, reason=COLLECTED)
-        report.deleted.extend(collected)
+        if name not in referenced:
+            keys[uri.key] = name
+    failed = store.delete_many(sorted(keys)) if keys else {}
+    for key, error in failed.items():
+        report.failed += 1
+        _logger.warning("object storage GC could not delete %s: %s", keys[key], error)
+    collected = sorted(name for key, name in keys.items() if key not in failed)
+    done = [row_id for name, ids in ids_by_name.items() if name in referenced or name in collected
+            for row_id in ids]
+    if done:
+        cr.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", (done,))
+    mark(cr, collected, reason=COLLECTED)
+    report.deleted.extend(collected)
     report.kept_referenced += len(referenced)
-    # a batch whose deletes all failed would be selected again at once: stop until the next run
-    return len(rows) < batch_size or not done_ids
+    return len(rows), bool(done)

@@ -209,6 +209,26 @@ class S3Store(ObjectStore):
         # S3 answers 204 whether or not the key existed: deleting twice is harmless
         self._call("delete", self.bucket, key, self.client.delete_object, Bucket=self.bucket, Key=key)
 
+    def _delete_many(self, keys: list[str]) -> dict[str, StorageError]:
+        """DeleteObjects, up to 1000 keys per request."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        failed: dict[str, StorageError] = {}
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start:start + 1000]
+            try:
+                response = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
+            except (ClientError, BotoCoreError) as exc:
+                error = self._error(exc, "delete", self.bucket)
+                failed.update({key: error for key in chunk})
+                continue
+            for item in response.get("Errors", []):
+                failed[item["Key"]] = StorageUnavailable(
+                    f"S3 delete of s3://{self.bucket}/{item['Key']} failed: {item.get('Code', '?')}",
+                    scheme="s3", bucket=self.bucket, key=item["Key"])
+        return failed
+
     def _presigned_url(self, bucket: str, key: str, expires: int, filename: Optional[str],
                        mimetype: Optional[str]) -> Optional[str]:
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}

@@ -296,3 +296,35 @@ def test_repeatable_read_writer_marking_its_own_fresh_upload(db, s3_store):
         report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
     assert new not in report.deleted
     assert s3_store.get(sha1(second)) == second
+
+
+def test_writer_claiming_between_the_collector_phases_keeps_its_object(db, s3_store):
+    """Phase 1 decided the object is unreferenced and committed; a writer then claims the name
+    (re-uploads because the claim says it is being collected); phase 2 must skip it."""
+    dsn, conn = db
+    mark, _ = autonomous_marker(dsn)
+    content = b"claimed between the phases"
+    fname = upload(s3_store, content)
+    with conn.cursor() as cr:
+        gc.mark(cr, [fname])
+    conn.commit()
+    with conn.cursor() as cr:
+        report = gc.CollectReport()
+        assert gc._select_unreferenced(cr, s3_store.prefix, report, batch_size=10, grace_seconds=0,
+                                       attachment_table="ir_attachment", lock_timeout="10s") == 1
+    conn.commit()
+    writer = psycopg2.connect(dsn)
+    try:
+        with writer.cursor() as wcr:
+            assert gc.claim(wcr, fname) is True  # being collected: upload again, do not trust memory
+            assert gc.write_object(wcr, s3_store, sha1(content), content, mark) == fname
+            wcr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
+            with conn.cursor() as cr:  # phase 2 runs while the writer's transaction is open
+                taken, _ = gc._delete_selected(cr, s3_store, s3_store.prefix, report, batch_size=10,
+                                               attachment_table="ir_attachment")
+            conn.commit()
+            assert taken == 0 and report.deleted == []
+        writer.commit()
+    finally:
+        writer.close()
+    assert s3_store.get(sha1(content)) == content

@@ -269,3 +269,13 @@ def test_threads_share_one_store(store):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert all(pool.map(work, range(64)))
+
+
+def test_delete_many_in_the_write_bucket(store):
+    blobs = [f"bulk {i}".encode() for i in range(5)]
+    for blob in blobs:
+        store.put(sha1(blob), blob)
+    keys = [sha1(blob) for blob in blobs] + ["0" * 40]  # a key that does not exist is not a failure
+    assert store.delete_many(keys) == {}
+    assert not any(store.exists(sha1(blob)) for blob in blobs)
+    assert store.put(sha1(blobs[0]), blobs[0]) is True  # deleted keys are forgotten by the memory too
