@@ -20,7 +20,8 @@ def main(argv: list[str]) -> int:
         print(f"\n===== {script.stem} =====", flush=True)
         if subprocess.call([sys.executable, str(script)], cwd=HERE.parent) != 0:
             failed.append(script.stem)
-    print(f"\n{len(scripts) - len(failed)} benchmark(s) met their targets; missed: {', '.join(failed) or 'none'}")
+    met = len(scripts) - len(failed)
+    print(f"\n{met} benchmark(s) met their targets; missed: {', '.join(failed) or 'none'}")
     return 1 if failed else 0
 
 

@@ -131,9 +131,11 @@ def bench_backend(backend: str, servers: dict, rounds: int) -> tuple[list[str], 
             for i in range(ITERATIONS[label]):
                 data = os.urandom(size)
                 key = sha1(data)
-                order = [("store", lambda: store.put(key, data)), ("raw", lambda: raw.put(key, data)),
-                         ("cond", lambda: raw.put_conditional(key, data))]
-                gets = [("store", lambda: store.get(key)), ("raw", lambda: raw.get(key))]
+                # default arguments bind this iteration's key/data (the calls run right away anyway)
+                order = [("store", lambda key=key, data=data: store.put(key, data)),
+                         ("raw", lambda key=key, data=data: raw.put(key, data)),
+                         ("cond", lambda key=key, data=data: raw.put_conditional(key, data))]
+                gets = [("store", lambda key=key: store.get(key)), ("raw", lambda key=key: raw.get(key))]
                 if i % 2:
                     order, gets = order[::-1], gets[::-1]
                 this = {}
@@ -148,10 +150,10 @@ def bench_backend(backend: str, servers: dict, rounds: int) -> tuple[list[str], 
                 paired["get"].append(this["get store"][0] / this["get raw"][0])
                 paired["put cond"].append(this["put store"][0] / this["put cond"][0])
                 # put of an existing key: what the "already stored?" check costs
-                exist["known (memory)"].append(timed(lambda: store.put(key, data)))
+                exist["known (memory)"].append(timed(lambda key=key, data=data: store.put(key, data)))
                 store.known_keys.discard((store.bucket, key))
-                exist["conditional PUT 412"].append(timed(lambda: store.put(key, data)))
-                exist["HEAD (avoided)"].append(timed(lambda: raw.head(key)))
+                exist["conditional PUT 412"].append(timed(lambda key=key, data=data: store.put(key, data)))
+                exist["HEAD (avoided)"].append(timed(lambda key=key: raw.head(key)))
         med = {name: statistics.median(values) * 1000 for name, values in samples.items()}
         cpu_med = {name: statistics.median(values) * 1000 for name, values in cpu.items()}
         for op in ("get", "put"):
@@ -168,7 +170,8 @@ def bench_backend(backend: str, servers: dict, rounds: int) -> tuple[list[str], 
                          f"raw {med[f'{op} raw']:8.2f} ms  ratio {ratio:5.3f}{flag}  "
                          f"(client CPU {cpu_med[f'{op} store']:.2f}/{cpu_med[f'{op} raw']:.2f} ms{extra})")
         exist_med = {name: statistics.median(values) * 1000 for name, values in exist.items()}
-        lines.append(f"{backend:12} put (existing)    {label:>6}: in-process memory {exist_med['known (memory)']:.3f} ms;"
+        lines.append(f"{backend:12} put (existing)    {label:>6}: "
+                     f"in-process memory {exist_med['known (memory)']:.3f} ms;"
                      f" unknown -> conditional PUT answered 412 {exist_med['conditional PUT 412']:.2f} ms"
                      f" (= {exist_med['conditional PUT 412'] / med['put raw']:.2f}x a raw new put);"
                      f" a HEAD-first check would add {exist_med['HEAD (avoided)']:.2f} ms to every new put"

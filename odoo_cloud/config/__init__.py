@@ -6,8 +6,9 @@ variable at once (see `ConfigError`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Optional
 
 from . import logging as _logging
 from . import platform as _platform
@@ -26,9 +27,9 @@ from .storage import StorageSettings
 from .swift import SwiftSettings
 
 __all__ = [
-    "ConfigError", "EnvReader", "Problem", "Secret", "Settings", "mask_url", "load_settings",
-    "LoggingSettings", "PlatformSettings", "S3Settings", "SessionSettings", "StatsdSettings",
-    "StorageSettings", "SwiftSettings",
+    "ConfigError", "EnvReader", "LoggingSettings", "PlatformSettings", "Problem", "S3Settings", "Secret",
+    "SessionSettings", "Settings", "StatsdSettings", "StorageSettings", "SwiftSettings", "load_settings",
+    "mask_url",
 ]
 
 

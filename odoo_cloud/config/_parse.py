@@ -6,9 +6,11 @@ instead of three crash loops.
 """
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, TypeVar
+from typing import Optional, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
@@ -185,7 +187,7 @@ class EnvReader:
 
         def parse(value: str) -> float:
             number = float(value)
-            if number != number or number < minimum or number == float("inf"):
+            if math.isnan(number) or number < minimum or number == float("inf"):
                 raise ValueError(value)
             return number
 

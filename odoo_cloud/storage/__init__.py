@@ -4,12 +4,18 @@ Backends import their client library lazily (boto3, swiftclient) so that a
 deployment using one store does not need the other's dependencies.
 """
 from .base import DEFAULT_CHUNK_SIZE, KnownKeys, ObjectInfo, ObjectStore, ObjectStream
-from .errors import (DeleteRefused, ObjectNotFound, StorageDisabled, StorageError, StorageNotConfigured,
-                     StorageUnavailable)
+from .errors import (
+    DeleteRefused,
+    ObjectNotFound,
+    StorageDisabled,
+    StorageError,
+    StorageNotConfigured,
+    StorageUnavailable,
+)
 from .uri import SCHEMES, StoreUri, bucket_for_db, format_uri, is_object_uri, parse_uri
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE", "KnownKeys", "ObjectInfo", "ObjectStore", "ObjectStream",
-    "DeleteRefused", "ObjectNotFound", "StorageDisabled", "StorageError", "StorageNotConfigured",
-    "StorageUnavailable", "SCHEMES", "StoreUri", "bucket_for_db", "format_uri", "is_object_uri", "parse_uri",
+    "DEFAULT_CHUNK_SIZE", "SCHEMES", "DeleteRefused", "KnownKeys", "ObjectInfo", "ObjectNotFound",
+    "ObjectStore", "ObjectStream", "StorageDisabled", "StorageError", "StorageNotConfigured",
+    "StorageUnavailable", "StoreUri", "bucket_for_db", "format_uri", "is_object_uri", "parse_uri",
 ]

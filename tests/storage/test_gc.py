@@ -266,7 +266,8 @@ def test_rewriting_collected_content_uploads_again_and_survives_rollback_as_a_ca
     s3_store.known_keys.add((s3_store.bucket, sha1(content)))  # stale memory of this process
     with conn.cursor() as cr:
         assert gc.write_object(cr, s3_store, sha1(content), content, mark) == fname
-    assert calls == [[fname]]  # marked (committed) before the upload, so the rollback below leaves a candidate
+    # marked (committed) before the upload, so the rollback below leaves a candidate
+    assert calls == [[fname]]
     assert s3_store.get(sha1(content)) == content  # uploaded again despite the stale memory
     conn.rollback()
     with conn.cursor() as cr:
