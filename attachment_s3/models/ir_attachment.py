@@ -7,4 +7,4 @@ class IrAttachment(models.Model):
     @api.model
     def _object_storage_schemes(self):
         """Installing this addon makes `ir_attachment.location = s3` usable in this database."""
-        return super()._object_storage_schemes() + ["s3"]
+        return [*super()._object_storage_schemes(), "s3"]

@@ -1,1 +1,1 @@
-from . import test_attachment_s3
+from . import test_attachment_s3  # noqa: F401

@@ -1,1 +1,1 @@
-from . import ir_attachment
+from . import ir_attachment  # noqa: F401

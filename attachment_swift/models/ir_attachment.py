@@ -7,4 +7,4 @@ class IrAttachment(models.Model):
     @api.model
     def _object_storage_schemes(self):
         """Installing this addon makes `ir_attachment.location = swift` usable in this database."""
-        return super()._object_storage_schemes() + ["swift"]
+        return [*super()._object_storage_schemes(), "swift"]

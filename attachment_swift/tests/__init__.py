@@ -1,1 +1,1 @@
-from . import test_attachment_swift
+from . import test_attachment_swift  # noqa: F401

@@ -1,2 +1,1 @@
-from . import ir_attachment
-from . import ir_attachment_migration
+from . import ir_attachment, ir_attachment_migration  # noqa: F401

@@ -95,7 +95,8 @@ class ObjectStorageTests(ObjectStorageMixin):
 
     def test_create_read_write_copy_unlink(self):
         data = self.unique(100_000)
-        att = self.Attachment.create({"name": "data.bin", "raw": data, "mimetype": "application/octet-stream"})
+        att = self.Attachment.create(
+            {"name": "data.bin", "raw": data, "mimetype": "application/octet-stream"})
         self.assertEqual(att.store_fname, f"{self.scheme}://{self.store.bucket}/{sha1(data)}")
         self.assertFalse(att.db_datas)
         self.assertEqual(self.store.get(sha1(data)), data, "the object is in the bucket under its sha1")
@@ -139,7 +140,8 @@ class ObjectStorageTests(ObjectStorageMixin):
         js = self.Attachment.create({"name": "a.js", "raw": script, "mimetype": "application/javascript"})
         self.assertFalse(js.store_fname)
 
-        self.env["ir.config_parameter"].sudo().set_param("ir_attachment.storage.force.database", '{"image/": 10}')
+        self.env["ir.config_parameter"].sudo().set_param(
+            "ir_attachment.storage.force.database", '{"image/": 10}')
         moved = self.Attachment.create({"name": "small2.png", "raw": small, "mimetype": "image/png"})
         self.assertTrue(moved.store_fname, "rules are read from the system parameter")
         self.env["ir.config_parameter"].sudo().set_param("ir_attachment.storage.force.database", "nonsense")
@@ -181,8 +183,8 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.env.cr.execute("UPDATE ir_attachment SET store_fname = %s WHERE id = %s",
                             (f"{self.scheme}://another-bucket/{elsewhere.checksum}", elsewhere.id))
         elsewhere.invalidate_recordset()
-        found = self.Attachment.search(self.Attachment._get_storage_domain() + [("id", "in", (in_db | stored |
-                                                                                            elsewhere).ids)])
+        ids = (in_db | stored | elsewhere).ids
+        found = self.Attachment.search([*self.Attachment._get_storage_domain(), ("id", "in", ids)])
         self.assertEqual(found, in_db | elsewhere)
 
     def test_gc_bounds_come_from_system_parameters(self):
@@ -264,7 +266,8 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
 
     def test_download_streams_with_etag_and_ranges(self):
         data = self.unique(300_000)
-        att = self.Attachment.create({"name": "Résumé.bin", "raw": data, "mimetype": "application/octet-stream"})
+        att = self.Attachment.create(
+            {"name": "Résumé.bin", "raw": data, "mimetype": "application/octet-stream"})
         url = f"/web/content/{att.id}?download=true"
         response = self.url_open(url)
         self.assertEqual(response.status_code, 200)
@@ -304,7 +307,8 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
         data = self.unique(20_000)
         att = self.Attachment.create({"name": "signed.bin", "raw": data})
         extra = self.presign_environment()
-        with environ(ATTACHMENT_STORAGE_PRESIGNED_URL="1", ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY="600", **extra):
+        with environ(ATTACHMENT_STORAGE_PRESIGNED_URL="1", ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY="600",
+                     **extra):
             response = self.url_open(f"/web/content/{att.id}?download=true", allow_redirects=False)
         self.assertEqual(response.status_code, 302)
         self.assertEqual(response.headers["Cache-Control"], "max-age=540")
@@ -345,7 +349,8 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
         whole_mb = (_status_kb("VmHWM") - before) / 1024
         self.assertGreater(whole_mb, 60)
         logging.getLogger(__name__).info(
-            "64 MB download through the Odoo stream path (%s): peak RSS +%.1f MB (whole-object read: +%.1f MB)",
+            "64 MB download through the Odoo stream path (%s): peak RSS +%.1f MB "
+            "(whole-object read: +%.1f MB)",
             self.scheme, growth_mb, whole_mb)
 
 
