@@ -13,7 +13,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 _LIVE: dict[int, subprocess.Popen] = {}
@@ -79,6 +80,16 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+@contextmanager
+def _command_log(log_path: Path, verb: str, argv: Sequence[str]) -> Iterator:
+    """log_path opened for appending, after a header line saying when which command began."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n=== {time.strftime('%H:%M:%S')} {verb}: {' '.join(map(str, argv))}\n".encode())
+        log.flush()
+        yield log
+
+
 def spawn(
     argv: Sequence[str],
     log_path: Path,
@@ -88,10 +99,7 @@ def spawn(
     user: str | None = None,
 ) -> subprocess.Popen:
     """Start argv in its own process group, stdout+stderr appended to log_path."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        log.write(f"\n=== {time.strftime('%H:%M:%S')} start: {' '.join(map(str, argv))}\n".encode())
-        log.flush()
+    with _command_log(log_path, "start", argv) as log:
         proc = subprocess.Popen(
             [str(a) for a in argv],
             stdout=log,
@@ -172,10 +180,7 @@ def wait_ready(
 
 def run_checked(argv: Sequence[str], log_path: Path, *, what: str, **kwargs) -> None:
     """Run a one-shot setup command, its output appended to log_path; raise with the tail on failure."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        log.write(f"\n=== {time.strftime('%H:%M:%S')} run: {' '.join(map(str, argv))}\n".encode())
-        log.flush()
+    with _command_log(log_path, "run", argv) as log:
         result = subprocess.run(
             [str(a) for a in argv],
             check=False,

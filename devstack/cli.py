@@ -19,6 +19,7 @@ from pathlib import Path
 from ._base import set_announcer
 from ._process import _LIVE, free_port, stop_all, terminate
 from .odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+from .odoo_env import s3_variables, session_redis_variables, statsd_variables
 from .paths import REPO_ROOT
 from .postgres import PostgresServer
 from .redis import RedisServer
@@ -38,21 +39,10 @@ def stack_environment(redis: RedisServer, s3: SeaweedFSServer, statsd: StatsdLis
     """The DESIGN.md §3 variables pointing Odoo at this stack (RUNNING_ENV=dev)."""
     return {
         "RUNNING_ENV": "dev",
-        "ODOO_SESSION_REDIS": "1",
-        "ODOO_SESSION_REDIS_HOST": redis.host,
-        "ODOO_SESSION_REDIS_PORT": str(redis.port),
-        "ODOO_SESSION_REDIS_PREFIX": f"{PROJECT}-odoo-dev",
-        "AWS_HOST": s3.endpoint_url,
-        "AWS_REGION": s3.region,
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "AWS_BUCKETNAME": BUCKET,
+        **session_redis_variables(redis, f"{PROJECT}-odoo-dev"),
+        **s3_variables(s3, BUCKET),
         "ODOO_LOGGING_JSON": "1",
-        "ODOO_STATSD": "1",
-        "STATSD_HOST": statsd.host,
-        "STATSD_PORT": str(statsd.port),
-        "STATSD_CUSTOMER": PROJECT,
-        "STATSD_ENVIRONMENT": "dev",
+        **statsd_variables(statsd, PROJECT, "dev"),
     }
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from .paths import REPO_ROOT
 
 DEFAULT_ODOO_SRC = Path("/opt/odoo18")
 ODOO_VENV = REPO_ROOT / ".venvs" / "odoo"
+ODOO_PYTHON = ODOO_VENV / "bin" / "python"
 _VERSION_RE = re.compile(r"^version_info\s*=\s*\((\d+),\s*(\d+),", re.MULTILINE)
 
 _FIND_SPEC = (
@@ -78,6 +80,13 @@ def find_odoo(python: str = "python3") -> tuple[Path | None, str]:
     return None, "no Odoo 18 found: " + "; ".join(tried)
 
 
+def find_venv_odoo() -> tuple[Path | None, str]:
+    """The Odoo 18 that .venvs/odoo runs — the one the test suite starts — or (None, why there is none)."""
+    if not ODOO_PYTHON.exists():
+        return None, f"{ODOO_PYTHON} missing (scripts/setup_odoo.sh builds it)"
+    return find_odoo(str(ODOO_PYTHON))
+
+
 def odoo_command(root: Path, python: Path | str) -> list[str]:
     """argv prefix that starts Odoo's CLI with `python` (odoo-bin of a checkout, else `-m odoo`)."""
     odoo_bin = root / "odoo-bin"
@@ -98,3 +107,23 @@ def addons_paths(root: Path) -> list[Path]:
     if (extra / "web" / "__manifest__.py").is_file():
         paths.insert(0, extra)
     return paths
+
+
+def addons_path_option(root: Path) -> str:
+    """Value of --addons-path: Odoo's own addon directories, then this repository's addons."""
+    return ",".join(str(p) for p in [*addons_paths(root), REPO_ROOT])
+
+
+def database_options(root: Path, postgres, dbname: str, data_dir: Path) -> list[str]:
+    """odoo-bin options for one database of `postgres` (host, port, user), our addons and a data dir.
+
+    Put them after the subcommand (`server`, `shell`, an anthem song): Odoo reads the subcommand first.
+    """
+    return ["-d", dbname, f"--db_host={postgres.host}", f"--db_port={postgres.port}",
+            f"--db_user={postgres.user}", f"--addons-path={addons_path_option(root)}",
+            f"--data-dir={data_dir}"]
+
+
+def bare_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """PATH and HOME plus only `environ`: an Odoo subprocess sees exactly the variables a test gives it."""
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}

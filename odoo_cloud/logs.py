@@ -389,15 +389,19 @@ class JsonFormatter(_PythonJsonFormatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: Optional[str] = None) -> str:
         """ISO 8601 UTC with milliseconds; the seconds part is cached (most records share a second)."""
-        created = record.created
-        second = int(created)
+        second = int(record.created)
         cached_second, prefix = self._second
         if second != cached_second:
-            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = (second, prefix)
+            prefix = self._new_second(second)
         return prefix + _MILLISECONDS[int(record.msecs) % 1000]
 
     # -- ours -------------------------------------------------------------------------------------------
+    def _new_second(self, second: int) -> str:
+        """Date-time prefix of a second not seen just before; callers inline the (usual) cache hit."""
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        self._second = (second, prefix)
+        return prefix
+
     def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
         # one flat function with a dict display: this runs for every log line of the server, and each
         # avoided call or store is measurable against the text formatter (bench/bench_logs.py)
@@ -406,12 +410,10 @@ class JsonFormatter(_PythonJsonFormatter):
             dbname, uid = attrs.get("dbname"), attrs.get("uid")
         else:
             dbname, uid = self.context()
-        created = record.created
-        second = int(created)
+        second = int(record.created)
         cached_second, prefix = self._second
         if second != cached_second:
-            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = (second, prefix)
+            prefix = self._new_second(second)
         msg = record.msg
         if msg.__class__ is dict:
             message = ""

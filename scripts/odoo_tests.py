@@ -202,33 +202,19 @@ class Servers:
 
     def environment(self, dbname: str) -> dict[str, str]:
         """DESIGN §3 variables pointing at our servers, with every feature switched on."""
+        from devstack.odoo_env import s3_variables, session_redis_variables, statsd_variables, swift_variables
+
         env = {"RUNNING_ENV": "dev"}
         name = dbname.replace("_", "-").lower()  # odoo-tests-<date>-<time>-<pid>: bucket/prefix-safe
         if "s3" in self.started:
-            s3 = self.started["s3"]
-            s3.create_bucket(name)
-            env.update({
-                "AWS_HOST": s3.endpoint_url, "AWS_REGION": s3.region, "AWS_ACCESS_KEY_ID": s3.access_key,
-                "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_BUCKETNAME": name,
-            })
+            self.started["s3"].create_bucket(name)
+            env.update(s3_variables(self.started["s3"], name))
         if "swift" in self.started:
-            swift = self.started["swift"]
-            env.update({
-                "SWIFT_AUTH_URL": swift.auth_url, "SWIFT_ACCOUNT": swift.user, "SWIFT_PASSWORD": swift.key,
-                "SWIFT_WRITE_CONTAINER": name,
-            })
+            env.update(swift_variables(self.started["swift"], name))
         if "redis" in self.started:
-            redis = self.started["redis"]
-            env.update({
-                "ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_HOST": redis.host,
-                "ODOO_SESSION_REDIS_PORT": str(redis.port), "ODOO_SESSION_REDIS_PREFIX": name,
-            })
+            env.update(session_redis_variables(self.started["redis"], name))
         if "statsd" in self.started:
-            statsd = self.started["statsd"]
-            env.update({
-                "ODOO_STATSD": "1", "STATSD_HOST": statsd.host, "STATSD_PORT": str(statsd.port),
-                "STATSD_CUSTOMER": "odoo-tests", "STATSD_ENVIRONMENT": "test",
-            })
+            env.update(statsd_variables(self.started["statsd"], "odoo-tests", "test"))
         return env
 
 

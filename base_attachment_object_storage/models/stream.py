@@ -86,18 +86,3 @@ class ObjectStoreStream(Stream):
         raw.response = body
         raw.direct_passthrough = True
         return response
-        start = end = None
-        if response.status_code == 206:
-            start, end = response.content_range.start, response.content_range.stop - 1
-        try:
-            body = self.store.open(self.uri.key, bucket=self.uri.bucket, start=start, end=end,
-                                   chunk_size=CHUNK_SIZE)
-        except ObjectNotFound:
-            report_missing(self.uri, self.attachment_ref)
-            raise NotFound() from None
-        except StorageError as exc:
-            _logger.warning("attachment %s: download failed: %s", self.attachment_ref, exc)
-            raise ServiceUnavailable("The attachment storage is unavailable, please retry later.") from None
-        response.response = body
-        response.direct_passthrough = True
-        return response

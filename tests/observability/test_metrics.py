@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 import time
@@ -13,6 +12,7 @@ import pytest
 from odoo_cloud import instrumentation
 from odoo_cloud.config import ConfigError, load_settings
 from odoo_cloud.metrics import Metrics, metric_part, status_class, wrap_wsgi_call
+from tests.forking import passes_in_forked_child
 
 
 @pytest.fixture
@@ -192,20 +192,14 @@ def test_the_client_is_built_lazily_and_again_after_fork(statsd_listener, metric
     assert metrics._client is None  # nothing opened at construction (post_load runs before the fork)
     parent_client = metrics.client()
     assert metrics.client() is parent_client
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: must not reuse the parent's socket
-        try:
-            child_client = metrics.client()
-            ok = child_client is not None and child_client is not parent_client
-            metrics.request_finished(0.001, 200)
-            os.write(write, b"1" if ok else b"0")
-        finally:
-            os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    assert os.read(read, 1) == b"1"
-    os.close(read)
+
+    def child():  # must not reuse the parent's socket
+        child_client = metrics.client()
+        ok = child_client is not None and child_client is not parent_client
+        metrics.request_finished(0.001, 200)
+        return ok
+
+    assert passes_in_forked_child(child)
     lines = received(statsd_listener, customer, 1)
     assert any(f"odoo.http.request.{customer}.prod" in line for line in lines)
     assert metrics.client() is parent_client

@@ -27,10 +27,8 @@ from pathlib import Path
 import pytest
 
 from devstack._process import free_port
-from devstack.odoo import addons_paths, find_odoo, odoo_command
+from devstack.odoo import ODOO_PYTHON, addons_path_option, find_venv_odoo, odoo_command
 
-ROOT = Path(__file__).resolve().parents[2]
-ODOO_PYTHON = ROOT / ".venvs" / "odoo" / "bin" / "python"
 CUSTOMER = "accept"
 REQUIRED = ("timestamp", "level", "logger", "message", "pid", "thread", "dbname", "uid", "request_id")
 
@@ -38,11 +36,9 @@ pytestmark = pytest.mark.slow
 
 
 def _odoo_root() -> Path:
-    python = str(ODOO_PYTHON) if ODOO_PYTHON.exists() else "python3"
-    root, reason = find_odoo(python)
-    if root is None or not ODOO_PYTHON.exists():
-        venv = "exists" if ODOO_PYTHON.exists() else "is missing (scripts/setup_odoo.sh builds it)"
-        pytest.skip(f"no Odoo 18 to run: {reason}; .venvs/odoo {venv}")
+    root, reason = find_venv_odoo()
+    if root is None:
+        pytest.skip(f"no Odoo 18 to run: {reason}")
     return root
 
 
@@ -62,7 +58,7 @@ class OdooServer:
         self.env.pop("STATSD_ENVIRONMENT", None)
         self.base = [
             *odoo_command(root, ODOO_PYTHON),
-            f"--addons-path={','.join(str(p) for p in [*addons_paths(root), ROOT])}",
+            f"--addons-path={addons_path_option(root)}",
             f"--db_host={postgres.host}", f"--db_port={postgres.port}", f"--db_user={postgres.user}",
             f"--data-dir={workdir / 'data'}", "-d", self.dbname, f"--db-filter=^{self.dbname}$",
             "--load=base,web,logging_json,monitoring_statsd", "--without-demo=all", "--log-level=info",

@@ -4,7 +4,6 @@ These need environment variables at odoo-bin start, so each scenario is an odoo-
 (CREATE DATABASE ... TEMPLATE) of one database where cloud_platform was installed once.
 """
 import hashlib
-import os
 import shutil
 import subprocess
 import uuid
@@ -13,14 +12,17 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from devstack.odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+from devstack.odoo import (
+    ODOO_PYTHON,
+    ODOO_VENV,
+    bare_environment,
+    database_options,
+    find_venv_odoo,
+    odoo_command,
+)
+from devstack.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-ODOO_PYTHON = ODOO_VENV / "bin" / "python"
-if ODOO_PYTHON.exists():
-    ODOO_ROOT, ODOO_WHY = find_odoo(str(ODOO_PYTHON))
-else:
-    ODOO_ROOT, ODOO_WHY = None, f"{ODOO_PYTHON} missing"
+ODOO_ROOT, ODOO_WHY = find_venv_odoo()
 if ODOO_ROOT is None:
     pytest.skip(f"Odoo tests SKIPPED: {ODOO_WHY} (run scripts/setup_odoo.sh)", allow_module_level=True)
 
@@ -33,24 +35,20 @@ class Odoo:
     def __init__(self, postgres, data_dir: Path):
         self.pg = postgres
         self.data_dir = data_dir
-        self.addons_path = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
 
     def run(self, dbname, environ, *args, stdin=None, timeout=TIMEOUT):
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
-        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), *args[:1], "-d", dbname,
-                f"--db_host={self.pg.host}", f"--db_port={self.pg.port}", f"--db_user={self.pg.user}",
-                f"--addons-path={self.addons_path}", f"--data-dir={self.data_dir}", "--no-http",
+        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), *args[:1],
+                *database_options(ODOO_ROOT, self.pg, dbname, self.data_dir), "--no-http",
                 "--log-level=info", *args[1:]]
-        return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        return subprocess.run(argv, env=bare_environment(environ), input=stdin, capture_output=True,
+                              text=True, timeout=timeout, check=False)
 
     def anthem(self, dbname, environ, target):
         """`anthem <target> -d db ...`, the way a deploy script plays a song."""
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
-        argv = [str(ODOO_VENV / "bin" / "anthem"), target, "-d", dbname, f"--db_host={self.pg.host}",
-                f"--db_port={self.pg.port}", f"--db_user={self.pg.user}", f"--addons-path={self.addons_path}",
-                f"--data-dir={self.data_dir}"]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        argv = [str(ODOO_VENV / "bin" / "anthem"), target,
+                *database_options(ODOO_ROOT, self.pg, dbname, self.data_dir)]
+        return subprocess.run(argv, env=bare_environment(environ), capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False)
 
     def shell(self, dbname, environ, code):
         return self.run(dbname, environ, "shell", stdin=code)
@@ -228,7 +226,7 @@ def test_install_in_dev_changes_nothing(odoo, template_db):
     assert "running_env dev: ir_attachment.location left at 'file'" in log_of(result)
 
 
-S3_GLUE = REPO / "base_attachment_object_storage" / "models"
+S3_GLUE = REPO_ROOT / "base_attachment_object_storage" / "models"
 
 
 def stored_objects_match(odoo, db, read):

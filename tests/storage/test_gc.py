@@ -37,6 +37,19 @@ def s3_store(s3_server, unique_prefix):
                                    s3_server.secret_key, unique_prefix))
 
 
+def mark_committed(conn, names) -> None:
+    """Marks as a committed unlink leaves them."""
+    with conn.cursor() as cr:
+        gc.mark(cr, names)
+    conn.commit()
+
+
+def collect_now(conn, store, **options):
+    """One collection without grace period, committing batch by batch as the autovacuum job does."""
+    with conn.cursor() as cr:
+        return gc.collect(cr, store, commit=conn.commit, grace_seconds=0, **options)
+
+
 def upload(store, content: bytes) -> str:
     store.put(sha1(content), content)
     return store.uri(sha1(content))
@@ -49,8 +62,7 @@ def test_unreferenced_objects_are_collected_referenced_kept(db, s3_store):
         cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (used,))
         assert gc.mark(cr, [orphan, used, "ab/abcdef-local-file"]) == 2  # local names are not ours
     conn.commit()
-    with conn.cursor() as cr:
-        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    report = collect_now(conn, s3_store)
     assert report.deleted == [orphan] and report.kept_referenced == 1 and report.failed == 0
     assert not s3_store.exists(sha1(b"orphan"))
     assert s3_store.get(sha1(b"used")) == b"used"
@@ -68,8 +80,7 @@ def test_rolled_back_unlink_loses_nothing(db, s3_store):
         cr.execute("DELETE FROM ir_attachment WHERE store_fname = %s", (fname,))
         gc.mark(cr, [fname])
     conn.rollback()
-    with conn.cursor() as cr:
-        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    report = collect_now(conn, s3_store)
     assert report.deleted == []
     assert s3_store.get(sha1(b"precious")) == b"precious"
 
@@ -77,9 +88,7 @@ def test_rolled_back_unlink_loses_nothing(db, s3_store):
 def test_young_marks_wait_for_the_grace_period(db, s3_store):
     _, conn = db
     fname = upload(s3_store, b"just uploaded, INSERT not done yet")
-    with conn.cursor() as cr:
-        gc.mark(cr, [fname])
-    conn.commit()
+    mark_committed(conn, [fname])
     with conn.cursor() as cr:
         assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=3600).deleted == []
         assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
@@ -90,11 +99,8 @@ def test_never_deletes_from_a_bucket_it_does_not_write(db, s3_server, s3_store, 
     prod = make_store("s3", s3_env(s3_server.endpoint_url, s3_server.region, s3_server.access_key,
                                    s3_server.secret_key, unique_prefix + "-prod"))
     foreign = upload(prod, b"prod data")
-    with conn.cursor() as cr:
-        gc.mark(cr, [foreign])
-    conn.commit()
-    with conn.cursor() as cr:
-        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    mark_committed(conn, [foreign])
+    report = collect_now(conn, s3_store)
     assert report.deleted == []
     assert prod.get(sha1(b"prod data")) == b"prod data"
 
@@ -102,9 +108,7 @@ def test_never_deletes_from_a_bucket_it_does_not_write(db, s3_server, s3_store, 
 def test_batches_are_bounded_by_count_and_time(db, s3_store):
     _, conn = db
     names = [upload(s3_store, f"object {i}".encode()) for i in range(5)]
-    with conn.cursor() as cr:
-        gc.mark(cr, names)
-    conn.commit()
+    mark_committed(conn, names)
     with conn.cursor() as cr:
         stopped = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0, max_seconds=0)
         assert stopped.stopped_by_time and stopped.deleted == []
@@ -117,11 +121,8 @@ def test_writer_reusing_a_collected_key_learns_it_must_upload_again(db, s3_store
     _, conn = db
     content = b"deleted then re-created"
     fname = upload(s3_store, content)
-    with conn.cursor() as cr:
-        gc.mark(cr, [fname])
-    conn.commit()
-    with conn.cursor() as cr:
-        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+    mark_committed(conn, [fname])
+    assert collect_now(conn, s3_store).deleted == [fname]
     # another process still "knows" the key: claim tells it the object was collected
     s3_store.known_keys.add((s3_store.bucket, sha1(content)))
     with conn.cursor() as cr:
@@ -137,9 +138,7 @@ def test_claim_in_an_open_transaction_protects_the_object_from_a_concurrent_coll
     dsn, conn = db
     content = b"reused by a concurrent create"
     fname = upload(s3_store, content)
-    with conn.cursor() as cr:
-        gc.mark(cr, [fname])
-    conn.commit()
+    mark_committed(conn, [fname])
     writer = psycopg2.connect(dsn)
     try:
         with writer.cursor() as wcr:
@@ -161,9 +160,7 @@ def test_collector_waits_for_an_uncommitted_insert(db, s3_store):
     dsn, conn = db
     content = b"inserted, not committed"
     fname = upload(s3_store, content)
-    with conn.cursor() as cr:
-        gc.mark(cr, [fname])
-    conn.commit()
+    mark_committed(conn, [fname])
     writer = psycopg2.connect(dsn)
     result = {}
     try:
@@ -189,9 +186,7 @@ def test_collector_waits_for_an_uncommitted_insert(db, s3_store):
 def test_failed_deletes_keep_the_mark_and_stop_the_run(db, s3_server, s3_store):
     _, conn = db
     fname = upload(s3_store, b"server goes away")
-    with conn.cursor() as cr:
-        gc.mark(cr, [fname])
-    conn.commit()
+    mark_committed(conn, [fname])
     with s3_server.outage():
         with conn.cursor() as cr:
             report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
@@ -227,8 +222,7 @@ def test_upload_of_a_rolled_back_create_is_collected(db, s3_store):
         cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
     conn.rollback()
     assert calls == [[fname]]
-    with conn.cursor() as cr:
-        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+    assert collect_now(conn, s3_store).deleted == [fname]
     assert not s3_store.exists(sha1(content))
 
 
@@ -247,8 +241,7 @@ def test_committed_create_keeps_its_object_and_existing_objects_are_not_remarked
         assert gc.status(cr, fname) == set()  # the second write claimed the fresh-upload mark
         gc.mark(cr, [fname])  # as an unlink of another row with the same content would
     conn.commit()
-    with conn.cursor() as cr:
-        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    report = collect_now(conn, s3_store)
     assert report.deleted == [] and report.kept_referenced == 1
     assert s3_store.get(sha1(content)) == content
 
@@ -258,11 +251,8 @@ def test_rewriting_collected_content_uploads_again_and_survives_rollback_as_a_ca
     mark, calls = autonomous_marker(dsn)
     content = b"collected, then written again"
     fname = upload(s3_store, content)
-    with conn.cursor() as cr:
-        gc.mark(cr, [fname])
-    conn.commit()
-    with conn.cursor() as cr:
-        assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
+    mark_committed(conn, [fname])
+    assert collect_now(conn, s3_store).deleted == [fname]
     s3_store.known_keys.add((s3_store.bucket, sha1(content)))  # stale memory of this process
     with conn.cursor() as cr:
         assert gc.write_object(cr, s3_store, sha1(content), content, mark) == fname
@@ -293,8 +283,7 @@ def test_repeatable_read_writer_marking_its_own_fresh_upload(db, s3_store):
         assert gc.claim(cr, old) is False  # rewriting the first content again in the same transaction
     conn.commit()
     conn.set_session(isolation_level="READ COMMITTED")
-    with conn.cursor() as cr:
-        report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    report = collect_now(conn, s3_store)
     assert new not in report.deleted
     assert s3_store.get(sha1(second)) == second
 
@@ -306,9 +295,7 @@ def test_writer_claiming_between_the_collector_phases_keeps_its_object(db, s3_st
     mark, _ = autonomous_marker(dsn)
     content = b"claimed between the phases"
     fname = upload(s3_store, content)
-    with conn.cursor() as cr:
-        gc.mark(cr, [fname])
-    conn.commit()
+    mark_committed(conn, [fname])
     with conn.cursor() as cr:
         report = gc.CollectReport()
         assert gc._select_unreferenced(cr, s3_store.prefix, report, batch_size=10, grace_seconds=0,

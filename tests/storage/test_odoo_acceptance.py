@@ -18,14 +18,10 @@ import pytest
 import requests
 
 from devstack._process import free_port
-from devstack.odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+from devstack.odoo import ODOO_PYTHON, bare_environment, database_options, find_venv_odoo, odoo_command
+from devstack.odoo_env import s3_variables, swift_variables
 
-REPO = Path(__file__).resolve().parents[2]
-ODOO_PYTHON = ODOO_VENV / "bin" / "python"
-if ODOO_PYTHON.exists():
-    ODOO_ROOT, ODOO_WHY = find_odoo(str(ODOO_PYTHON))
-else:
-    ODOO_ROOT, ODOO_WHY = None, f"{ODOO_PYTHON} missing"
+ODOO_ROOT, ODOO_WHY = find_venv_odoo()
 if ODOO_ROOT is None:
     pytest.skip(f"Odoo acceptance SKIPPED: {ODOO_WHY} (run scripts/setup_odoo.sh)", allow_module_level=True)
 
@@ -38,15 +34,13 @@ class OdooServer:
         self.dbname = dbname
         self.data_dir = data_dir
         self.url = f"http://127.0.0.1:{self.port}"
-        addons = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
-        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server", "-d", dbname, f"--db_host={pg.host}",
-                f"--db_port={pg.port}", f"--db_user={pg.user}", f"--addons-path={addons}",
-                f"--data-dir={data_dir}", "--http-interface=127.0.0.1", f"--http-port={self.port}",
-                f"--gevent-port={free_port()}", "--workers=0", "--max-cron-threads=0", "--log-level=warn",
-                f"--db-filter=^{dbname}$"]
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
+        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
+                *database_options(ODOO_ROOT, pg, dbname, data_dir),
+                "--http-interface=127.0.0.1", f"--http-port={self.port}", f"--gevent-port={free_port()}",
+                "--workers=0", "--max-cron-threads=0", "--log-level=warn", f"--db-filter=^{dbname}$"]
         self.log = data_dir.with_suffix(".log")
-        self.proc = subprocess.Popen(argv, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, env=bare_environment(environ), stdout=open(self.log, "ab"),
+                                     stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
@@ -69,8 +63,9 @@ class OdooServer:
         return reply["result"]
 
     def login(self):
-        reply = self.session.post(f"{self.url}/web/session/authenticate", json={
-            "jsonrpc": "2.0", "params": {"db": self.dbname, "login": "admin", "password": "admin"}}, timeout=60)
+        params = {"db": self.dbname, "login": "admin", "password": "admin"}
+        reply = self.session.post(f"{self.url}/web/session/authenticate",
+                                  json={"jsonrpc": "2.0", "params": params}, timeout=60)
         assert reply.json().get("result", {}).get("uid") == 2, reply.text[:500]
 
     def download(self, att_id, headers=None):
@@ -91,24 +86,20 @@ def odoo_db(postgres_server, s3_server, swift_server, tmp_path_factory):
     """A database with attachment_s3 and attachment_swift installed (admin/admin, no demo)."""
     dbname = "accept_" + uuid.uuid4().hex[:8]
     data_dir = tmp_path_factory.mktemp("odoo-install")
-    addons = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
-    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server", "-d", dbname, f"--db_host={postgres_server.host}",
-            f"--db_port={postgres_server.port}", f"--db_user={postgres_server.user}", f"--addons-path={addons}",
-            f"--data-dir={data_dir}", "--no-http", "--stop-after-init", "--without-demo=all",
+    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
+            *database_options(ODOO_ROOT, postgres_server, dbname, data_dir),
+            "--no-http", "--stop-after-init", "--without-demo=all",
             "-i", "attachment_s3,attachment_swift", "--log-level=warn"]
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run(argv, env=bare_environment({}), capture_output=True, text=True, timeout=600,
+                            check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     return dbname
 
 
 def store_env(scheme, s3_server, swift_server, bucket):
     if scheme == "s3":
-        return {"AWS_HOST": s3_server.endpoint_url, "AWS_REGION": s3_server.region,
-                "AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
-                "AWS_BUCKETNAME": bucket}
-    return {"SWIFT_AUTH_URL": swift_server.auth_url, "SWIFT_ACCOUNT": swift_server.user,
-            "SWIFT_PASSWORD": swift_server.key, "SWIFT_WRITE_CONTAINER": bucket}
+        return s3_variables(s3_server, bucket)
+    return swift_variables(swift_server, bucket)
 
 
 def object_in_bucket(scheme, s3_server, swift_server, bucket, key) -> bytes:
@@ -167,9 +158,7 @@ def test_upload_restart_with_wiped_data_dir_and_second_process(scheme, odoo_db, 
 
 
 def run_shell(pg, dbname, data_dir, environ, code):
-    addons = ",".join(str(p) for p in [*addons_paths(ODOO_ROOT), REPO])
-    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "shell", "-d", dbname, f"--db_host={pg.host}",
-            f"--db_port={pg.port}", f"--db_user={pg.user}", f"--addons-path={addons}", f"--data-dir={data_dir}",
-            "--no-http", "--log-level=warn"]
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
-    return subprocess.run(argv, env=env, input=code, capture_output=True, text=True, timeout=300, check=False)
+    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "shell",
+            *database_options(ODOO_ROOT, pg, dbname, data_dir), "--no-http", "--log-level=warn"]
+    return subprocess.run(argv, env=bare_environment(environ), input=code, capture_output=True, text=True,
+                          timeout=300, check=False)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
 import pytest
 
 from odoo_cloud.config import ConfigError, load_settings
 from odoo_cloud.storage import StorageUnavailable, factory
+from tests.forking import passes_in_forked_child
 
 from .conftest import make_store, s3_env
 
@@ -17,8 +17,8 @@ def sha1(data: bytes) -> str:
 
 
 def seaweed_env(s3_server, bucket, **extra):
-    return s3_env(s3_server.endpoint_url, s3_server.region, s3_server.access_key, s3_server.secret_key, bucket,
-                  **extra)
+    return s3_env(s3_server.endpoint_url, s3_server.region, s3_server.access_key, s3_server.secret_key,
+                  bucket, **extra)
 
 
 def test_sse_s3_is_applied(s3_server, unique_prefix):
@@ -66,16 +66,17 @@ def test_host_without_scheme_defaults_to_https_and_aws_to_auto_addressing():
 
 def test_bad_settings_name_every_variable():
     with pytest.raises(ConfigError) as info:
-        load_settings({"AWS_SERVER_SIDE_ENCRYPTION": "rot13", "AWS_SSE_KMS_KEY_ID": "k", "AWS_READ_TIMEOUT": "-1",
-                       "AWS_MAX_ATTEMPTS": "many", "AWS_CREATE_BUCKET": "maybe", "AWS_ADDRESSING_STYLE": "dns",
-                       "SWIFT_AUTH_VERSION": "2", "SWIFT_RETRIES": "x", "SWIFT_CREATE_CONTAINER": "2",
-                       "ATTACHMENT_STORAGE_PRESIGNED_URL": "sure", "ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY": "1",
-                       "ATTACHMENT_STORAGE_KNOWN_KEYS": "-5"})
+        load_settings({
+            "AWS_SERVER_SIDE_ENCRYPTION": "rot13", "AWS_SSE_KMS_KEY_ID": "k", "AWS_READ_TIMEOUT": "-1",
+            "AWS_MAX_ATTEMPTS": "many", "AWS_CREATE_BUCKET": "maybe", "AWS_ADDRESSING_STYLE": "dns",
+            "SWIFT_AUTH_VERSION": "2", "SWIFT_RETRIES": "x", "SWIFT_CREATE_CONTAINER": "2",
+            "ATTACHMENT_STORAGE_PRESIGNED_URL": "sure", "ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY": "1",
+            "ATTACHMENT_STORAGE_KNOWN_KEYS": "-5"})
     assert set(info.value.variables) == {
         "AWS_SERVER_SIDE_ENCRYPTION", "AWS_SSE_KMS_KEY_ID", "AWS_READ_TIMEOUT", "AWS_MAX_ATTEMPTS",
         "AWS_CREATE_BUCKET", "AWS_ADDRESSING_STYLE", "SWIFT_AUTH_VERSION", "SWIFT_RETRIES",
-        "SWIFT_CREATE_CONTAINER", "ATTACHMENT_STORAGE_PRESIGNED_URL", "ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY",
-        "ATTACHMENT_STORAGE_KNOWN_KEYS"}
+        "SWIFT_CREATE_CONTAINER", "ATTACHMENT_STORAGE_PRESIGNED_URL",
+        "ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY", "ATTACHMENT_STORAGE_KNOWN_KEYS"}
     assert "1/true/yes/on" in str(info.value)
 
 
@@ -92,21 +93,12 @@ def test_one_client_per_process_rebuilt_after_fork(s3_server, unique_prefix):
     assert other_bucket.client is store.client  # same endpoint: one client
     parent_client = store.client
     store.put(sha1(b"parent"), b"parent")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: must build its own client and work
-        try:
-            ok = store.client is not parent_client and store.get(sha1(b"parent")) == b"parent" \
-                and store.put(sha1(b"child"), b"child") in (True, False)
-            os.write(write, b"1" if ok else b"0")
-        except BaseException:
-            os.write(write, b"E")
-        finally:
-            os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    assert os.read(read, 1) == b"1"
-    os.close(read)
+
+    def child():  # must build its own client and work
+        return store.client is not parent_client and store.get(sha1(b"parent")) == b"parent" \
+            and store.put(sha1(b"child"), b"child") in (True, False)
+
+    assert passes_in_forked_child(child)
     assert store.client is parent_client
     assert store.get(sha1(b"child")) == b"child"
 
