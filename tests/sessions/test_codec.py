@@ -93,3 +93,49 @@ def test_clone_is_a_deep_copy_through_the_codec():
     assert copy == value
     copy["list"][1]["x"] = 3
     assert value["list"][1]["x"] == 2
+
+
+# --- the orjson fast path (when installed) never changes what a load sees -------------------------------
+import enum  # noqa: E402
+import math  # noqa: E402
+import uuid  # noqa: E402
+
+
+class _Colour(enum.Enum):
+    RED = 1
+
+
+@pytest.mark.parametrize("value", [
+    2 ** 70, -(2 ** 63) - 1, 12345678901234567890123, (1, 2), "\u00e9t\u00e9", "C:\\users\\u0041", "\x01ctl",
+    [1.5, -0.0, 1e16, True, None], {"nested": {"list": [(1,), {"__oc__": 1}]}},
+])
+def test_values_round_trip_the_same_on_either_codec_path(value):
+    data = {"k": value}
+    stdlib_text = codec.dumps(data).encode()
+    assert codec.loads(codec.encode_data(data)) == codec.loads(stdlib_text)
+    assert codec.clone(data) == codec.loads(stdlib_text)
+
+
+def test_values_orjson_would_change_are_stored_as_the_stdlib_codec_stores_them(caplog):
+    # orjson writes NaN as null, a UUID as a string and an Enum as its value; the stdlib codec decides instead
+    nan_back = codec.loads(codec.encode_data({"f": float("nan")}))["f"]
+    assert isinstance(nan_back, float) and math.isnan(nan_back)
+    with caplog.at_level(logging.ERROR, logger="odoo_cloud.sessions.codec"):
+        payload = codec.encode_data({"u": uuid.uuid4(), "e": _Colour.RED, "ok": 1}, sid_hint="abcdef")
+    assert codec.loads(payload) == {"ok": 1}
+    assert "'u'" in caplog.text and "'e'" in caplog.text
+
+
+def test_big_ints_written_by_the_stdlib_codec_stay_ints_when_read():
+    text = b'{"n":123456789012345678901234567890,"m":-9223372036854775809}'
+    assert codec.loads(text) == {"n": 123456789012345678901234567890, "m": -9223372036854775809}
+
+
+def test_a_tag_key_spelled_with_escapes_is_still_read_as_a_tag():
+    text = b'{"d":{"\\u005f_oc__":"date","v":"2024-01-01"}}'
+    assert codec.loads(text) == {"d": date(2024, 1, 1)}
+
+
+def test_nan_and_infinity_literals_written_by_the_stdlib_still_load():
+    back = codec.loads(b'{"a":NaN,"b":Infinity}')
+    assert math.isnan(back["a"]) and back["b"] == float("inf")
