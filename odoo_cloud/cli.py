@@ -7,7 +7,9 @@ migration engine and is imported only when asked for: `check` must keep
 working in an image where the migration's dependencies are absent or broken.
 
 Exit codes: 0 all good, 1 configuration problems, 2 usage error,
-3 configuration fine but a `--connect` probe failed.
+3 configuration fine but a `--connect` probe failed, 4 the command itself crashed
+(a bug: one line on stderr, then the traceback) — distinct from 1 so that a
+pipeline never mistakes a broken tool for a broken configuration.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import configparser
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Optional, TextIO
 
@@ -25,6 +28,7 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_CRASH = 4
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -43,7 +47,8 @@ def _add_check_parser(subparsers) -> None:
         "check", help="check the environment variables against the running environment's rules",
         description="Check the environment variables against the rules of the running environment "
                     "(prod, integration, test, dev) exactly as cloud_platform does when Odoo loads a "
-                    "database. Exit 0: all good; 1: problems; 2: usage; 3: a --connect probe failed.")
+                    "database. Exit 0: all good; 1: problems; 2: usage; 3: a --connect probe failed; "
+                    "4: odoo-cloud itself crashed (a bug, traceback on stderr).")
     parser.add_argument("--env", metavar="ENV",
                         help="running environment to check for (default: running_env of -c FILE, "
                              "then $RUNNING_ENV, then $ODOO_STAGE, "
@@ -79,7 +84,9 @@ def _add_migrate_parser(subparsers) -> Optional[str]:
 
 def build_parser(with_migrate: bool = True) -> tuple[argparse.ArgumentParser, Optional[str]]:
     parser = argparse.ArgumentParser(
-        prog="odoo-cloud", description="Pre-flight checks and maintenance of the Odoo Cloud Addons.")
+        prog="odoo-cloud", description="Pre-flight checks and maintenance of the Odoo Cloud Addons.",
+        epilog=f"An unexpected error (a bug in odoo-cloud, not in your configuration) exits {EXIT_CRASH} "
+               "with a one-line message and the traceback on stderr.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_check_parser(subparsers)
@@ -187,6 +194,30 @@ def _as_json(report: Report, probes: list, connect: bool, code: int) -> dict:
 
 # ---------------------------------------------------------------- entry point
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return _main(argv)
+    except Exception as error:
+        report_crash(error, sys.stderr)
+        return EXIT_CRASH
+
+
+def report_crash(error: BaseException, err: TextIO) -> None:
+    """One line saying it is our bug, then the traceback, URL passwords masked (exception messages
+    may quote a connection URL)."""
+    try:
+        from .logs import mask_secrets
+    except Exception:  # cannot mask: say only what kind of error it was
+        err.write(f"odoo-cloud: unexpected error {type(error).__name__} (a bug in odoo-cloud, not a "
+                  f"configuration problem)\n")
+        return
+    summary = " ".join(mask_secrets(f"{type(error).__name__}: {error}").split())
+    err.write(f"odoo-cloud: unexpected error, a bug in odoo-cloud (not a configuration problem): "
+              f"{summary}\n")
+    err.write(mask_secrets("".join(traceback.format_exception(error))))
+    err.flush()
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `check` never imports the migration engine
     parser, migrate_unavailable = build_parser(with_migrate=not argv or argv[0] != "check")

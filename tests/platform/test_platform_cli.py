@@ -1,4 +1,5 @@
 """`odoo-cloud check`: exit codes and output, in subprocesses, against the real servers."""
+import io
 import json
 import os
 import socket
@@ -93,6 +94,44 @@ def test_usage_errors_exit_2(args):
     result = run(*args)
     assert result.returncode == 2, result
     assert "usage: odoo-cloud" in result.stderr
+
+
+def test_an_unexpected_crash_exits_4_with_one_line_and_the_traceback():
+    """A real crash: stdout closed (sys.stdout is None), so writing the report fails. Exit 4, not 1:
+    a broken tool must not read as a broken configuration."""
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "AWS_SECRET_ACCESS_KEY": "crash-secret-value", "AWS_BUCKETNAME": "acme-odoo-dev"}
+    argv = ["/bin/sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "odoo_cloud.cli",
+            "check", "--env", "dev"]
+    result = subprocess.run(argv, env=environ, cwd=REPO, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 4, result
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith("odoo-cloud: unexpected error, a bug in odoo-cloud (not a configuration "
+                            "problem): AttributeError: "), first
+    assert rest[0] == "Traceback (most recent call last):"
+    assert rest[-1].startswith("AttributeError: ")
+    assert "crash-secret-value" not in result.stderr
+
+
+def test_a_crash_report_masks_url_passwords():
+    from odoo_cloud.cli import report_crash
+
+    try:
+        raise RuntimeError("lost redis://default:hunter2@127.0.0.1:6379/0\nsecond line")
+    except RuntimeError as error:
+        err = io.StringIO()
+        report_crash(error, err)
+    lines = err.getvalue().splitlines()
+    assert lines[0].endswith("RuntimeError: lost redis://default:****@127.0.0.1:6379/0 second line"), lines
+    assert lines[1] == "Traceback (most recent call last):"
+    assert "hunter2" not in err.getvalue()
+
+
+def test_every_exit_code_is_documented_in_the_help():
+    result = run("check", "--help")
+    assert result.returncode == 0
+    assert "4: odoo-cloud itself crashed" in " ".join(result.stdout.split())
 
 
 def test_location_is_checked_when_given():
