@@ -34,11 +34,8 @@ def test_store_down_aborts_with_exit_3_then_resumes(attachment_db, filestore, s3
     seed(conn, filestore, 40, images_every=0)
     before = rows(conn)
     env = {**s3_environ(s3_server, unique_prefix), "AWS_MAX_ATTEMPTS": "1", "AWS_CONNECT_TIMEOUT": "1"}
-    s3_server.stop()
-    try:
+    with s3_server.outage():
         code, report, err = finish(cli(dsn, filestore, "s3", env))
-    finally:
-        s3_server.start()
     assert code == 3 and report is None
     assert "aborted" in err and "run again to resume" in err and s3_server.secret_key not in err
     assert rows(conn) == before  # nothing half-switched, no row pointing at an object never stored

@@ -206,11 +206,8 @@ def test_connect_against_real_redis_s3_and_statsd_exits_0(s3_prod, statsd_listen
 
 def test_connect_with_redis_down_exits_3_and_names_it(s3_prod, redis_server):
     environ, _, _ = s3_prod
-    redis_server.stop()
-    try:
+    with redis_server.outage():
         result = run("check", "--env", "prod", "--connect", "--timeout", "2", env=environ)
-    finally:
-        redis_server.start()
     assert result.returncode == 3, result
     assert "connect redis: FAILED" in result.stdout
     assert f"redis://127.0.0.1:{redis_server.port}" in result.stdout
@@ -317,11 +314,8 @@ def test_connect_with_a_bad_swift_key_exits_3_without_the_key(swift_integration)
 
 def test_connect_with_swift_down_exits_3(swift_integration, swift_server):
     environ, _, _ = swift_integration
-    swift_server.stop()
-    try:
+    with swift_server.outage():
         result = run("check", "--env", "integration", "--connect", "--timeout", "2", env=environ)
-    finally:
-        swift_server.start()
     assert result.returncode == 3, result
     assert "connect swift store: FAILED" in result.stdout
 
