@@ -8,7 +8,6 @@ Nothing ever uses KEYS: revocation and vacuum walk the prefix with SCAN.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import time
@@ -27,16 +26,17 @@ from .session import Session
 
 _logger = logging.getLogger(__name__)
 
-#: read a session and slide its expiry when less than `ttl - refresh_after` is left
+#: read a session and slide its expiry when less than `ttl - refresh_after` is left; the numbers are
+#: written into the script (one script per expiry policy) so that each call sends only the key
 _GET_SCRIPT = """
 local value = redis.call('GET', KEYS[1])
 if not value then return false end
 if string.sub(value, 1, 5) == 'ocs1 ' then
   local ttl, after
   if string.sub(value, 6, 6) == 'a' then
-    ttl = tonumber(ARGV[1]); after = tonumber(ARGV[2])
+    ttl = {authenticated_ttl}; after = {authenticated_after}
   else
-    ttl = tonumber(ARGV[3]); after = tonumber(ARGV[4])
+    ttl = {anonymous_ttl}; after = {anonymous_after}
   end
   if redis.call('TTL', KEYS[1]) < ttl - after then
     redis.call('EXPIRE', KEYS[1], ttl)
@@ -86,13 +86,15 @@ class RedisSessionStore:
         self.session_class = session_class
         self.clock = clock or _now
         self._vacuum_script = redis.commands.core.Script(None, _VACUUM_SCRIPT.encode())
-        # the read runs on every request: EVALSHA called directly with pre-encoded arguments
-        # (redis-py's Script wrapper costs ~15 µs more per call), NOSCRIPT handled in _read
-        self._get_sha = hashlib.sha1(_GET_SCRIPT.encode()).hexdigest()
-        self._get_args = tuple(str(n).encode() for n in (
-            expiry.authenticated_ttl, expiry.refresh_after(AUTHENTICATED),
-            expiry.anonymous_ttl, expiry.refresh_after(ANONYMOUS),
-        ))
+        # the read runs on every request: EVALSHA sent directly, pre-encoded, with the key as its only
+        # argument (redis-py's Script wrapper costs ~15 µs more per call), NOSCRIPT handled in _read
+        self._get_script = _GET_SCRIPT.format(
+            authenticated_ttl=int(expiry.authenticated_ttl),
+            authenticated_after=int(expiry.refresh_after(AUTHENTICATED)),
+            anonymous_ttl=int(expiry.anonymous_ttl),
+            anonymous_after=int(expiry.refresh_after(ANONYMOUS)),
+        )
+        self._get_sha = hashlib.sha1(self._get_script.encode()).hexdigest().encode("ascii")
 
     @classmethod
     def from_settings(cls, settings, session_class: Callable[..., Any] = Session,
@@ -228,10 +230,10 @@ class RedisSessionStore:
     # ------------------------------------------------------------------ helpers
     def _read(self, client: redis.Redis, key: str) -> Optional[bytes]:
         try:
-            return client.evalsha(self._get_sha, 1, key, *self._get_args)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key)
         except redis.exceptions.NoScriptError:  # a restarted (or other) server: load the script once
-            client.script_load(_GET_SCRIPT)
-            return client.evalsha(self._get_sha, 1, key, *self._get_args)
+            client.script_load(self._get_script)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key)
 
     def _prepare(self, session: Any) -> tuple[Optional[bytes], codec.StoredSession]:
         """(value to SET or None when unchanged and not due, what is stored afterwards)."""
@@ -255,16 +257,30 @@ class RedisSessionStore:
             if cursor == 0:
                 return
 
-    @contextlib.contextmanager
-    def _redis(self, what: str) -> Iterator[None]:
+    def _redis(self, what: str) -> _UnavailableOnRedisError:
         """Turn any Redis failure into SessionStoreUnavailable, with secrets scrubbed."""
-        try:
-            yield
-        except redis.exceptions.RedisError as exc:
-            cause = f"{type(exc).__name__}: {exc}"
-            for secret in self.connection.secrets():
-                cause = cause.replace(secret, "****")
-            raise SessionStoreUnavailable(self.connection.display_url, what, cause) from exc
+        return _UnavailableOnRedisError(self, what)
 
     def __repr__(self) -> str:
         return f"<RedisSessionStore {self.connection.display_url} prefix={self.keys.prefix!r}>"
+
+
+class _UnavailableOnRedisError:
+    """RedisSessionStore._redis: a class, not a @contextmanager generator (~1 µs less per get and save)."""
+
+    __slots__ = ("store", "what")
+
+    def __init__(self, store: RedisSessionStore, what: str) -> None:
+        self.store = store
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        if exc_type is None or not issubclass(exc_type, redis.exceptions.RedisError):
+            return False
+        cause = f"{type(exc).__name__}: {exc}"
+        for secret in self.store.connection.secrets():
+            cause = cause.replace(secret, "****")
+        raise SessionStoreUnavailable(self.store.connection.display_url, self.what, cause) from exc

@@ -63,6 +63,7 @@ def test_expiry_slides_on_read_once_per_refresh_interval_in_the_same_round_trip(
     store = make_store(ODOO_SESSION_REDIS_EXPIRATION="1000", ODOO_SESSION_REDIS_REFRESH_INTERVAL="100")
     session = saved_session(store, uid=2)
     key = store.keys.session(session.sid)
+    store.get(session.sid)  # the first read of this expiry policy on a server loads its script (SCRIPT LOAD)
 
     raw.expire(key, 950)  # 50 s of activity: within the refresh interval, nothing to do
     commands.reset()
@@ -242,3 +243,10 @@ def test_operations_are_published_for_metrics(store):
     names = [op.name for op in seen]
     assert names == ["sessions.save", "sessions.get", "sessions.delete"]
     assert seen[0].nbytes > 20 and seen[1].nbytes == seen[0].nbytes and all(op.ok for op in seen)
+
+
+def test_a_server_that_forgot_the_read_script_gets_it_again(store, raw):
+    session = saved_session(store, uid=2, login="admin")
+    raw.script_flush()  # what a restarted Redis looks like to a running worker
+    assert store.get(session.sid)["login"] == "admin"
+    assert store.get(session.sid)["login"] == "admin"
