@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -51,18 +50,30 @@ def publish(op: Operation) -> None:
             _logger.debug("instrumentation listener %r failed", listener, exc_info=True)
 
 
-@contextmanager
-def operation(name: str) -> Iterator[Operation]:
-    """Time the enclosed block; an exception marks the operation failed and propagates."""
-    op = Operation(name)
-    start = time.perf_counter()
-    try:
-        yield op
-    except BaseException as exc:
-        op.ok = False
-        op.error = type(exc).__name__
-        raise
-    finally:
-        op.seconds = time.perf_counter() - start
+class _Timed:
+    """Context manager of one operation: a class, not a generator, since it wraps every store call."""
+
+    __slots__ = ("op", "start")
+
+    def __init__(self, name: str) -> None:
+        self.op = Operation(name)
+        self.start = 0.0
+
+    def __enter__(self) -> Operation:
+        self.start = time.perf_counter()
+        return self.op
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        op = self.op
+        op.seconds = time.perf_counter() - self.start
+        if exc_type is not None:
+            op.ok = False
+            op.error = exc_type.__name__
         if _listeners:
             publish(op)
+        return False  # an exception propagates
+
+
+def operation(name: str) -> _Timed:
+    """Time the enclosed block; an exception marks the operation failed and propagates."""
+    return _Timed(name)
