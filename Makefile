@@ -3,7 +3,7 @@ PY := .venv/bin/python
 
 .PHONY: test run setup test-core test-odoo lint bench wheels clean
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
 	$(PY) scripts/odoo_tests.py
 
