@@ -30,6 +30,8 @@ PROJECT = "devstack"
 BUCKET = f"{PROJECT}-odoo-dev"
 DATABASE = "devstack"
 SERVER_WIDE = "base,web,session_redis,logging_json,monitoring_statsd"
+# installed in the demo database on first start, with ir_attachment.location = s3 (uploads land in the bucket)
+DEMO_ADDONS = "attachment_s3"
 SECRET_VARIABLES = {"AWS_SECRET_ACCESS_KEY"}
 # importable by a python able to run odoo-bin (a few of Odoo 18's requirements, cheap to import)
 _ODOO_DEPS_PROBE = "import werkzeug, psycopg2, lxml, passlib, babel, PIL, reportlab, docutils"
@@ -138,11 +140,59 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer) -> su
         f"--http-port={http_port}",
     ]
     _print(f"\nOdoo: {how}; python {python_how}")
+    if not _prepare_demo_database(argv, env, postgres):
+        return None
     _print(f"  {' '.join(shlex.quote(a) for a in argv)}")
     _print(f"  -> http://127.0.0.1:{http_port}/web  (database {DATABASE!r} is created on first start)")
     proc = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True, stdin=subprocess.DEVNULL)
     _LIVE[proc.pid] = proc
     return proc
+
+
+def _database_ready(postgres: PostgresServer) -> bool:
+    """True when the demo database exists and its attachments already go to S3."""
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(postgres.dsn(DATABASE))
+    except psycopg2.OperationalError:
+        return False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('ir_config_parameter') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return False
+            cur.execute("SELECT value FROM ir_config_parameter WHERE key = 'ir_attachment.location'")
+            row = cur.fetchone()
+            return bool(row) and row[0] == "s3"
+    finally:
+        conn.close()
+
+
+def _prepare_demo_database(argv: list[str], env: dict[str, str], postgres: PostgresServer) -> bool:
+    """First start: install attachment_s3 and set ir_attachment.location = s3 (about a minute, once)."""
+    if _database_ready(postgres):
+        return True
+    import psycopg2
+
+    _print(f"  first start: installing {DEMO_ADDONS} in database {DATABASE!r} (once, about a minute)…")
+    init = [*argv, f"--init={DEMO_ADDONS}", "--without-demo=all", "--stop-after-init", "--log-level=warn"]
+    result = subprocess.run(init, env={**os.environ, **env}, stdin=subprocess.DEVNULL, check=False)
+    if result.returncode != 0:
+        _print(f"  installing {DEMO_ADDONS} failed (exit {result.returncode}); see the lines above.")
+        return False
+    conn = psycopg2.connect(postgres.dsn(DATABASE))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO ir_config_parameter (key, value, create_date, write_date)"
+                " VALUES ('ir_attachment.location', 's3', now(), now())"
+                " ON CONFLICT (key) DO UPDATE SET value = 's3', write_date = now()"
+            )
+    finally:
+        conn.close()
+    _print(f"  ir_attachment.location = s3: new attachments go to bucket {BUCKET}")
+    return True
 
 
 def _wait(odoo_proc: subprocess.Popen | None, statsd: StatsdListener) -> int:
