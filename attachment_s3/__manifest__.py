@@ -2,7 +2,7 @@
 {
     "name": "Attachments on S3",
     "summary": "Store attachments on S3-compatible object storage",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Knowledge",
     "author": "Odoo Cloud Addons contributors",
     "website": "https://github.com/odoo-cloud/odoo-cloud-addons",

@@ -2,7 +2,7 @@
 {
     "name": "Attachments on OpenStack Swift",
     "summary": "Store attachments on OpenStack Swift object storage",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Knowledge",
     "author": "Odoo Cloud Addons contributors",
     "website": "https://github.com/odoo-cloud/odoo-cloud-addons",

@@ -2,7 +2,7 @@
 {
     "name": "Base Attachment Object Storage",
     "summary": "Store attachments in an object storage (S3, Swift) instead of the local filestore",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Knowledge",
     "author": "Odoo Cloud Addons contributors",
     "website": "https://github.com/odoo-cloud/odoo-cloud-addons",

@@ -2,7 +2,7 @@
 {
     "name": "JSON Logging",
     "summary": "One JSON object per log line, with request id and SQL figures (server-wide)",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Extra Tools",
     "author": "Odoo Cloud Addons contributors",
     "website": "https://github.com/odoo-cloud/odoo-cloud-addons",

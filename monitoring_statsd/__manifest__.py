@@ -2,7 +2,7 @@
 {
     "name": "Monitoring: statsd",
     "summary": "Send request timers and counters to statsd (server-wide)",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Extra Tools",
     "author": "Odoo Cloud Addons contributors",
     "website": "https://github.com/odoo-cloud/odoo-cloud-addons",

@@ -2,7 +2,7 @@
 {
     "name": "Sessions in Redis",
     "summary": "Store HTTP sessions in Redis (server-wide)",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Extra Tools",
     "author": "Odoo Cloud Addons contributors",
     "website": "https://github.com/odoo-cloud/odoo-cloud-addons",

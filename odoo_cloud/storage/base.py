@@ -28,6 +28,8 @@ class ObjectInfo:
     key: str
     size: int
     etag: Optional[str] = None
+    #: seconds since the epoch (UTC), when the listing or HEAD reports it
+    last_modified: Optional[float] = None
 
 
 class KnownKeys:
@@ -321,6 +323,26 @@ class ObjectStore(ABC):
         with self.open(key, bucket, start=start, end=end, chunk_size=chunk_size) as stream:
             yield from stream
 
+    def list_objects(self, prefix: str = "", bucket: Optional[str] = None, *,
+                     start_after: Optional[str] = None, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, in ascending (byte) key order, page by page.
+
+        Both S3's ListObjectsV2 and Swift's container listing return keys sorted, so callers can
+        merge the listing with another sorted stream (fsck) in constant memory. `start_after`
+        resumes after a key. A `list` operation is published per page.
+        """
+        target = bucket or self.bucket
+        marker = start_after
+        while True:
+            with self._op("list"):
+                page = self._list_page(target, prefix, marker, page_size)
+            if not page:
+                return
+            yield from page
+            if len(page) < page_size:
+                return
+            marker = page[-1].key
+
     def presigned_url(self, key: str, bucket: Optional[str] = None, *, expires: int = 300,
                       filename: Optional[str] = None, mimetype: Optional[str] = None) -> Optional[str]:
         """A time-limited GET URL, or None when this store cannot sign (e.g. Swift without a temp-URL key)."""
@@ -346,6 +368,11 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _list_page(self, bucket: str, prefix: str, start_after: Optional[str],
+                   limit: int) -> list[ObjectInfo]:
+        """At most `limit` objects after `start_after` (exclusive), sorted by key; [] at the end."""
 
     @abstractmethod
     def _presigned_url(self, bucket: str, key: str, expires: int, filename: Optional[str],

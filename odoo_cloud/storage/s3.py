@@ -167,6 +167,17 @@ class S3Store(ObjectStore):
         etag = response.get("ETag", "").strip('"') or None
         return ObjectInfo(bucket, key, int(response["ContentLength"]), etag)
 
+    def _list_page(self, bucket: str, prefix: str, start_after: Optional[str],
+                   limit: int) -> list[ObjectInfo]:
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
+        if start_after:
+            params["StartAfter"] = start_after
+        response = self._call("list", bucket, None, self.client.list_objects_v2, **params)
+        return [ObjectInfo(bucket, item["Key"], int(item["Size"]),
+                           (item.get("ETag") or "").strip('"') or None,
+                           item["LastModified"].timestamp() if item.get("LastModified") else None)
+                for item in response.get("Contents", ())]
+
     def _open(self, bucket: str, key: str, start: Optional[int], end: Optional[int],
               chunk_size: int) -> ObjectStream:
         from botocore.exceptions import BotoCoreError, ClientError

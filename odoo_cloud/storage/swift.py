@@ -146,6 +146,18 @@ def _call(fn: Callable[[], Any], action: str, container: str, key: Optional[str]
         raise _translate(exc, action, container, key) from None
 
 
+def _swift_time(value: Optional[str]) -> Optional[float]:
+    """Swift listings give `last_modified` in UTC without a zone (`2026-11-29T14:22:55.123450`)."""
+    if not value:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
 def _status(exc: Exception) -> Optional[int]:
     return getattr(exc, "http_status", None)
 
@@ -204,6 +216,14 @@ class SwiftStore(ObjectStore):
     def _head(self, bucket: str, key: str) -> ObjectInfo:
         headers = self._do("head", bucket, key, lambda c: c.head_object(bucket, key))
         return ObjectInfo(bucket, key, int(headers["content-length"]), headers.get("etag"))
+
+    def _list_page(self, bucket: str, prefix: str, start_after: Optional[str],
+                   limit: int) -> list[ObjectInfo]:
+        _headers, items = self._do("list", bucket, None, lambda c: c.get_container(
+            bucket, marker=start_after or "", limit=limit, prefix=prefix or None))
+        return [ObjectInfo(bucket, item["name"], int(item["bytes"]), item.get("hash"),
+                           _swift_time(item.get("last_modified")))
+                for item in items if "name" in item]
 
     def _open(self, bucket: str, key: str, start: Optional[int], end: Optional[int],
               chunk_size: int) -> ObjectStream:
