@@ -82,6 +82,18 @@ def _add_migrate_parser(subparsers) -> Optional[str]:
     return None
 
 
+def _add_fsck_parser(subparsers) -> Optional[str]:
+    """Register `fsck` (needs psycopg2 and the store clients); None, or why it is unavailable."""
+    try:
+        from .storage import fsck_cli
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        subparsers.add_parser("fsck", help=f"(unavailable: {reason})")
+        return reason
+    fsck_cli.add_parser(subparsers)
+    return None
+
+
 def build_parser(with_migrate: bool = True) -> tuple[argparse.ArgumentParser, Optional[str]]:
     parser = argparse.ArgumentParser(
         prog="odoo-cloud", description="Pre-flight checks and maintenance of the Odoo Cloud Addons.",
@@ -91,6 +103,8 @@ def build_parser(with_migrate: bool = True) -> tuple[argparse.ArgumentParser, Op
     subparsers.required = True
     _add_check_parser(subparsers)
     migrate_unavailable = _add_migrate_parser(subparsers) if with_migrate else None
+    if with_migrate:
+        _add_fsck_parser(subparsers)
     return parser, migrate_unavailable
 
 
@@ -234,6 +248,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         from .storage.migration import cli as migration_cli
 
         return int(migration_cli.run(args))
+    if args.command == "fsck":
+        from .storage import fsck_cli
+
+        return int(fsck_cli.run(args))
     parser.error(f"unknown command {args.command!r}")
     return EXIT_USAGE
 
