@@ -125,5 +125,9 @@ def database_options(root: Path, postgres, dbname: str, data_dir: Path) -> list[
 
 
 def bare_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """PATH and HOME plus only `environ`: an Odoo subprocess sees exactly the variables a test gives it."""
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ}
+    """PATH and HOME (and PYTHONPATH when set: a checkout tested with another checkout's venv) plus only
+    `environ`: an Odoo subprocess sees exactly the variables a test gives it."""
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    if os.environ.get("PYTHONPATH"):
+        base["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return {**base, **environ}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from ._parse import EnvReader
 
@@ -14,6 +15,11 @@ class StorageSettings:
     presigned_url_expiry: int = 300
     # in-process memory of keys known to exist (saves a round trip per write); 0 disables it
     known_keys: int = 100_000
+    # host-wide local read cache of content-addressed objects: bound in bytes (0: off), where, and the
+    # largest object kept (bigger ones are streamed, never cached)
+    read_cache_bytes: int = 0
+    read_cache_dir: Optional[str] = None
+    read_cache_max_object_bytes: int = 8 * 1024 * 1024
 
 
 def read(env: EnvReader) -> StorageSettings:
@@ -23,4 +29,8 @@ def read(env: EnvReader) -> StorageSettings:
         presigned_url_expiry=env.int("ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY", 300, minimum=10,
                                      maximum=7 * 24 * 3600),
         known_keys=env.int("ATTACHMENT_STORAGE_KNOWN_KEYS", 100_000, minimum=0),
+        read_cache_bytes=env.int("ATTACHMENT_STORAGE_CACHE_SIZE", 0, minimum=0),
+        read_cache_dir=env.str("ATTACHMENT_STORAGE_CACHE_DIR"),
+        read_cache_max_object_bytes=env.int("ATTACHMENT_STORAGE_CACHE_MAX_OBJECT_SIZE", 8 * 1024 * 1024,
+                                            minimum=1),
     )

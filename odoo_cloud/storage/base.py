@@ -7,17 +7,21 @@ primitives and translate their client's exceptions into `errors`.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Optional
 
 from ..instrumentation import Operation, operation, publish
 from .errors import DeleteRefused, ObjectNotFound, StorageError, StorageUnavailable
 from .uri import format_uri
+
+if TYPE_CHECKING:
+    from .cache import ReadCache
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 
@@ -156,6 +160,35 @@ class ObjectStream:
         self.close()
 
 
+def _tee(chunks: Iterator[bytes], filler) -> Iterator[bytes]:
+    for chunk in chunks:
+        filler.write(chunk)
+        yield chunk
+
+
+def file_stream(handle: BinaryIO, *, start: Optional[int] = None, end: Optional[int] = None,
+                chunk_size: int = DEFAULT_CHUNK_SIZE) -> ObjectStream:
+    """An ObjectStream over an open local file (a read-cache hit), ranges included; closes the file."""
+    size = os.fstat(handle.fileno()).st_size
+    try:
+        first, last = resolve_range(size, start, end)
+    except ValueError:
+        handle.close()
+        raise
+    handle.seek(max(first, 0))
+
+    def chunks() -> Iterator[bytes]:
+        remaining = last - first + 1
+        while remaining > 0:
+            chunk = handle.read(min(chunk_size, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+    return ObjectStream(chunks(), size=size, start=first, end=last, on_close=handle.close)
+
+
 def resolve_range(size: int, start: Optional[int], end: Optional[int]) -> tuple[int, int]:
     """Inclusive [start, end] clipped to the object; (0, -1) for an empty object."""
     first = 0 if start is None else start
@@ -176,6 +209,9 @@ class ObjectStore(ABC):
     scheme: ClassVar[str]
     #: The server honours `If-None-Match: *` on PUT (set by a probe or a backend).
     conditional_put: Optional[bool] = None
+    #: Host-wide local copy of content-addressed objects, consulted by `get` and `open` (None: off).
+    #: Never consulted by writes, deletes, `head`/`exists` or the GC.
+    read_cache: Optional[ReadCache] = None
 
     def __init__(self, bucket: str, *, create_bucket: bool = True,
                  known_keys: Optional[KnownKeys] = None) -> None:
@@ -278,12 +314,23 @@ class ObjectStore(ABC):
         return failed
 
     # -- read --------------------------------------------------------------
-    def get(self, key: str, bucket: Optional[str] = None) -> bytes:
-        """The whole object; ObjectNotFound if missing, StorageUnavailable on outage."""
+    def get(self, key: str, bucket: Optional[str] = None, *, use_cache: bool = True) -> bytes:
+        """The whole object; ObjectNotFound if missing, StorageUnavailable on outage.
+
+        With a read cache, a cached copy (verified against its content key) answers without a request
+        and a fetched object is kept for the next reader. `use_cache=False` asks the store itself
+        (verifying what was just uploaded must not be answered by a local copy)."""
+        cache = self.read_cache if use_cache else None
+        if cache is not None:
+            cached = cache.get(key)
+            if cached is not None:
+                return cached
         with self._op("get") as op:
             data = self._get(bucket or self.bucket, key)
             op.nbytes = len(data)
-            return data
+        if cache is not None:
+            cache.put(key, data)
+        return data
 
     def head(self, key: str, bucket: Optional[str] = None) -> ObjectInfo:
         with self._op("head"):
@@ -301,6 +348,11 @@ class ObjectStore(ABC):
         """A stream of the object (or the inclusive byte range start..end) in chunks of at most
         `chunk_size` bytes: memory stays bounded whatever the object size. The `stream`
         operation is published when the stream is closed, with the bytes actually read."""
+        cache = self.read_cache
+        if cache is not None:
+            cached = cache.open(key)
+            if cached is not None:
+                return file_stream(cached, start=start, end=end, chunk_size=chunk_size)
         op = Operation(f"storage.{self.scheme}.stream")
         started = time.perf_counter()
         try:
@@ -309,8 +361,19 @@ class ObjectStore(ABC):
             op.ok, op.error, op.seconds = False, type(exc).__name__, time.perf_counter() - started
             publish(op)
             raise
+        # a whole object small enough is copied into the cache while the caller reads it
+        filler = None
+        if cache is not None and stream.start == 0 and stream.end == stream.size - 1:
+            filler = cache.filler(key, stream.size)
+        if filler is not None:
+            stream._chunks = _tee(stream._chunks, filler)
 
         def done(s: ObjectStream) -> None:
+            if filler is not None:
+                if s.bytes_read == s.size:
+                    filler.commit()
+                else:  # the client went away mid-download: nothing half-written is published
+                    filler.abort()
             op.nbytes = s.bytes_read
             op.seconds = time.perf_counter() - started
             publish(op)

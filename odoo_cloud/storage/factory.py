@@ -14,6 +14,7 @@ from typing import Any, Generic, Optional, TypeVar
 
 from ..config import Settings, load_settings
 from .base import KnownKeys, ObjectStore
+from .cache import ReadCache, default_directory
 from .errors import StorageDisabled, StorageNotConfigured
 from .uri import SCHEMES, bucket_for_db
 
@@ -85,6 +86,22 @@ def _known(settings: Settings) -> KnownKeys:
     return KnownKeys(max_entries=settings.storage.known_keys)
 
 
+_caches: dict[tuple, ReadCache] = {}
+
+
+def read_cache(settings: Settings) -> Optional[ReadCache]:
+    """The host-wide read cache the settings ask for (one object per process and directory), or None."""
+    cfg = settings.storage
+    if cfg.read_cache_bytes <= 0:
+        return None
+    key = (cfg.read_cache_dir or default_directory(), cfg.read_cache_bytes, cfg.read_cache_max_object_bytes)
+    with _lock:
+        cache = _caches.get(key)
+        if cache is None:
+            cache = _caches[key] = ReadCache(key[0], key[1], max_object_bytes=key[2])
+        return cache
+
+
 def _s3_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
     from . import s3
 
@@ -94,7 +111,8 @@ def _s3_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
     bucket = bucket_for_db(cfg.bucket_name, dbname)
     endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
                 cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
-    key = ("s3", endpoint, bucket, cfg.create_bucket, cfg.server_side_encryption, cfg.sse_kms_key_id)
+    key = ("s3", endpoint, bucket, cfg.create_bucket, cfg.server_side_encryption, cfg.sse_kms_key_id,
+           settings.storage)
     with _lock:
         store = _stores.get(key)
     if store is None:
@@ -102,6 +120,7 @@ def _s3_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
         store = s3.S3Store(client, bucket, server_side_encryption=cfg.server_side_encryption,
                            sse_kms_key_id=cfg.sse_kms_key_id, region=cfg.region,
                            create_bucket=cfg.create_bucket, known_keys=_known(settings))
+        store.read_cache = read_cache(settings)
         with _lock:
             store = _stores.setdefault(key, store)
     return store
@@ -118,13 +137,14 @@ def _swift_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
     endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
                 cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
                 cfg.connect_timeout, cfg.read_timeout, cfg.retries)
-    key = ("swift", endpoint, container, cfg.create_container, cfg.temp_url_key)
+    key = ("swift", endpoint, container, cfg.create_container, cfg.temp_url_key, settings.storage)
     with _lock:
         store = _stores.get(key)
     if store is None:
         pool = _client("swift", endpoint, lambda: swift.ConnectionPool(cfg))
         store = swift.SwiftStore(pool, container, temp_url_key=cfg.temp_url_key,
                                  create_bucket=cfg.create_container, known_keys=_known(settings))
+        store.read_cache = read_cache(settings)
         with _lock:
             store = _stores.setdefault(key, store)
     return store
@@ -135,3 +155,4 @@ def reset() -> None:
     with _lock:
         _clients.clear()
         _stores.clear()
+        _caches.clear()

@@ -162,3 +162,39 @@ def run_shell(pg, dbname, data_dir, environ, code):
             *database_options(ODOO_ROOT, pg, dbname, data_dir), "--no-http", "--log-level=warn"]
     return subprocess.run(argv, env=bare_environment(environ), input=code, capture_output=True, text=True,
                           timeout=300, check=False)
+
+
+def test_read_cache_serves_the_second_download_without_the_store(odoo_db, postgres_server, s3_server,
+                                                                  swift_server, unique_prefix, tmp_path):
+    """Issue 15 from outside: with ATTACHMENT_STORAGE_CACHE_SIZE set, once an attachment was downloaded the
+    next downloads (whole, ranged, conditional) are answered while the S3 server is stopped: no request
+    reaches the store. A corrupted cached copy is detected and fetched again."""
+    bucket = f"{unique_prefix}-cache"
+    cache_dir = tmp_path / "read-cache"
+    env = {"RUNNING_ENV": "dev", **store_env("s3", s3_server, swift_server, bucket),
+           "ATTACHMENT_STORAGE_CACHE_SIZE": str(64 * 1024 * 1024),
+           "ATTACHMENT_STORAGE_CACHE_DIR": str(cache_dir)}
+    data = b"%PDF-1.4 cached " + os.urandom(120_000)
+    sha = hashlib.sha1(data).hexdigest()
+    server = OdooServer(postgres_server, odoo_db, tmp_path / "data", env)
+    try:
+        server.rpc("ir.config_parameter", "set_param", "ir_attachment.location", "s3")
+        att_id = server.rpc("ir.attachment", "create", {"name": "cached.pdf",
+                                                         "datas": base64.b64encode(data).decode()})
+        server.login()
+        first = server.download(att_id)
+        assert first.status_code == 200 and first.content == data
+        assert (cache_dir / "objects" / sha[:2] / sha).read_bytes() == data
+        with s3_server.outage():
+            again = server.download(att_id)
+            assert again.status_code == 200 and again.content == data
+            ranged = server.download(att_id, {"Range": "bytes=1000-1999"})
+            assert ranged.status_code == 206 and ranged.content == data[1000:2000]
+            etag = first.headers.get("ETag")
+            assert etag and server.download(att_id, {"If-None-Match": etag}).status_code == 304
+        (cache_dir / "objects" / sha[:2] / sha).write_bytes(b"garbage" + data[7:])
+        repaired = server.download(att_id)
+        assert repaired.status_code == 200 and repaired.content == data
+        assert (cache_dir / "objects" / sha[:2] / sha).read_bytes() == data
+    finally:
+        server.stop()

@@ -54,7 +54,7 @@ class ObjectWriter:
     def _problem(self, sha1: str, data: bytes) -> Optional[str]:
         if self.verify == "read":
             try:
-                stored = self.store.get(sha1)
+                stored = self.store.get(sha1, use_cache=False)
             except ObjectNotFound:
                 return MISSING
             got = hashlib.sha1(stored).hexdigest()
@@ -68,7 +68,7 @@ class ObjectWriter:
         etag = (info.etag or "").strip('"')
         if etag and etag != hashlib.md5(data).hexdigest():
             # not an MD5 (multipart, SSE-KMS...) or really other bytes: only the content can tell
-            stored = self.store.get(sha1)
+            stored = self.store.get(sha1, use_cache=False)
             got = hashlib.sha1(stored).hexdigest()
             if got != sha1:
                 return f"reads back with sha1 {got}"

@@ -1,0 +1,348 @@
+"""A bounded read cache of content-addressed objects on local disk, shared by every process of a host.
+
+Why files named by sha1 and not a cache library: our keys are content addresses, so a cached copy
+can never be stale and needs no metadata at all — the file name is the key and the file is the
+value; publishing is one atomic `rename` into place; a reader checks the bytes against the name.
+`diskcache` (the well-kept choice) keeps an SQLite index that every prefork worker would write on
+every hit for LRU ordering, which serialises reads across processes; here a hit is an `open`, a
+`read` and a `utime`. What a library would give us beyond that is eviction, which is a short
+function below (docs/READ_CACHE.md says more).
+
+Layout under `directory`: `objects/<k[:2]>/<key>` (published files), `tmp/` (fills in progress,
+same filesystem so the rename is atomic), `size` (bytes accounted, under `lock`, an flock).
+
+Promises:
+* bounded: every fill is accounted under a host-wide lock; above `max_bytes` the least recently
+  used files (mtime, refreshed on every hit) are evicted down to 90 % of the bound, and the
+  accounting is reset to what is really on disk;
+* never wrong: a fill whose bytes do not hash to the key is refused loudly (an error line) and never
+  published; a hit whose bytes do not hash to the key (a corrupted file) is removed and reported as
+  a miss, so the caller reads the store again;
+* never an error for the user: a full, read-only or broken cache directory degrades to direct reads
+  with one warning per process (every failure is counted in the `storage.cache.error` metric);
+* objects above `max_object_bytes` are never cached (one huge download cannot evict everything).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Optional
+
+from ..instrumentation import Operation, publish
+from .uri import is_sha1
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024
+LOW_WATER = 0.9
+READ_CHUNK = 256 * 1024
+
+
+def default_directory() -> str:
+    """Under the host's temporary directory: shared by every worker of the host (or the pod)."""
+    return os.path.join(tempfile.gettempdir(), "odoo-cloud-read-cache")
+
+
+class ReadCache:
+    """See the module docstring. Thread- and process-safe; cheap to build (no I/O until used)."""
+
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int, *,
+                 max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES) -> None:
+        if max_bytes <= 0:
+            raise ValueError("a read cache needs max_bytes > 0 (0 means: no cache at all)")
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.max_object_bytes = min(max_object_bytes, max_bytes)
+        self._objects = self.directory / "objects"
+        self._tmp = self.directory / "tmp"
+        self._ready = False
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<ReadCache {self.directory} max={self.max_bytes}>"
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def cacheable(self, key: str, size: Optional[int] = None) -> bool:
+        return is_sha1(key) and (size is None or size <= self.max_object_bytes)
+
+    def path(self, key: str) -> Path:
+        return self._objects / key[:2] / key
+
+    def _prepare(self) -> bool:
+        if self._ready:
+            return True
+        with self._lock:
+            try:
+                self._tmp.mkdir(parents=True, exist_ok=True)
+                self._objects.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self._degraded("prepare", exc)
+                return False
+            self._ready = True
+        return True
+
+    def _degraded(self, what: str, exc: BaseException) -> None:
+        """One warning per process (later failures at debug level, all counted in the metrics): the cache
+        steps aside and reads go to the store."""
+        if self._warned:
+            _logger.debug("attachment read cache %s: %s failed (%s)", self.directory, what, exc)
+        else:
+            self._warned.add(what)
+            _logger.warning("attachment read cache %s: %s failed (%s); reading from the object store "
+                            "directly", self.directory, what, exc)
+        publish(Operation("storage.cache.error", ok=False, error=type(exc).__name__))
+
+    # -- reads --------------------------------------------------------------------------------------------
+    def get(self, key: str) -> Optional[bytes]:
+        """The cached bytes of `key`, verified; None on a miss (or a corrupted file, removed)."""
+        started = time.perf_counter()
+        if not self.cacheable(key):
+            return None
+        try:
+            with open(self.path(key), "rb") as handle:
+                data = handle.read(self.max_object_bytes + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            publish(Operation("storage.cache.miss", seconds=time.perf_counter() - started))
+            return None
+        except OSError as exc:
+            self._degraded("read", exc)
+            return None
+        if hashlib.sha1(data).hexdigest() != key:
+            self._corrupted(key)
+            return None
+        self._touch(key)
+        publish(Operation("storage.cache.hit", seconds=time.perf_counter() - started, nbytes=len(data)))
+        return data
+
+    def open(self, key: str) -> Optional[BinaryIO]:
+        """An open, verified cached file positioned at 0 (for ranges); None on a miss."""
+        started = time.perf_counter()
+        if not self.cacheable(key):
+            return None
+        try:
+            handle = open(self.path(key), "rb")
+        except (FileNotFoundError, NotADirectoryError):
+            publish(Operation("storage.cache.miss", seconds=time.perf_counter() - started))
+            return None
+        except OSError as exc:
+            self._degraded("read", exc)
+            return None
+        try:
+            digest = hashlib.sha1()
+            size = 0
+            for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
+                digest.update(chunk)
+                size += len(chunk)
+            if digest.hexdigest() != key:
+                handle.close()
+                self._corrupted(key)
+                return None
+            handle.seek(0)
+        except OSError as exc:
+            handle.close()
+            self._degraded("read", exc)
+            return None
+        self._touch(key)
+        publish(Operation("storage.cache.hit", seconds=time.perf_counter() - started, nbytes=size))
+        return handle
+
+    def _touch(self, key: str) -> None:
+        try:
+            os.utime(self.path(key))  # LRU order: the most recent hit is the last evicted
+        except OSError:
+            pass
+
+    def _corrupted(self, key: str) -> None:
+        _logger.error("attachment read cache %s: %s does not hold the bytes of its key (corrupted file); "
+                      "removed, reading the object store again", self.directory, key)
+        publish(Operation("storage.cache.corrupted", ok=False, error="corrupted"))
+        try:
+            self.path(key).unlink()
+        except OSError:
+            pass
+
+    # -- fills --------------------------------------------------------------------------------------------
+    def put(self, key: str, data: bytes) -> bool:
+        """Publish `data` under `key` when it fits; False when not cached (too big, broken cache...)."""
+        if not self.cacheable(key, len(data)):
+            return False
+        filler = self.filler(key, len(data))
+        if filler is None:
+            return False
+        filler.write(data)
+        return filler.commit()
+
+    def filler(self, key: str, size: int) -> Optional[Filler]:
+        """A writer that publishes `key` once `size` bytes hashing to it were written; None when not
+        cacheable, already cached, or the cache is unusable."""
+        if not self.cacheable(key, size) or not self._prepare():
+            return None
+        if self.path(key).exists():
+            return None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=key[:8] + ".")
+        except OSError as exc:
+            self._degraded("write", exc)
+            return None
+        return Filler(self, key, size, os.fdopen(fd, "wb"), Path(tmp))
+
+    def _publish(self, key: str, tmp: Path, size: int) -> bool:
+        final = self.path(key)
+        try:
+            final.parent.mkdir(exist_ok=True)
+            if final.exists():  # another process filled it meanwhile: same bytes, keep theirs
+                tmp.unlink()
+                return False
+            os.replace(tmp, final)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            self._degraded("write", exc)
+            return False
+        publish(Operation("storage.cache.fill", nbytes=size))
+        self._account(size)
+        return True
+
+    # -- accounting and eviction ------------------------------------------------------------------------
+    def _account(self, added: int) -> None:
+        try:
+            with open(self.directory / "lock", "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                total = self._read_size() + added
+                if total > self.max_bytes:
+                    total = self._evict()
+                self._write_size(total)
+        except OSError as exc:
+            self._degraded("accounting", exc)
+
+    def _read_size(self) -> int:
+        try:
+            return max(0, int((self.directory / "size").read_text() or 0))
+        except (OSError, ValueError):
+            return self._scan_total()  # first use or a damaged counter: count what is there
+
+    def _write_size(self, total: int) -> None:
+        tmp = self.directory / f"size.{os.getpid()}"
+        tmp.write_text(str(total))
+        os.replace(tmp, self.directory / "size")
+
+    def _files(self) -> Iterator[tuple[float, int, Path]]:
+        for sub in os.scandir(self._objects):
+            if not sub.is_dir():
+                continue
+            for entry in os.scandir(sub.path):
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue
+                yield stat.st_mtime, stat.st_size, Path(entry.path)
+
+    def _scan_total(self) -> int:
+        try:
+            return sum(size for _mtime, size, _path in self._files())
+        except OSError:
+            return 0
+
+    def _evict(self) -> int:
+        """Remove least recently used files until 90 % of the bound; returns the bytes left on disk."""
+        files = sorted(self._files())
+        total = sum(size for _mtime, size, _path in files)
+        target = int(self.max_bytes * LOW_WATER)
+        evicted = evicted_bytes = 0
+        for _mtime, size, path in files:
+            if total <= target:
+                break
+            _unlink_quietly(path)
+            total -= size
+            evicted += 1
+            evicted_bytes += size
+        if evicted:
+            publish(Operation("storage.cache.evict", nbytes=evicted_bytes))
+            _logger.debug("attachment read cache %s: evicted %d file(s), %d bytes", self.directory, evicted,
+                          evicted_bytes)
+        self._clean_tmp()
+        return total
+
+    def _clean_tmp(self, older_than: float = 3600.0) -> None:
+        """Fills abandoned by a killed process (kill -9 between write and rename)."""
+        limit = time.time() - older_than
+        for entry in os.scandir(self._tmp):
+            try:
+                if entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+
+
+class Filler:
+    """Streams an object into the cache while the caller reads it; publishes only a complete, verified
+    copy (`commit`), else leaves nothing behind (`abort`)."""
+
+    def __init__(self, cache: ReadCache, key: str, size: int, handle: BinaryIO, tmp: Path) -> None:
+        self.cache = cache
+        self.key = key
+        self.size = size
+        self._handle: Optional[BinaryIO] = handle
+        self._tmp = tmp
+        self._digest = hashlib.sha1()
+        self._written = 0
+
+    def write(self, chunk: bytes) -> None:
+        if self._handle is None:
+            return
+        self._digest.update(chunk)
+        self._written += len(chunk)
+        try:
+            self._handle.write(chunk)
+        except OSError as exc:  # ENOSPC, EIO...: stop filling, the caller's read goes on
+            self.abort()
+            self.cache._degraded("write", exc)
+
+    def commit(self) -> bool:
+        if self._handle is None:
+            return False
+        try:
+            self._handle.close()
+        except OSError as exc:
+            self._handle = None
+            _unlink_quietly(self._tmp)
+            self.cache._degraded("write", exc)
+            return False
+        self._handle = None
+        if self._written != self.size:
+            _unlink_quietly(self._tmp)
+            return False
+        digest = self._digest.hexdigest()
+        if digest != self.key:
+            _unlink_quietly(self._tmp)
+            _logger.error("attachment read cache: the object store returned bytes hashing to %s for key %s "
+                          "(%d bytes): not cached; the stored object is damaged "
+                          "(run odoo-cloud fsck --verify checksum)", digest, self.key, self.size)
+            publish(Operation("storage.cache.integrity", ok=False, error="sha1 mismatch"))
+            return False
+        return self.cache._publish(self.key, self._tmp, self.size)
+
+    def abort(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except OSError:
+                pass
+            self._handle = None
+        _unlink_quietly(self._tmp)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            _logger.debug("could not remove %s: %s", path, exc)
