@@ -9,6 +9,6 @@
     "license": "LGPL-3",
     "depends": ["base"],
     "external_dependencies": {"python": ["odoo-cloud"]},
-    "data": ["data/ir_config_parameter.xml"],
+    "data": ["data/ir_config_parameter.xml", "data/ir_cron_fsck.xml"],
     "installable": True,
 }

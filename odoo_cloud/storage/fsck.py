@@ -33,6 +33,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Optional
 
+from ..instrumentation import Operation, publish
 from .base import ObjectInfo, ObjectStore
 from .errors import ObjectNotFound
 from .uri import is_sha1
@@ -427,4 +428,55 @@ def reupload_missing(store: ObjectStore, connections: Sequence[tuple[str, Any]],
             store.put(key, data, recheck=True)
             _logger.info("fsck: restored %s from %s", store.uri(key), path)
         report.restored.append(key)
+    return report
+
+
+# ---------------------------------------------------------------- a sampled check, for a scheduled job
+@dataclass
+class SampleReport:
+    """A random sample of referencing rows checked with one HEAD each."""
+
+    checked: int = 0
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    damaged: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "missing": self.missing, "damaged": self.damaged,
+                "unavailable": self.unavailable}
+
+
+def sample_check(cursor: Any, store_for: Callable[[str], ObjectStore], size: int) -> SampleReport:
+    """HEAD the objects of `size` random rows referencing any object store; publish one operation per
+    object (`storage.fsck.ok|missing|damaged|unavailable`), so statsd and Prometheus count missing objects
+    before a user meets one. `store_for(scheme)` gives the process's store of a scheme."""
+    from .errors import StorageError
+    from .uri import parse_uri
+
+    cursor.execute(
+        "SELECT id, store_fname, file_size, res_model, res_id, name FROM ir_attachment "
+        "WHERE store_fname ~ '^[a-z0-9]+://' ORDER BY random() LIMIT %s", (size,))
+    report = SampleReport()
+    for att_id, fname, file_size, res_model, res_id, name in cursor.fetchall():
+        uri = parse_uri(fname)
+        if uri is None:
+            continue
+        example = {"id": att_id, "store_fname": fname, "res_model": res_model, "res_id": res_id, "name": name,
+                   "file_size": file_size}
+        started = time.perf_counter()
+        try:
+            info = store_for(uri.scheme).head(uri.key, bucket=uri.bucket)
+        except ObjectNotFound:
+            outcome = "missing"
+            report.missing.append(example)
+        except StorageError:
+            outcome = "unavailable"
+            report.unavailable += 1
+        else:
+            outcome = "ok" if file_size in (None, info.size) else "damaged"
+            if outcome == "damaged":
+                report.damaged.append({**example, "size": info.size})
+        report.checked += 1
+        publish(Operation(f"storage.fsck.{outcome}", seconds=time.perf_counter() - started,
+                          ok=outcome == "ok", error=None if outcome == "ok" else outcome))
     return report
