@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Optional
 
 from ..base import ObjectStore
-from ..errors import ObjectNotFound, StorageNotConfigured
+from ..errors import InvalidKey, ObjectNotFound, StorageNotConfigured
+from ..keys import shown
 from ..uri import parse_uri
 from .errors import MissingSource, RowError
 
@@ -103,9 +104,12 @@ class StoreReader:
         self.stores = dict(stores)
 
     def __call__(self, store_fname: str) -> bytes:
-        uri = parse_uri(store_fname)
+        try:
+            uri = parse_uri(store_fname)
+        except InvalidKey as exc:  # never sent to a store: the row keeps it, reported with why
+            raise RowError(f"invalid object reference: {exc}") from None
         if uri is None:
-            raise RowError(f"unreadable object reference {store_fname!r}")
+            raise RowError(f"unreadable object reference {shown(store_fname)}")
         store = self.stores.get(uri.scheme)
         if store is None:
             raise StorageNotConfigured(f"no {uri.scheme} store is configured to read {store_fname}",
