@@ -103,6 +103,21 @@ class StoreReader:
     def __init__(self, stores: Mapping[str, ObjectStore]) -> None:
         self.stores = dict(stores)
 
+    def size(self, store_fname: str) -> int:
+        """The object's size from a HEAD, so memory budgets count it before it is read (rows whose
+        file_size is NULL); 0 when the reference is invalid or missing (the read reports it)."""
+        try:
+            uri = parse_uri(store_fname)
+        except InvalidKey:
+            return 0
+        store = self.stores.get(uri.scheme) if uri is not None else None
+        if store is None:
+            return 0
+        try:
+            return store.head(uri.key, bucket=uri.bucket).size
+        except ObjectNotFound:
+            return 0
+
     def __call__(self, store_fname: str) -> bytes:
         try:
             uri = parse_uri(store_fname)
