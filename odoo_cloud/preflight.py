@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from .config import Settings
+from .storage.keys import PROBE_PREFIX  # the one key form besides content keys that a store writes
 
-PROBE_PREFIX = "odoo-cloud-check/"
 PROBE_BODY = b"odoo-cloud check probe\n"
 STATSD_METRIC = "odoo.cloud_platform.check"
 

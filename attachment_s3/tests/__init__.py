@@ -1,1 +1,1 @@
-from . import test_attachment_s3  # noqa: F401
+from . import test_attachment_s3, test_invalid_references  # noqa: F401

@@ -18,6 +18,7 @@ from odoo.sql_db import db_connect
 
 from odoo_cloud.config import ConfigError
 from odoo_cloud.storage import SCHEMES, ObjectNotFound, StorageError, factory, gc, parse_uri, rules
+from odoo_cloud.storage.uri import has_object_scheme
 
 from .settings import storage_settings
 from .stream import ObjectStoreStream, report_missing
@@ -131,9 +132,9 @@ class IrAttachment(models.Model):
         return self._object_store(uri.scheme)
 
     def _mark_for_gc(self, fname):
-        if parse_uri(fname) is None:
+        if not has_object_scheme(fname):
             return super()._mark_for_gc(fname)
-        gc.mark(self.env.cr, [fname])
+        gc.mark(self.env.cr, [fname])  # ignores (and logs) an invalid reference: unlink never fails on it
 
     # ------------------------------------------------------------------ download
     def _to_http_stream(self):

@@ -6,6 +6,7 @@ deployment using one store does not need the other's dependencies.
 from .base import DEFAULT_CHUNK_SIZE, KnownKeys, ObjectInfo, ObjectStore, ObjectStream
 from .errors import (
     DeleteRefused,
+    InvalidKey,
     ObjectNotFound,
     StorageDisabled,
     StorageError,
@@ -15,7 +16,8 @@ from .errors import (
 from .uri import SCHEMES, StoreUri, bucket_for_db, format_uri, is_object_uri, parse_uri
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE", "SCHEMES", "DeleteRefused", "KnownKeys", "ObjectInfo", "ObjectNotFound",
-    "ObjectStore", "ObjectStream", "StorageDisabled", "StorageError", "StorageNotConfigured",
-    "StorageUnavailable", "StoreUri", "bucket_for_db", "format_uri", "is_object_uri", "parse_uri",
+    "DEFAULT_CHUNK_SIZE", "SCHEMES", "DeleteRefused", "InvalidKey", "KnownKeys", "ObjectInfo",
+    "ObjectNotFound", "ObjectStore", "ObjectStream", "StorageDisabled", "StorageError",
+    "StorageNotConfigured", "StorageUnavailable", "StoreUri", "bucket_for_db", "format_uri",
+    "is_object_uri", "parse_uri",
 ]

@@ -1,7 +1,9 @@
 """The `ObjectStore` interface every backend (S3, Swift) implements.
 
-Public methods are template methods: they validate, enforce the delete
-guard, skip re-uploads of content-addressed keys and publish timings
+Public methods are template methods: they validate every key and bucket name
+(odoo_cloud.storage.keys: nothing with a `..` segment, a leading `/` or a
+control character reaches a client; writes and deletes take content keys only),
+enforce the delete guard, skip re-uploads of content-addressed keys and publish timings
 (`storage.<scheme>.<op>`); backends only implement the `_`-prefixed
 primitives and translate their client's exceptions into `errors`.
 """
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, Optional
 
 from ..instrumentation import Operation, operation, publish
 from .errors import DeleteRefused, ObjectNotFound, StorageError, StorageUnavailable
+from .keys import validate_bucket, validate_key, validate_prefix
 from .uri import format_uri
 
 if TYPE_CHECKING:
@@ -203,7 +206,8 @@ class ObjectStore(ABC):
 
     `bucket` is the write bucket: the only one `put` writes to and the only
     one `delete` accepts. Reads take an optional `bucket` because a
-    store_fname may name another one.
+    store_fname may name another one. Every public method validates its key
+    and bucket (InvalidKey) before any client call; the `_` primitives do not.
     """
 
     scheme: ClassVar[str]
@@ -215,7 +219,7 @@ class ObjectStore(ABC):
 
     def __init__(self, bucket: str, *, create_bucket: bool = True,
                  known_keys: Optional[KnownKeys] = None) -> None:
-        self.bucket = bucket
+        self.bucket = validate_bucket(bucket)
         self.create_bucket = create_bucket
         self.known_keys = known_keys if known_keys is not None else KnownKeys()
         self._bucket_ready = False
@@ -239,6 +243,11 @@ class ObjectStore(ABC):
     def _op(self, name: str):
         return operation(f"storage.{self.scheme}.{name}")
 
+    def _read_target(self, key: str, bucket: Optional[str]) -> str:
+        """The bucket a read goes to, after validating it and the key (InvalidKey otherwise)."""
+        validate_key(key)
+        return self.bucket if bucket is None else validate_bucket(bucket)
+
     # -- write -------------------------------------------------------------
     def ensure_bucket(self) -> None:
         """Create the write bucket when missing (unless creation is forbidden), once per process."""
@@ -258,6 +267,7 @@ class ObjectStore(ABC):
         it is not uploaded again. `recheck=True` ignores the in-process memory
         of existing keys (the GC may have collected the object meanwhile).
         """
+        validate_key(key, write=True)
         item = (self.bucket, key)
         with self._op("put") as op:  # nbytes: bytes actually uploaded (0 when already stored)
             if not recheck and item in self.known_keys:
@@ -284,7 +294,8 @@ class ObjectStore(ABC):
     def delete(self, key: str, bucket: Optional[str] = None) -> None:
         """Delete from the write bucket only (DeleteRefused for any other); deleting a missing
         object is not an error (the GC may retry a batch)."""
-        target = bucket or self.bucket
+        validate_key(key, write=True)
+        target = self.bucket if bucket is None else validate_bucket(bucket)
         if target != self.bucket:
             raise DeleteRefused(
                 f"refusing to delete {self.scheme}://{target}/{key}: this process only deletes from "
@@ -294,7 +305,11 @@ class ObjectStore(ABC):
             self._delete(key)
 
     def delete_many(self, keys: list[str]) -> dict[str, StorageError]:
-        """Delete keys of the write bucket; the keys that could not be deleted, with why."""
+        """Delete keys of the write bucket; the keys that could not be deleted, with why.
+
+        One invalid key refuses the whole call (InvalidKey) before any request."""
+        for key in keys:
+            validate_key(key, write=True)
         failed: dict[str, StorageError] = {}
         with self._op("delete_many"):
             for key in keys:
@@ -320,21 +335,23 @@ class ObjectStore(ABC):
         With a read cache, a cached copy (verified against its content key) answers without a request
         and a fetched object is kept for the next reader. `use_cache=False` asks the store itself
         (verifying what was just uploaded must not be answered by a local copy)."""
+        target = self._read_target(key, bucket)
         cache = self.read_cache if use_cache else None
         if cache is not None:
             cached = cache.get(key)
             if cached is not None:
                 return cached
         with self._op("get") as op:
-            data = self._get(bucket or self.bucket, key)
+            data = self._get(target, key)
             op.nbytes = len(data)
         if cache is not None:
             cache.put(key, data)
         return data
 
     def head(self, key: str, bucket: Optional[str] = None) -> ObjectInfo:
+        target = self._read_target(key, bucket)
         with self._op("head"):
-            return self._head(bucket or self.bucket, key)
+            return self._head(target, key)
 
     def exists(self, key: str, bucket: Optional[str] = None) -> bool:
         try:
@@ -348,6 +365,7 @@ class ObjectStore(ABC):
         """A stream of the object (or the inclusive byte range start..end) in chunks of at most
         `chunk_size` bytes: memory stays bounded whatever the object size. The `stream`
         operation is published when the stream is closed, with the bytes actually read."""
+        target = self._read_target(key, bucket)
         cache = self.read_cache
         if cache is not None:
             cached = cache.open(key)
@@ -356,7 +374,7 @@ class ObjectStore(ABC):
         op = Operation(f"storage.{self.scheme}.stream")
         started = time.perf_counter()
         try:
-            stream = self._open(bucket or self.bucket, key, start, end, chunk_size)
+            stream = self._open(target, key, start, end, chunk_size)
         except BaseException as exc:
             op.ok, op.error, op.seconds = False, type(exc).__name__, time.perf_counter() - started
             publish(op)
@@ -394,7 +412,10 @@ class ObjectStore(ABC):
         merge the listing with another sorted stream (fsck) in constant memory. `start_after`
         resumes after a key. A `list` operation is published per page.
         """
-        target = bucket or self.bucket
+        validate_prefix(prefix)
+        if start_after:
+            validate_key(start_after)
+        target = self.bucket if bucket is None else validate_bucket(bucket)
         marker = start_after
         while True:
             with self._op("list"):
@@ -409,8 +430,9 @@ class ObjectStore(ABC):
     def presigned_url(self, key: str, bucket: Optional[str] = None, *, expires: int = 300,
                       filename: Optional[str] = None, mimetype: Optional[str] = None) -> Optional[str]:
         """A time-limited GET URL, or None when this store cannot sign (e.g. Swift without a temp-URL key)."""
+        target = self._read_target(key, bucket)
         with self._op("presign"):
-            return self._presigned_url(bucket or self.bucket, key, expires, filename, mimetype)
+            return self._presigned_url(target, key, expires, filename, mimetype)
 
     # -- backend primitives -----------------------------------------------------
     @abstractmethod

@@ -39,3 +39,9 @@ class DeleteRefused(StorageError):
 
 class StorageNotConfigured(StorageError):
     """The scheme of a store_fname has no configured store in this process."""
+
+
+class InvalidKey(StorageError, ValueError):
+    """A key or bucket/container name refused before any client call: a `.`/`..` or empty segment, a
+    leading `/`, a backslash, a control character, an unbounded length, or (for a write or a delete) a
+    key that is not a content key. See odoo_cloud.storage.keys."""

@@ -16,6 +16,7 @@ from ..config import Settings, load_settings
 from .base import KnownKeys, ObjectStore
 from .cache import ReadCache, default_directory
 from .errors import StorageDisabled, StorageNotConfigured
+from .keys import validate_bucket
 from .uri import SCHEMES, bucket_for_db
 
 T = TypeVar("T")
@@ -108,7 +109,7 @@ def _s3_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
     cfg = settings.s3
     if not cfg.bucket_name:
         raise StorageNotConfigured("S3 store requested but AWS_BUCKETNAME is not set", scheme="s3")
-    bucket = bucket_for_db(cfg.bucket_name, dbname)
+    bucket = validate_bucket(bucket_for_db(cfg.bucket_name, dbname), source="AWS_BUCKETNAME")
     endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
                 cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
     key = ("s3", endpoint, bucket, cfg.create_bucket, cfg.server_side_encryption, cfg.sse_kms_key_id,
@@ -133,7 +134,7 @@ def _swift_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
     if not cfg.write_container:
         raise StorageNotConfigured("Swift store requested but SWIFT_WRITE_CONTAINER is not set",
                                    scheme="swift")
-    container = bucket_for_db(cfg.write_container, dbname)
+    container = validate_bucket(bucket_for_db(cfg.write_container, dbname), source="SWIFT_WRITE_CONTAINER")
     endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
                 cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
                 cfg.connect_timeout, cfg.read_timeout, cfg.retries)

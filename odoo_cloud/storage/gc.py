@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .base import ObjectStore
+from .errors import InvalidKey
+from .keys import is_content_key, validate_key
 from .uri import parse_uri
 
 _logger = logging.getLogger(__name__)
@@ -78,9 +80,23 @@ def ensure_table(cr: Cursor) -> None:
     cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_marked_idx ON {TABLE} (marked_at)")
 
 
+def _collectable(name: str) -> bool:
+    """An object-store reference the GC may ever delete: valid, and a content key (keys.validate_key).
+
+    Anything else (a local file name, an invalid reference such as `s3://b/../x/k`) is never marked;
+    an invalid one is logged, since only a hand-edited or foreign row can carry it."""
+    try:
+        uri = parse_uri(name)
+    except InvalidKey as exc:
+        _logger.warning("object storage GC: ignoring invalid object reference: %s", exc)
+        return False
+    return uri is not None and is_content_key(uri.key)
+
+
 def mark(cr: Cursor, store_fnames: Iterable[str], reason: str = UNLINK) -> int:
-    """Record object-store references as GC candidates; other names (local files) are ignored."""
-    names = sorted({name for name in store_fnames if parse_uri(name)})
+    """Record object-store references as GC candidates; other names (local files, invalid
+    references, keys that are not content keys) are ignored."""
+    names = sorted({name for name in store_fnames if _collectable(name)})
     if not names:
         return 0
     cr.execute(f"""
@@ -125,6 +141,7 @@ def write_object(cr: Cursor, store: ObjectStore, key: str, data: bytes,
     commits at once (a separate connection), so an upload survives as a GC candidate
     when the caller's transaction rolls back.
     """
+    validate_key(key, write=True)  # before any claim or mark: InvalidKey, nothing recorded
     fname = store.uri(key)
     collected = claim(cr, fname)
     if collected:
@@ -261,7 +278,11 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
                (sorted(ids_by_name),))
     referenced = {row[0] for row in cr.fetchall()}
     keys = {}
+    invalid = set()
     for name in ids_by_name:
+        if not _collectable(name):  # marked by an older version or by hand: dropped, never deleted
+            invalid.add(name)
+            continue
         uri = parse_uri(name)
         assert uri is not None and uri.bucket == store.bucket  # guaranteed by the LIKE prefix
         if name not in referenced:
@@ -271,8 +292,8 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
         report.failed += 1
         _logger.warning("object storage GC could not delete %s: %s", keys[key], error)
     collected = sorted(name for key, name in keys.items() if key not in failed)
-    done = [row_id for name, ids in ids_by_name.items() if name in referenced or name in collected
-            for row_id in ids]
+    done = [row_id for name, ids in ids_by_name.items()
+            if name in referenced or name in collected or name in invalid for row_id in ids]
     if done:
         cr.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", (done,))
     mark(cr, collected, reason=COLLECTED)

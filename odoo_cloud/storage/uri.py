@@ -5,13 +5,13 @@ from a bucket it does not write (an integration copy reading prod's bucket).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional
 
+from .errors import InvalidKey
+from .keys import is_content_key, shown, validate_bucket, validate_key
+
 SCHEMES = ("s3", "swift")
-_URI_RE = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<bucket>[^/]+)/(?P<key>.+)$")
-_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True)
@@ -25,32 +25,53 @@ class StoreUri:
 
 
 def format_uri(scheme: str, bucket: str, key: str) -> str:
+    """`scheme://bucket/key`; ValueError (InvalidKey for the bucket or key) for a part that is not valid."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown object-store scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
-    if not bucket or "/" in bucket:
-        raise ValueError(f"invalid bucket/container name {bucket!r}")
-    if not key:
-        raise ValueError("empty object key")
+    validate_bucket(bucket)
+    validate_key(key)
     return f"{scheme}://{bucket}/{key}"
 
 
+def has_object_scheme(store_fname: Optional[str]) -> bool:
+    """True when `store_fname` claims to be an object-store reference (`s3://`, `swift://`), valid or not."""
+    return bool(store_fname) and store_fname.startswith(tuple(f"{scheme}://" for scheme in SCHEMES))
+
+
 def parse_uri(store_fname: Optional[str]) -> Optional[StoreUri]:
-    """The parsed reference, or None for anything that is not an object-store URI
-    (local filestore names like `ab/abcdef…`, empty values)."""
-    if not store_fname:
+    """The parsed reference; None for what is not an object-store reference (local filestore names
+    like `ab/abcdef…`, other schemes, empty values).
+
+    A reference with an object-store scheme whose bucket or key is not valid (`s3://a/../b/k`,
+    `swift://../x/k`, a control character...) raises InvalidKey: it must never reach a client, nor
+    be mistaken for a local file name.
+    """
+    if not has_object_scheme(store_fname):
         return None
-    match = _URI_RE.match(store_fname)
-    if not match or match["scheme"] not in SCHEMES:
-        return None
-    return StoreUri(match["scheme"], match["bucket"], match["key"])
+    scheme, _, rest = store_fname.partition("://")
+    bucket, slash, key = rest.partition("/")
+    if not slash:
+        raise InvalidKey(f"object reference {shown(store_fname)} has no key (expected {scheme}://bucket/key)",
+                         scheme=scheme)
+    try:
+        validate_bucket(bucket)
+        validate_key(key)
+    except InvalidKey as exc:
+        exc.scheme = scheme
+        raise
+    return StoreUri(scheme, bucket, key)
 
 
 def is_object_uri(store_fname: Optional[str]) -> bool:
-    return parse_uri(store_fname) is not None
+    """True for a valid object-store reference (False for local names and for invalid references)."""
+    try:
+        return parse_uri(store_fname) is not None
+    except InvalidKey:
+        return False
 
 
 def is_sha1(key: str) -> bool:
-    return bool(_SHA1_RE.match(key))
+    return is_content_key(key)
 
 
 def bucket_for_db(template: str, dbname: Optional[str]) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from odoo_cloud.storage import bucket_for_db, format_uri, is_object_uri, parse_uri
+from odoo_cloud.storage import InvalidKey, bucket_for_db, format_uri, is_object_uri, parse_uri
 from odoo_cloud.storage.rules import DEFAULT_RULES, RulesError, keep_in_database, parse_rules
 
 SHA = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
@@ -18,9 +18,17 @@ def test_uri_round_trip_both_schemes():
         assert str(uri) == fname
 
 
-@pytest.mark.parametrize("fname", [None, "", "da/" + SHA, "file://b/k", "s3://", "s3://bucket", "s3:///k"])
+@pytest.mark.parametrize("fname", [None, "", "da/" + SHA, "file://b/k", "S3://b/k"])
 def test_non_object_names_are_not_uris(fname):
     assert parse_uri(fname) is None
+    assert not is_object_uri(fname)
+
+
+@pytest.mark.parametrize("fname", ["s3://", "s3://bucket", "s3:///k", "swift://../b/" + SHA,
+                                   "s3://b/../c/" + SHA, "s3://b//" + SHA, "swift://b/" + SHA + "\n"])
+def test_invalid_object_references_are_refused_not_taken_for_local_names(fname):
+    with pytest.raises(InvalidKey):
+        parse_uri(fname)
     assert not is_object_uri(fname)
 
 

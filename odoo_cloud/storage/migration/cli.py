@@ -5,7 +5,9 @@ Odoo starts, and a run killed at any point is resumed by running the same comman
 
 Exit status: 0 everything pending was moved; 1 some attachments could not be moved (listed in the
 log, the rest was moved); 2 bad usage or configuration; 3 aborted (store or database unreachable...):
-batches committed before the failure stay migrated.
+batches committed before the failure stay migrated; 4 odoo-cloud crashed (a bug, see odoo_cloud.cli);
+5 nothing failed, but rows were skipped because another runner (or an Odoo transaction) held them:
+their outcome is that runner's, so run again once it is done (0 then confirms everything moved).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ EXIT_OK = 0
 EXIT_FAILED_ROWS = 1
 EXIT_USAGE = 2
 EXIT_ABORTED = 3
+EXIT_SKIPPED = 5  # (4 is odoo_cloud.cli.EXIT_CRASH)
 
 TARGETS = ("db", "file", "s3", "swift")
 _logger = logging.getLogger("odoo_cloud.storage.migration")
@@ -61,7 +64,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "and run it again to resume. Object stores are configured by the usual environment "
             "variables (AWS_*, SWIFT_*); the database by --dsn or -d plus the libpq variables (PGHOST, "
             "PGPORT, PGUSER, PGPASSWORD). Exit 0: done; 1: some attachments could not be moved; "
-            "2: usage/configuration; 3: aborted (unreachable store or database)."))
+            "2: usage/configuration; 3: aborted (unreachable store or database); 4: odoo-cloud crashed "
+            "(a bug); 5: nothing failed but rows were skipped because another runner held them (run "
+            "again once it is done)."))
     parser.add_argument("--to", required=True, choices=TARGETS, dest="target",
                         help="where attachments must end up (set ir_attachment.location to the same value)")
     where = parser.add_mutually_exclusive_group(required=True)
@@ -190,7 +195,13 @@ def _migrate(args, settings, database) -> int:
     if args.json:
         sys.stdout.write(report.to_json() + "\n")
         sys.stdout.flush()
-    return EXIT_OK if report.ok else EXIT_FAILED_ROWS
+    if not report.ok:
+        return EXIT_FAILED_ROWS
+    if report.skipped:
+        _logger.warning("%d attachment(s) were skipped because another runner held them: run again once it "
+                        "is done to confirm they moved (exit status %d)", report.skipped, EXIT_SKIPPED)
+        return EXIT_SKIPPED
+    return EXIT_OK
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -69,8 +69,11 @@ class _Row:
     file_size: Optional[int]
 
     @property
-    def expected_size(self) -> int:
-        return self.db_size or self.file_size or 0
+    def expected_size(self) -> Optional[int]:
+        """What the row says its content weighs; None when nothing says (file_size NULL)."""
+        if self.db_size is not None:
+            return self.db_size
+        return self.file_size
 
 
 @dataclass
@@ -80,10 +83,13 @@ class _Unit:
     store_fname: Optional[str]
     rows: list[_Row]
     data: Optional[bytes] = None  # DB bytes, fetched by the main thread (the connection is not shared)
+    #: bytes charged to the budget before reading: the DB's octet_length, the local file's size (stat),
+    #: an object's file_size or, when NULL, its HEAD size; see Engine._measure
+    size: int = 0
 
-    @property
-    def size(self) -> int:
-        return max(r.expected_size for r in self.rows)
+    def recorded_size(self) -> Optional[int]:
+        sizes = [r.expected_size for r in self.rows if r.expected_size is not None]
+        return max(sizes) if sizes else None
 
 
 @dataclass
@@ -97,26 +103,34 @@ class _UnitResult:
     to_db: list[_Row] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     wrote: bool = False
+    overdraft: int = 0  # bytes read beyond the unit's charge (a size that lied), charged when read
 
 
 class _ByteBudget:
-    """Bounds the bytes held by queued and running jobs; one oversized job may still run alone."""
+    """Bytes held by queued, running and finished-but-not-applied units, counted on what was read.
+
+    Only the main thread waits for room (by applying finished units); workers never wait: a worker
+    that read more than its unit was charged adds the difference at once, so the main thread submits
+    nothing more until that memory is released. One unit bigger than the whole budget runs alone.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self._cond = threading.Condition()
+        self.peak = 0
+        self._lock = threading.Lock()
 
-    def acquire(self, size: int) -> None:
-        with self._cond:
-            while self.used and self.used + size > self.limit:
-                self._cond.wait()
+    def charge(self, size: int) -> None:
+        with self._lock:
             self.used += size
+            self.peak = max(self.peak, self.used)
 
     def release(self, size: int) -> None:
-        with self._cond:
+        with self._lock:
             self.used -= size
-            self._cond.notify_all()
+
+    def full_for(self, size: int) -> bool:
+        return bool(self.used) and self.used + size > self.limit
 
 
 class _Once:
@@ -264,8 +278,10 @@ class Engine:
                 size = min(size, limit - processed)
             rows = self._lock_batch(after_id, size)
             if not rows:
+                report.skipped += self._count_held(after_id, None, [])  # pending, yet not lockable
                 self.db.rollback()
                 break
+            report.skipped += self._count_held(after_id, rows[-1].id, [r.id for r in rows])
             after_id = rows[-1].id
             try:
                 old_local = self._migrate_batch(pool, rows, report)
@@ -289,6 +305,18 @@ class Engine:
             [*self._keep_params, after_id, *self._pending_params, size],
         )
         return [_Row(*row) for row in self.db.fetchall()]
+
+    def _count_held(self, after_id: int, up_to: Optional[int], taken: list[int]) -> int:
+        """Pending rows in (after_id, up_to] that the SKIP LOCKED select passed over: another
+        transaction (a second runner, an Odoo worker writing the row) holds them. Not waited for, not
+        failed: counted, so the run can say it did not see everything through (exit status 5)."""
+        query = f"SELECT count(*) FROM ir_attachment WHERE id > %s AND type = 'binary' AND {self._pending}"
+        params: list = [after_id, *self._pending_params]
+        if up_to is not None:
+            query += " AND id <= %s AND id <> ALL(%s)"
+            params += [up_to, taken]
+        self.db.execute(query, params)
+        return self.db.fetchone()[0]
 
     def _units(self, rows: list[_Row]) -> list[_Unit]:
         by_fname: dict[str, _Unit] = {}
@@ -338,17 +366,17 @@ class Engine:
                     return
                 futures.discard(future)
                 result: _UnitResult = future.result()  # a fatal error propagates and aborts the batch
-                budget.release(result.unit.size)
+                budget.release(result.unit.size + result.overdraft)
                 self._apply(result, report, switched, old_local, old_objects)
                 if result.target_fname:
                     sources.setdefault(result.target_fname, result.unit)
                 block = False
 
         def submit(unit: _Unit) -> None:
-            while futures and budget.used and budget.used + unit.size > budget.limit:
+            while futures and budget.full_for(unit.size):
                 drain(block=True)
-            budget.acquire(unit.size)
-            future = pool.submit(self._process, unit, once)
+            budget.charge(unit.size)
+            future = pool.submit(self._process, unit, once, budget)
             futures.add(future)
             future.add_done_callback(finished.put)
 
@@ -357,6 +385,7 @@ class Engine:
             expected = {self.target.uri_prefix + r.checksum for r in rows if r.checksum and not r.keep_in_db}
             if expected:
                 self.mark_uploads(sorted(expected))
+        self._measure(pool, units)
         try:
             for unit in units:
                 if unit.store_fname is not None:
@@ -401,6 +430,33 @@ class Engine:
             report.old_copies_marked += len(old_objects)
         return old_local
 
+    def _measure(self, pool: ThreadPoolExecutor, units: list[_Unit]) -> None:
+        """What each unit will bring into memory, before it is read: budgets count bytes, not rows' claims.
+
+        DB contents: octet_length (exact). Local files: their size on disk (a stat; file_size may be
+        NULL or wrong when other tools wrote the row). Objects: file_size, or a HEAD when it is NULL
+        (in the pool, no bytes read); a reader that cannot tell charges the whole budget, so the unit
+        is read alone. A size that still lies is corrected when read (_process charges the overdraft).
+        """
+        unknown = []
+        for unit in units:
+            recorded = unit.recorded_size()
+            if unit.store_fname is None:
+                unit.size = recorded or 0
+            elif "://" not in unit.store_fname:
+                unit.size = self.filestore.size(unit.store_fname) if self.filestore is not None else 0
+            elif recorded is not None:
+                unit.size = recorded
+            else:
+                unknown.append(unit)
+        size_of = getattr(self.read_object, "size", None)
+        if unknown and size_of is None:
+            for unit in unknown:
+                unit.size = self.options.max_inflight_bytes
+        elif unknown:
+            for unit, size in zip(unknown, pool.map(size_of, [u.store_fname for u in unknown]), strict=True):
+                unit.size = size
+
     def _db_content(self, row_id: int) -> bytes:
         self.db.execute("SELECT db_datas FROM ir_attachment WHERE id = %s", (row_id,))
         data = self.db.fetchone()[0]
@@ -421,7 +477,8 @@ class Engine:
             self.writer.write(data, hashlib.sha1(data).hexdigest(), recheck=True)
 
     # -- one unit, in a worker thread ------------------------------------------------------------------
-    def _process(self, unit: _Unit, once: Optional[_Once]) -> _UnitResult:
+    def _process(self, unit: _Unit, once: Optional[_Once],
+                 budget: Optional[_ByteBudget] = None) -> _UnitResult:
         result = _UnitResult(unit)
         try:
             data = unit.data if unit.store_fname is None else self._read(unit.store_fname)
@@ -429,6 +486,9 @@ class Engine:
             result.failures = [Failure(r.id, r.store_fname, str(exc)) for r in unit.rows]
             return result
         unit.data = None
+        if budget is not None and len(data) > unit.size:
+            result.overdraft = len(data) - unit.size  # budgets count what was read
+            budget.charge(result.overdraft)
         if unit.store_fname is not None and "://" not in unit.store_fname and self.target.kind != loc.FILE:
             # Odoo's own checklist, before the switch: survives a kill between commit and unlink
             self.filestore.mark_for_gc(unit.store_fname)

@@ -1,7 +1,10 @@
 """Odoo's local filestore, as Odoo 18 lays it out: ``<filestore>/<sha[:2]>/<sha>``.
 
 Writes go through a temporary file and a rename so that a process killed mid-write never leaves a
-truncated file that a later run would take for a complete copy. New files are put on Odoo's GC checklist
+truncated file that a later run would take for a complete copy, and are made durable (the file, then
+its directory, fsynced) before `write` returns: the engine commits the switch right after, and that
+commit lets the old copy be collected, so a power loss must not leave the row pointing at a file
+the kernel had not written yet. New files are put on Odoo's GC checklist
 (``<filestore>/checklist/<fname>``) exactly like core ``_file_write`` does, so a switch that never
 commits leaves nothing behind once Odoo's own filestore GC runs.
 """
@@ -34,6 +37,13 @@ class Filestore:
     def fname_for(sha1: str) -> str:
         return f"{sha1[:2]}/{sha1}"
 
+    def size(self, fname: str) -> int:
+        """Bytes a read of `fname` brings into memory (0 when it cannot be read: the read says why)."""
+        try:
+            return self.full_path(fname).stat().st_size
+        except OSError:
+            return 0
+
     def read(self, fname: str) -> bytes:
         path = self.full_path(fname)
         try:
@@ -50,14 +60,21 @@ class Filestore:
         path = self.full_path(fname)
         if path.exists():
             if _sha1_of_file(path) == sha1:
+                _fsync_path(path)  # written by an earlier run or by Odoo: maybe still only in the page cache
+                _fsync_path(path.parent)
                 return fname
             raise FilestoreError(f"{path} exists with other content than sha1 {sha1} "
                                  "(collision or corruption)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_path(path.parent.parent)  # the new shard directory's entry
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_path(path.parent)  # the rename itself
         self.mark_for_gc(fname)
         written = _sha1_of_file(path)
         if written != sha1:
@@ -105,6 +122,15 @@ class Filestore:
                         shard.rmdir()  # only succeeds when empty
         with contextlib.suppress(OSError):
             (self.root / "checklist").rmdir()
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory's fsync makes the names created in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sha1_of_file(path: Path) -> str:

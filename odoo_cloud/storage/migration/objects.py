@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Optional
 
 from ..base import ObjectStore
-from ..errors import ObjectNotFound, StorageNotConfigured
+from ..errors import InvalidKey, ObjectNotFound, StorageNotConfigured
+from ..keys import shown
 from ..uri import parse_uri
 from .errors import MissingSource, RowError
 
@@ -102,10 +103,28 @@ class StoreReader:
     def __init__(self, stores: Mapping[str, ObjectStore]) -> None:
         self.stores = dict(stores)
 
+    def size(self, store_fname: str) -> int:
+        """The object's size from a HEAD, so memory budgets count it before it is read (rows whose
+        file_size is NULL); 0 when the reference is invalid or missing (the read reports it)."""
+        try:
+            uri = parse_uri(store_fname)
+        except InvalidKey:
+            return 0
+        store = self.stores.get(uri.scheme) if uri is not None else None
+        if store is None:
+            return 0
+        try:
+            return store.head(uri.key, bucket=uri.bucket).size
+        except ObjectNotFound:
+            return 0
+
     def __call__(self, store_fname: str) -> bytes:
-        uri = parse_uri(store_fname)
+        try:
+            uri = parse_uri(store_fname)
+        except InvalidKey as exc:  # never sent to a store: the row keeps it, reported with why
+            raise RowError(f"invalid object reference: {exc}") from None
         if uri is None:
-            raise RowError(f"unreadable object reference {store_fname!r}")
+            raise RowError(f"unreadable object reference {shown(store_fname)}")
         store = self.stores.get(uri.scheme)
         if store is None:
             raise StorageNotConfigured(f"no {uri.scheme} store is configured to read {store_fname}",

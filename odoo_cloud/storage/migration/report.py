@@ -27,6 +27,9 @@ class Report:
     failed: int = 0
     failures: list[Failure] = field(default_factory=list)
     remaining: int = 0         # rows still pending after the run (failed, or held by another runner)
+    #: pending rows this run passed over because another transaction held them (FOR UPDATE SKIP LOCKED):
+    #: another runner (or an Odoo worker) had them; their outcome is that runner's, so run again to confirm
+    skipped: int = 0
     contents_written: int = 0  # distinct contents uploaded/written (shared content counts once per batch)
     bytes_moved: int = 0
     old_copies_removed: int = 0
@@ -38,11 +41,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return self.failed == 0
-
-    @property
-    def skipped(self) -> int:
-        """Pending rows this run left alone without failing them (another runner held them)."""
-        return max(0, self.remaining - self.failed)
 
     @property
     def rate(self) -> float:
@@ -59,7 +57,8 @@ class Report:
             return (f"dry run to {self.location}: {self.pending_at_start} attachment(s) to move "
                     f"({places}); {self.kept_in_db} would go to the database by the keep-in-DB rules")
         return (f"migration to {self.location}: moved {self.moved} (kept in DB by rules {self.kept_in_db}), "
-                f"failed {self.failed}, skipped {self.skipped}, remaining {self.remaining}; "
+                f"failed {self.failed}, skipped {self.skipped} (held by another runner), "
+                f"remaining {self.remaining}; "
                 f"{self.contents_written} content(s) written, {self.bytes_moved} bytes, "
                 f"old local copies removed {self.old_copies_removed} / kept {self.old_copies_kept}, "
                 f"old objects marked for GC {self.old_copies_marked}; "
@@ -67,7 +66,6 @@ class Report:
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        data["skipped"] = self.skipped
         data["ok"] = self.ok
         return data
 
