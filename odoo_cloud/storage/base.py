@@ -164,8 +164,12 @@ class ObjectStream:
 
 
 def _tee(chunks: Iterator[bytes], filler) -> Iterator[bytes]:
+    """Copy the chunks into the cache filler; publish as soon as the last byte arrived (before the caller
+    even sends it on), so the next reader finds the copy."""
     for chunk in chunks:
         filler.write(chunk)
+        if filler.complete:
+            filler.commit()
         yield chunk
 
 

@@ -295,6 +295,11 @@ class Filler:
         self._digest = hashlib.sha1()
         self._written = 0
 
+    @property
+    def complete(self) -> bool:
+        """Every byte was written and the copy is not published yet."""
+        return self._handle is not None and self._written == self.size
+
     def write(self, chunk: bytes) -> None:
         if self._handle is None:
             return
