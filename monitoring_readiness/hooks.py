@@ -37,10 +37,23 @@ def install():
         settings = dataclasses.replace(settings, sessions=dataclasses.replace(settings.sessions,
                                                                               enabled=redis_sessions))
     _settings = settings
+    _preload_clients(settings)
     _wrap_application()
     _logger.info("monitoring_readiness: %s checks %s (timeout %g s, results reused %g s)", READY_PATH,
                  ", ".join(check.name for check in _build().checks),
                  settings.readiness.timeout, settings.readiness.cache_seconds)
+
+
+def _preload_clients(settings):
+    """Import the store's client library here, in the prefork master: every worker inherits it, so a
+    worker's first probe does not spend a quarter of a second of its deadline importing boto3."""
+    try:
+        if settings.s3.configured:
+            import boto3  # noqa: F401
+        elif settings.swift.configured:
+            import swiftclient  # noqa: F401
+    except ImportError:
+        pass  # the check itself reports it
 
 
 def _server_wide_modules():

@@ -152,11 +152,7 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
                              if args.connect else None)
         out.write(json.dumps(data) + "\n")
     else:
-        _print_text(report, probes, args.connect, out)
-        for result in ready:
-            reason = f" ({result.reason})" if result.reason else ""
-            out.write(f"ready {result.name}: {result.status}{reason} ({result.seconds:.2f} s) "
-                      f"{result.detail}\n")
+        _print_text(report, probes, args.connect, out, ready)
     return code
 
 
@@ -215,7 +211,7 @@ def _postgres_connect(args: argparse.Namespace, environ, timeout: float):
     return select_one
 
 
-def _print_text(report: Report, probes: list, connect: bool, out: TextIO) -> None:
+def _print_text(report: Report, probes: list, connect: bool, out: TextIO, ready: Sequence = ()) -> None:
     print_report(report, out, report.running_env_source)
     if not connect:
         return
@@ -226,8 +222,17 @@ def _print_text(report: Report, probes: list, connect: bool, out: TextIO) -> Non
     for probe in probes:
         timing = "" if probe.ok is None else f" ({probe.seconds:.2f} s)"
         out.write(f"connect {probe.name}: {probe.status}{timing} {probe.detail}\n")
+    for result in ready:  # the checks of /web/health/ready
+        reason = f" ({result.reason})" if result.reason else ""
+        out.write(f"ready {result.name}: {result.status}{reason} ({result.seconds:.2f} s) {result.detail}\n")
     failed = [probe for probe in probes if probe.ok is False]
-    out.write(f"{len(failed)} connection probe(s) failed\n" if failed else "connections OK\n")
+    not_ready = [result for result in ready if not result.ok]
+    if failed:
+        out.write(f"{len(failed)} connection probe(s) failed\n")
+    elif not_ready:
+        out.write(f"{len(not_ready)} readiness check(s) failed\n")
+    else:
+        out.write("connections OK\n")
 
 
 def _as_json(report: Report, probes: list, connect: bool, code: int) -> dict:
