@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import threading
 import time
@@ -47,6 +48,8 @@ _logger = logging.getLogger(__name__)
 PASS, FAIL = "pass", "fail"
 TIMEOUT, REFUSED, AUTH, MISSING, ERROR = "timeout", "refused", "auth", "missing", "error"
 REASONS = (TIMEOUT, REFUSED, AUTH, MISSING, ERROR)
+#: seconds a check's once-per-process preparation (building a client) may take
+PREPARE_LIMIT = 10.0
 #: how deep `classify` follows __cause__/__context__ (our clients wrap the socket error once or twice)
 _CHAIN_LIMIT = 8
 _AUTH_STATUS = (401, 403)
@@ -120,11 +123,18 @@ class CheckResult:
 
 
 class Check:
-    """One dependency: `probe` returns a short detail or raises. At most one call in flight."""
+    """One dependency: `probe` returns a short detail or raises. At most one call in flight.
 
-    def __init__(self, name: str, probe: Callable[[], Optional[str]]) -> None:
+    `prepare` (optional) runs once per process before the first probe, outside the deadline: building a
+    boto3 client takes a few hundred milliseconds of CPU and says nothing about the dependency.
+    """
+
+    def __init__(self, name: str, probe: Callable[[], Optional[str]],
+                 prepare: Optional[Callable[[], None]] = None) -> None:
         self.name = name
         self.probe = probe
+        self.prepare = prepare
+        self._prepared_pid: Optional[int] = None
         self._running: Optional[threading.Thread] = None
         self._lock = threading.Lock()
 
@@ -133,14 +143,22 @@ class Check:
         with self._lock:
             if self._running is not None and self._running.is_alive():
                 return None
-            outcome: dict[str, Any] = {}
+            outcome: dict[str, Any] = {"prepared": threading.Event()}
 
             def target() -> None:
-                started = time.monotonic()
                 try:
-                    outcome["detail"] = self.probe() or ""
+                    if self.prepare is not None and self._prepared_pid != os.getpid():
+                        self.prepare()
+                        self._prepared_pid = os.getpid()
                 except BaseException as error:  # reported, never raised in a thread
                     outcome["error"] = error
+                started = outcome["started"] = time.monotonic()
+                outcome["prepared"].set()
+                if "error" not in outcome:
+                    try:
+                        outcome["detail"] = self.probe() or ""
+                    except BaseException as error:
+                        outcome["error"] = error
                 outcome["seconds"] = time.monotonic() - started
 
             thread = threading.Thread(target=target, name=f"odoo-cloud-ready-{self.name}", daemon=True)
@@ -155,10 +173,10 @@ def _describe(error: BaseException) -> str:
 
 
 def run_checks(checks: Sequence[Check], timeout: float) -> list[CheckResult]:
-    """Run every check concurrently; a check not done within `timeout` seconds failed ("timeout")."""
+    """Run every check concurrently; a check not done within `timeout` seconds of its start (after its
+    once-per-process preparation, itself bounded by `PREPARE_LIMIT`) failed ("timeout")."""
     started = time.monotonic()
     running = [(check, check.start()) for check in checks]
-    deadline = started + timeout
     results = []
     for check, handle in running:
         if handle is None:
@@ -167,6 +185,8 @@ def run_checks(checks: Sequence[Check], timeout: float) -> list[CheckResult]:
                                        time.monotonic() - started))
             continue
         thread, outcome = handle
+        outcome["prepared"].wait(max(0.0, started + PREPARE_LIMIT - time.monotonic()))
+        deadline = outcome.get("started", started) + timeout
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive() or "seconds" not in outcome:
             results.append(CheckResult(check.name, False, TIMEOUT, f"no answer within {timeout:g} s",
@@ -242,7 +262,7 @@ def redis_check(sessions, timeout: float) -> Check:
             raise RuntimeError("PING got no PONG")
         return f"PING {connection.display_url}"
 
-    return Check("redis", ping)
+    return Check("redis", ping, prepare=lambda: connection.client)
 
 
 def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[str] = None) -> Check:
@@ -255,14 +275,23 @@ def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[s
 
     probe_settings = _probe_settings(settings, timeout)
     name = settings.s3.bucket_name if scheme == "s3" else settings.swift.write_container
+    unchecked = bool(name and "{db}" in name and not dbname)
+
+    def build():
+        from .storage.factory import build_store
+
+        return build_store(scheme, probe_settings, dbname)
+
+    def prepare() -> None:
+        if not unchecked and scheme == "s3":
+            build().client  # noqa: B018 - builds this process's boto3 client (no network call)
 
     def list_one() -> str:
         from .storage.errors import ObjectNotFound
-        from .storage.factory import build_store
 
-        if name and "{db}" in name and not dbname:
+        if unchecked:
             return f"{name!r} depends on the database: not checked (no single database configured)"
-        store = build_store(scheme, probe_settings, dbname)
+        store = build()
         try:
             next(iter(store.list_objects(page_size=1)), None)
         except ObjectNotFound:
@@ -271,7 +300,7 @@ def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[s
             raise
         return f"listed {store.prefix}"
 
-    return Check("object_store", list_one)
+    return Check("object_store", list_one, prepare=prepare)
 
 
 def postgres_check(connect: Callable[[], Any]) -> Check:

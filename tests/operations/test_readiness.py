@@ -61,6 +61,36 @@ def test_all_up_is_200_with_every_configured_check(redis_server, s3_server, buck
     assert all(check["status"] == "pass" for check in body["checks"].values())
 
 
+def test_check_connect_shows_the_readiness_checks(redis_server, s3_server, bucket, postgres_server,
+                                                  tmp_path):
+    """`odoo-cloud check --connect`: the same checks, PostgreSQL from -c FILE's db_* options. (Before the
+    outage tests: right after a restart SeaweedFS may refuse the write probe of `connect s3 store`.)"""
+    import subprocess
+
+    config = tmp_path / "odoo.conf"
+    config.write_text(f"[options]\ndb_host = {postgres_server.host}\ndb_port = {postgres_server.port}\n"
+                      f"db_user = {postgres_server.user}\nrunning_env = dev\n")
+    environ = {"PATH": "/usr/bin:/bin", **environment(redis_server, s3_server, bucket)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "odoo_cloud.cli", "check", "-c", str(config),
+                               "--connect", "--timeout", "2", *args], env=environ, capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    result = run()
+    assert result.returncode == 0, result.stdout
+    for name in ("postgresql", "redis", "object_store"):
+        assert f"ready {name}: pass" in result.stdout
+    with redis_server.outage():
+        result = run("--json")
+    assert result.returncode == 3
+    import json
+
+    data = json.loads(result.stdout)
+    failing = {r["name"]: r["reason"] for r in data["readiness"] if r["status"] == "fail"}
+    assert failing == {"redis": "refused"}
+
+
 def test_only_what_is_configured_is_checked(redis_server, s3_server, bucket):
     environ = environment(redis_server, s3_server, bucket, ODOO_SESSION_REDIS="0",
                           DISABLE_ATTACHMENT_STORAGE="1")
@@ -227,32 +257,3 @@ def test_run_checks_reports_each_check_on_its_own():
 
     results = run_checks([Check("a", lambda: "fine"), Check("b", boom)], 1.0)
     assert [(r.name, r.ok, r.reason) for r in results] == [("a", True, None), ("b", False, "auth")]
-
-
-def test_check_connect_shows_the_readiness_checks(redis_server, s3_server, bucket, postgres_server,
-                                                  tmp_path):
-    """`odoo-cloud check --connect`: the same checks, PostgreSQL from -c FILE's db_* options."""
-    import subprocess
-
-    config = tmp_path / "odoo.conf"
-    config.write_text(f"[options]\ndb_host = {postgres_server.host}\ndb_port = {postgres_server.port}\n"
-                      f"db_user = {postgres_server.user}\nrunning_env = dev\n")
-    environ = {"PATH": "/usr/bin:/bin", **environment(redis_server, s3_server, bucket)}
-
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "odoo_cloud.cli", "check", "-c", str(config),
-                               "--connect", "--timeout", "2", *args], env=environ, capture_output=True,
-                              text=True, timeout=60, check=False)
-
-    result = run()
-    assert result.returncode == 0, result
-    for name in ("postgresql", "redis", "object_store"):
-        assert f"ready {name}: pass" in result.stdout
-    with redis_server.outage():
-        result = run("--json")
-    assert result.returncode == 3
-    import json
-
-    data = json.loads(result.stdout)
-    failing = {r["name"]: r["reason"] for r in data["readiness"] if r["status"] == "fail"}
-    assert failing == {"redis": "refused"}
