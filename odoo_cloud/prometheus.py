@@ -295,6 +295,13 @@ def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[PrometheusMetr
 
 
 # ------------------------------------------------------------------------------------------- exporter
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 class Exporter:
     """The HTTP listener serving the sum over every process's files, in the owner process."""
 
@@ -317,7 +324,11 @@ class Exporter:
 
             def collect(self):
                 with lock:
-                    return list(super().collect())
+                    # a file a starting process is creating is empty for a moment (prometheus_client
+                    # truncates it to its initial size right after) and holds no value yet: skip it
+                    files = [path for path in glob.glob(os.path.join(self._path, "*.db"))
+                             if _size(path) >= 8]
+                    return list(self.merge(files, accumulate=True))
 
         registry = CollectorRegistry()
         LockedCollector(registry, self.directory)
