@@ -29,7 +29,7 @@ from typing import Any, Optional
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
-from .tracecontext import request_trace
+from .tracecontext import request_trace_ids
 
 __all__ = [
     "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
@@ -76,8 +76,7 @@ def begin_request(incoming: Optional[str] = None, traceparent: Optional[str] = N
     the trace ids come from `traceparent` (or a new trace, see `odoo_cloud.tracecontext`)."""
     request_id = incoming if incoming and is_valid_request_id(incoming) else new_request_id()
     _request.id = request_id
-    trace = request_trace(traceparent)
-    _request.trace_id, _request.span_id = trace.trace_id, trace.span_id
+    _request.trace_id, _request.span_id = request_trace_ids(traceparent)
     _request.response_bytes = None
     return request_id
 

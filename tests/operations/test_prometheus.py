@@ -100,7 +100,7 @@ def test_counts_add_up_over_recycled_workers_and_never_go_back(tmp_path):
     assert values["odoo_storage_transferred_bytes_total", (("backend", "s3"), ("operation", "get"))] == 800
     assert values["odoo_session_store_operation_duration_seconds_count", (
         ("operation", "save"), ("outcome", "error"))] == 8
-    assert values["odoo_http_request_sql_queries_sum", (("route_type", "other"),)] == 600
+    assert values["odoo_http_sql_queries_total", (("route_type", "other"),)] == 600
     labels = (("le", "0.025"), ("method", "GET"), ("route_type", "other"), ("status_class", "2xx"))
     assert values["odoo_http_request_duration_seconds_bucket", labels] == 200
     # the stale file was wiped; the dead workers' files were folded into one archive per type
