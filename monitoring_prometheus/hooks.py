@@ -27,6 +27,7 @@ def install(settings):
     if metrics is None:
         directory = prepare_directory(settings.multiproc_dir, owner)
         metrics = PrometheusMetrics()
+        metrics.sample_process(cpu=False)  # a live process's memory gauge is never a placeholder 0
         instrumentation.subscribe(metrics.observe)
         _wrap_application()
         if owner and not config.get("stop_after_init"):

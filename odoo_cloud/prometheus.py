@@ -219,15 +219,17 @@ class PrometheusMetrics:
             self._next_sample = now + PROCESS_SAMPLE_SECONDS
             self.sample_process()
 
-    def sample_process(self) -> None:
-        """Add this process's CPU time since the last sample; set its resident memory."""
+    def sample_process(self, cpu: bool = True) -> None:
+        """Add this process's CPU time since the last sample (unless not `cpu`: the master's start-up is
+        not request work); set its resident memory."""
         pid = os.getpid()
-        cpu = time.process_time()
         if self._cpu_pid != pid:  # forked: a child's CPU time starts from zero
-            self._cpu_pid, self._cpu_seen = pid, 0.0
-        if cpu > self._cpu_seen:
-            self.cpu_seconds.inc(cpu - self._cpu_seen)
-            self._cpu_seen = cpu
+            self._cpu_pid, self._cpu_seen = pid, 0.0 if cpu else time.process_time()
+        now = time.process_time()
+        if now > self._cpu_seen:
+            if cpu:
+                self.cpu_seconds.inc(now - self._cpu_seen)
+            self._cpu_seen = now
         try:
             with open("/proc/self/statm", "rb") as statm:
                 resident_pages = int(statm.read().split()[1])
