@@ -335,3 +335,74 @@ def test_threaded_server_serves_readiness_and_metrics(stack):
                 'status_class="2xx"}') in text, text[:3000]
     finally:
         stack.stop()
+
+
+# ------------------------------------------------------------------------------------------- Odoo 19
+ODOO19 = Path(os.environ.get("ODOO19_SRC", "/opt/odoo19"))
+ODOO19_PYTHON = Path(__file__).resolve().parents[2] / ".venvs" / "odoo19" / "bin" / "python"
+
+
+def _odoo19_root() -> Path:
+    from devstack.odoo import odoo_series
+
+    if odoo_series(ODOO19) != "19.0" or not ODOO19_PYTHON.exists():
+        pytest.skip(f"no Odoo 19 to run ({ODOO19} with {ODOO19_PYTHON})")
+    return ODOO19
+
+
+def _json_records(lines: list[str]) -> list[dict]:
+    """The JSON lines (logging_json's 19.0 support is another module's work: not every line is checked)."""
+    records = []
+    for line in lines:
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                pass
+    return records
+
+
+def test_odoo19_prefork_readiness_metrics_and_trace(postgres_server, statsd_listener, s3_server,
+                                                    tmp_path_factory):
+    """The same glue on Odoo 19.0 (prefork, 2 workers): readiness with an outage, metrics, trace ids."""
+    root = _odoo19_root()
+    server = OdooServer(root, postgres_server, statsd_listener, tmp_path_factory.mktemp("odoo19-operations"))
+    server.base[0] = str(ODOO19_PYTHON)
+    bucket = "ops19-" + uuid.uuid4().hex[:10]
+    s3_server.create_bucket(bucket)
+    server.env.update(s3_variables(s3_server, bucket))
+    server.env.update(ODOO_READINESS_TIMEOUT=str(CHECK_TIMEOUT),
+                      ODOO_READINESS_CACHE_SECONDS=str(CACHE_SECONDS), ODOO_PROMETHEUS="1",
+                      ODOO_PROMETHEUS_INTERFACE="127.0.0.1", ODOO_PROMETHEUS_PORT=str(free_port()),
+                      RUNNING_ENV="dev")
+    # no database at all (installing one costs minutes): readiness, metrics and trace ids need none
+    base = [arg for arg in server.base
+            if arg not in ("-d", server.dbname) and not arg.startswith("--db-filter")]
+    server.base = ["--load=base,web,logging_json,monitoring_readiness,monitoring_prometheus"
+                   if arg.startswith("--load=") else arg for arg in base]
+    serve(server, 2)
+    try:
+        status, body, _, headers = ready(server)
+        assert status == 200 and set(body["checks"]) == {"postgresql", "object_store"}, body
+        assert headers.get("Set-Cookie") is None
+        with s3_server.outage():
+            deadline = time.monotonic() + CACHE_SECONDS + CHECK_TIMEOUT + 1
+            while (answer := ready(server))[0] != 503:
+                assert time.monotonic() < deadline, answer[1]
+                time.sleep(0.1)
+            assert answer[1]["checks"]["object_store"]["reason"] == "refused"
+        deadline = time.monotonic() + CACHE_SECONDS + CHECK_TIMEOUT + 5
+        while ready(server)[0] != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        traced = {"X-Request-ID": "ops19-traced", "traceparent": f"00-{TRACE}-{PARENT}-01"}
+        assert get(server.url + "/web/health", traced)[0] == 200
+        metrics = get(f"http://127.0.0.1:{server.env['ODOO_PROMETHEUS_PORT']}/metrics")[2].decode()
+        assert 'odoo_http_request_duration_seconds_count{method="GET",route_type="health",' \
+               'status_class="2xx"}' in metrics
+        time.sleep(0.5)
+        lines = [r for r in _json_records(server.lines()) if r.get("request_id") == "ops19-traced"]
+        assert any(r.get("http_status") == 200 for r in lines), lines  # the access line at least
+        assert {r["trace_id"] for r in lines} == {TRACE}, lines
+    finally:
+        server.stop()
