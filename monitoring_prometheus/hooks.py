@@ -23,14 +23,15 @@ def install(settings):
     """Idempotent. The owner of the metrics is every process but Odoo's gevent process, which only
     writes its files into the directory the prefork master created (it inherits the variable)."""
     global metrics, exporter
-    owner = not getattr(odoo, "evented", False)
+    # `-u all --stop-after-init` next to a running server must not wipe that server's files
+    owner = not getattr(odoo, "evented", False) and not config.get("stop_after_init")
     if metrics is None:
         directory = prepare_directory(settings.multiproc_dir, owner)
         metrics = PrometheusMetrics()
         metrics.sample_process(cpu=False)  # a live process's memory gauge is never a placeholder 0
         instrumentation.subscribe(metrics.observe)
         _wrap_application()
-        if owner and not config.get("stop_after_init"):
+        if owner:
             exporter = Exporter(directory, settings.port, settings.interface)
             try:
                 exporter.start()

@@ -93,13 +93,12 @@ def prepare_directory(configured: Optional[str], owner: bool) -> str:
     children, before prometheus_client is imported.
 
     `owner` (the process that serves the metrics: prefork master or threaded server) starts from an
-    empty directory (files of a previous run would add old counts); without `configured` it creates a
-    fresh one under the system temp directory. Other processes (Odoo's gevent process) only join.
+    empty directory (files of a previous run would add old counts). Other processes (Odoo's gevent
+    process, which inherits the variable from the master; a ``--stop-after-init`` run) only join, never
+    wipe. Without `configured` a fresh directory is created under the system temp directory.
     """
     directory = configured or os.environ.get(ENV_DIRECTORY)
     if not directory:
-        if not owner:
-            raise RuntimeError(f"{ENV_DIRECTORY} is not set in a process that does not own the metrics")
         directory = tempfile.mkdtemp(prefix="odoo-prometheus-")
     os.makedirs(directory, exist_ok=True)
     if owner:
