@@ -132,3 +132,18 @@ def test_operation_labels_are_capped():
               for sample in family.samples if sample.name.endswith("_count")}
     assert len(labels) <= MAX_OPERATIONS + 1
     assert (("backend", "other"), ("operation", "other"), ("outcome", "ok")) in labels
+
+
+def test_only_the_owner_empties_the_directory(tmp_path):
+    """The serving process starts from an empty directory; a process joining it (Odoo's gevent process,
+    a ``--stop-after-init`` run next to a live server) leaves the live processes' files alone."""
+    (tmp_path / "counter_4242.db").write_bytes(b"")
+    code = ("import os, sys; from odoo_cloud.prometheus import prepare_directory; "
+            "print(prepare_directory(sys.argv[1], owner=sys.argv[2] == 'owner'), "
+            "os.environ['PROMETHEUS_MULTIPROC_DIR'], sorted(os.listdir(sys.argv[1])))")
+    joined = subprocess.run([sys.executable, "-c", code, str(tmp_path), "joiner"], capture_output=True,
+                            text=True, timeout=60, check=True).stdout.split()
+    assert joined == [str(tmp_path), str(tmp_path), "['counter_4242.db']"]
+    owned = subprocess.run([sys.executable, "-c", code, str(tmp_path), "owner"], capture_output=True,
+                           text=True, timeout=60, check=True).stdout.split()
+    assert owned == [str(tmp_path), str(tmp_path), "[]"]
