@@ -110,7 +110,11 @@ def serve(environ, start_response):
                        [("Allow", "GET, HEAD"), ("Content-Type", "application/json"),
                         ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
         return [body]
-    status, answer = readiness().answer()
+    try:
+        status, answer = readiness().answer()
+    except Exception:  # a bug of ours must still give the balancer a clear answer, never a dead worker
+        _logger.exception("monitoring_readiness: the checks themselves failed")
+        status, answer = 503, {"status": "fail", "checks": {}, "error": "readiness checks failed"}
     body = json.dumps(answer).encode()
     start_response("200 OK" if status == 200 else "503 Service Unavailable",
                    [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
