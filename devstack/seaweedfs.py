@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ._base import Server
-from ._process import free_port_with_grpc_twin, spawn, terminate, wait_ready
+from ._process import free_port, free_port_with_grpc_twin, spawn, terminate, wait_ready
 from .paths import venv_bin
 
 _COMPONENTS = ("master", "volume", "filer", "s3", "webdav", "admin")
@@ -30,6 +30,8 @@ class SeaweedFSServer(Server):
         self.secret_key = secret_key or "devstack-" + secrets.token_hex(12)
         # each port P also opens P+10000 for gRPC: both must be free
         self._ports = {component: free_port_with_grpc_twin() for component in _COMPONENTS}
+        #: the S3 gateway's Prometheus metrics: requests counted by the server itself (`s3_requests`)
+        self.metrics_port = free_port()
         self._proc: subprocess.Popen | None = None
 
     @property
@@ -104,6 +106,8 @@ class SeaweedFSServer(Server):
             f"-s3.port={p['s3']}",
             f"-webdav.port={p['webdav']}",
             f"-admin.port={p['admin']}",
+            f"-metricsPort={self.metrics_port}",
+            "-metricsIp=127.0.0.1",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-webdav=false",
@@ -125,6 +129,22 @@ class SeaweedFSServer(Server):
             timeout=30,
             interval=0.1,
         )
+
+    def s3_requests(self, bucket: str | None = None, action: str | None = None) -> float:
+        """How many S3 requests (on `bucket`, of `action`: "LIST", "PUT", "GET"...) the gateway served,
+        read from its own Prometheus counters (``SeaweedFS_s3_request_total``)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith("SeaweedFS_s3_request_total{"):
+                continue
+            wanted_bucket = bucket is None or f'bucket="{bucket}"' in line
+            if wanted_bucket and (action is None or f'type="{action}"' in line):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def create_bucket(self, name: str) -> None:
         client = self.client()

@@ -62,7 +62,9 @@ def _add_check_parser(subparsers) -> None:
                         help="current ir_attachment.location, to check it too")
     parser.add_argument("--connect", action="store_true",
                         help="also ping Redis, write, read back and delete a probe object in the "
-                             "bucket/container and send one statsd packet")
+                             "bucket/container, send one statsd packet, and run the readiness checks "
+                             "of /web/health/ready (PostgreSQL from -c FILE's db_* options or the PG* "
+                             "variables, Redis, the write bucket/container)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (running_env, problems, probes, exit_code) "
                              "instead of text")
@@ -150,16 +152,21 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
                                running_env_variable=label)
     # probing with a wrong configuration could write a probe object into another environment's bucket
     probes = _probes(report, args) if args.connect and not report.problems else []
+    ready = _readiness(report, args, environ) if args.connect and not report.problems else []
     if report.problems:
         code = EXIT_PROBLEMS
-    elif any(probe.ok is False for probe in probes):
+    elif any(probe.ok is False for probe in probes) or any(not result.ok for result in ready):
         code = EXIT_UNREACHABLE
     else:
         code = EXIT_OK
     if args.json:
-        out.write(json.dumps(_as_json(report, probes, args.connect, code)) + "\n")
+        data = _as_json(report, probes, args.connect, code)
+        data["readiness"] = ([{"name": r.name, "status": r.status, "reason": r.reason,
+                               "seconds": round(r.seconds, 3), "detail": r.detail} for r in ready]
+                             if args.connect else None)
+        out.write(json.dumps(data) + "\n")
     else:
-        _print_text(report, probes, args.connect, out)
+        _print_text(report, probes, args.connect, out, ready)
     return code
 
 
@@ -173,7 +180,52 @@ def _probes(report: Report, args: argparse.Namespace) -> list:
     ]
 
 
-def _print_text(report: Report, probes: list, connect: bool, out: TextIO) -> None:
+def _readiness(report: Report, args: argparse.Namespace, environ) -> list:
+    """The checks of ``GET /web/health/ready``, run once from here (same code, same timeouts)."""
+    from dataclasses import replace
+
+    from . import readiness
+
+    settings = replace(report.settings, readiness=replace(report.settings.readiness, timeout=args.timeout))
+    postgres = _postgres_connect(args, environ, args.timeout)
+    checks = readiness.readiness_checks(settings, postgres, args.database)
+    return readiness.run_checks(checks, args.timeout)
+
+
+def _postgres_connect(args: argparse.Namespace, environ, timeout: float):
+    """A ``SELECT 1`` on the server of -c FILE's db_* options (else libpq's PG* variables); None when
+    neither says where PostgreSQL is (an init container may not know it)."""
+    options: dict[str, str] = {}
+    if args.config:
+        parser = configparser.RawConfigParser()
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                parser.read_file(handle)
+        except (OSError, configparser.Error):
+            return None
+        for option, keyword in (("db_host", "host"), ("db_port", "port"), ("db_user", "user"),
+                                ("db_password", "password"), ("db_sslmode", "sslmode")):
+            value = parser.get("options", option, fallback="").strip()
+            if value and value.lower() not in ("false", "none"):
+                options[keyword] = value
+    if not options and not any(environ.get(name) for name in ("PGHOST", "PGPORT", "PGUSER")):
+        return None
+
+    def select_one() -> None:
+        import psycopg2
+
+        connection = psycopg2.connect(dbname="postgres", connect_timeout=max(1, int(timeout + 0.999)),
+                                      **options)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        finally:
+            connection.close()
+
+    return select_one
+
+
+def _print_text(report: Report, probes: list, connect: bool, out: TextIO, ready: Sequence = ()) -> None:
     print_report(report, out, report.running_env_source)
     if not connect:
         return
@@ -184,8 +236,17 @@ def _print_text(report: Report, probes: list, connect: bool, out: TextIO) -> Non
     for probe in probes:
         timing = "" if probe.ok is None else f" ({probe.seconds:.2f} s)"
         out.write(f"connect {probe.name}: {probe.status}{timing} {probe.detail}\n")
+    for result in ready:  # the checks of /web/health/ready
+        reason = f" ({result.reason})" if result.reason else ""
+        out.write(f"ready {result.name}: {result.status}{reason} ({result.seconds:.2f} s) {result.detail}\n")
     failed = [probe for probe in probes if probe.ok is False]
-    out.write(f"{len(failed)} connection probe(s) failed\n" if failed else "connections OK\n")
+    not_ready = [result for result in ready if not result.ok]
+    if failed:
+        out.write(f"{len(failed)} connection probe(s) failed\n")
+    elif not_ready:
+        out.write(f"{len(not_ready)} readiness check(s) failed\n")
+    else:
+        out.write("connections OK\n")
 
 
 def _as_json(report: Report, probes: list, connect: bool, code: int) -> dict:

@@ -29,6 +29,8 @@ from typing import Any, Optional
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
+from .tracecontext import request_trace_ids
+
 __all__ = [
     "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
     "end_request", "install_formatter", "is_valid_request_id", "mask_query_secrets", "mask_secrets",
@@ -38,6 +40,7 @@ __all__ = [
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ENVIRON_REQUEST_ID = "HTTP_X_REQUEST_ID"
+_ENVIRON_TRACEPARENT = "HTTP_TRACEPARENT"
 #: bounded, header-safe and log-safe: no spaces, quotes, CR/LF or separators that could forge a line
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
 REQUEST_ID_MAX_LENGTH = 128
@@ -47,6 +50,9 @@ MASK = "****"
 class _RequestState(threading.local):
     # class defaults: reading them when unset raises no AttributeError
     id: Optional[str] = None
+    #: W3C trace context of the request (odoo_cloud.tracecontext)
+    trace_id: Optional[str] = None
+    span_id: Optional[str] = None
     #: Content-Length of the response, for the access line (werkzeug logs "-" for Odoo's responses)
     response_bytes: Optional[int] = None
 
@@ -65,10 +71,12 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def begin_request(incoming: Optional[str] = None) -> str:
-    """Make `incoming` (when well-formed) or a fresh id the current thread's request id, and return it."""
+def begin_request(incoming: Optional[str] = None, traceparent: Optional[str] = None) -> str:
+    """Make `incoming` (when well-formed) or a fresh id the current thread's request id, and return it;
+    the trace ids come from `traceparent` (or a new trace, see `odoo_cloud.tracecontext`)."""
     request_id = incoming if incoming and is_valid_request_id(incoming) else new_request_id()
     _request.id = request_id
+    _request.trace_id, _request.span_id = request_trace_ids(traceparent)
     _request.response_bytes = None
     return request_id
 
@@ -76,6 +84,7 @@ def begin_request(incoming: Optional[str] = None) -> str:
 def end_request() -> None:
     """Forget the current thread's request id: lines logged from now on carry none."""
     _request.id = None
+    _request.trace_id = _request.span_id = None
     _request.response_bytes = None
 
 
@@ -92,7 +101,7 @@ def wrap_wsgi_call(call: Callable) -> Callable:
     """
 
     def __call__(self, environ, start_response):
-        request_id = begin_request(environ.get(_ENVIRON_REQUEST_ID))
+        request_id = begin_request(environ.get(_ENVIRON_REQUEST_ID), environ.get(_ENVIRON_TRACEPARENT))
 
         def start_response_with_id(status, headers, exc_info=None):
             try:
@@ -325,6 +334,7 @@ class JsonFormatter(_PythonJsonFormatter):
     ``http_response_bytes``, ``remote_addr``, ``duration_ms``, ``sql_count``, ``sql_time_ms``; with an
     exception ``exc_type``, ``exc_message``, ``traceback``; then the caller's ``extra`` attributes
     (values of keys that look like secrets are masked, others that json cannot encode become strings).
+    ``trace_id`` and ``span_id`` (W3C trace context) follow ``request_id``.
     """
 
     def __init__(self, context: Callable[[], tuple[Optional[str], Any]] = thread_context,
@@ -434,6 +444,8 @@ class JsonFormatter(_PythonJsonFormatter):
             "dbname": dbname,
             "uid": uid,
             "request_id": _request.id,
+            "trace_id": _request.trace_id,
+            "span_id": _request.span_id,
         }
         attributes = record.__dict__
         extra = attributes.keys() - STANDARD_ATTRIBUTES  # C-level set difference: most records have none

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from . import logging as _logging
 from . import platform as _platform
+from . import prometheus as _prometheus
+from . import readiness as _readiness
 from . import s3 as _s3
 from . import sessions as _sessions
 from . import statsd as _statsd
@@ -20,6 +22,8 @@ from . import swift as _swift
 from ._parse import ConfigError, EnvReader, Problem, Secret, mask_url
 from .logging import LoggingSettings
 from .platform import PlatformSettings
+from .prometheus import PrometheusSettings
+from .readiness import ReadinessSettings
 from .s3 import S3Settings
 from .sessions import SessionSettings
 from .statsd import StatsdSettings
@@ -27,9 +31,9 @@ from .storage import StorageSettings
 from .swift import SwiftSettings
 
 __all__ = [
-    "ConfigError", "EnvReader", "LoggingSettings", "PlatformSettings", "Problem", "S3Settings", "Secret",
-    "SessionSettings", "Settings", "StatsdSettings", "StorageSettings", "SwiftSettings", "load_settings",
-    "mask_url",
+    "ConfigError", "EnvReader", "LoggingSettings", "PlatformSettings", "Problem", "PrometheusSettings",
+    "ReadinessSettings", "S3Settings", "Secret", "SessionSettings", "Settings", "StatsdSettings",
+    "StorageSettings", "SwiftSettings", "load_settings", "mask_url",
 ]
 
 
@@ -42,6 +46,8 @@ class Settings:
     logging: LoggingSettings
     statsd: StatsdSettings
     platform: PlatformSettings
+    readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -55,6 +61,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         logging=_logging.read(env),
         statsd=_statsd.read(env),
         platform=_platform.read(env),
+        readiness=_readiness.read(env),
+        prometheus=_prometheus.read(env),
     )
     env.raise_if_problems()
     return settings

@@ -1,0 +1,14 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "Monitoring: readiness probe",
+    "summary": "GET /web/health/ready: PostgreSQL, Redis and object storage checks (server-wide)",
+    "version": "1.0.0",
+    "category": "Extra Tools",
+    "author": "Odoo Cloud Addons contributors",
+    "website": "https://github.com/odoo-cloud/odoo-cloud-addons",
+    "license": "LGPL-3",
+    "depends": ["base", "web"],
+    "external_dependencies": {"python": ["odoo-cloud", "psycopg2"]},
+    "post_load": "post_load",
+    "installable": True,
+}

@@ -1,0 +1,31 @@
+"""Prometheus exposition variables (monitoring_prometheus)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ._parse import EnvReader
+
+DEFAULT_PORT = 9069
+DEFAULT_INTERFACE = "0.0.0.0"
+INTERFACE_FORM = "an IP address to listen on, e.g. 0.0.0.0 or 127.0.0.1"
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    enabled: bool = False
+    port: int = DEFAULT_PORT
+    interface: str = DEFAULT_INTERFACE
+    #: prometheus_client's multiprocess directory; None: a fresh one under the system temp directory
+    multiproc_dir: Optional[str] = None
+
+
+def read(env: EnvReader) -> PrometheusSettings:
+    return PrometheusSettings(
+        enabled=env.bool("ODOO_PROMETHEUS"),
+        port=env.port("ODOO_PROMETHEUS_PORT", DEFAULT_PORT),
+        interface=env.str("ODOO_PROMETHEUS_INTERFACE", DEFAULT_INTERFACE,
+                          pattern=r"[0-9A-Fa-f:.]{2,45}", expected=INTERFACE_FORM),
+        multiproc_dir=env.str("PROMETHEUS_MULTIPROC_DIR", pattern=r"/.{0,4095}",
+                              expected="an absolute directory path"),
+    )
