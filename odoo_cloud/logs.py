@@ -62,9 +62,10 @@ _request = _RequestState()
 
 
 def is_valid_request_id(value: Optional[str]) -> bool:
-    """An incoming X-Request-ID we can echo and log as-is (1-128 chars of letters, digits, ``._:+=/-``)."""
+    """An incoming X-Request-ID we can echo and log as-is (1-128 chars of letters, digits, ``._:+=/-``,
+    and nothing `mask_secrets` would hide, such as ``access_token=…``: a log must not carry it)."""
     return (bool(value) and len(value) <= REQUEST_ID_MAX_LENGTH
-            and REQUEST_ID_PATTERN.fullmatch(value) is not None)
+            and REQUEST_ID_PATTERN.fullmatch(value) is not None and mask_secrets(value) == value)
 
 
 def new_request_id() -> str:
@@ -258,6 +259,16 @@ STANDARD_ATTRIBUTES = frozenset(RESERVED_ATTRS) | {
 _JSON_SCALARS = (str, int, float, bool, type(None))
 #: extra values that cannot hold a secret: kept as they are, without a call
 _UNMASKED = frozenset({int, float, bool, type(None)})
+#: extra keys seen -> whether they name a secret: the formatter's lookup of `is_secret_name` (extra keys
+#: are a small set written in code; the size bound keeps odd callers from growing it)
+_secret_extra_keys: dict[str, bool] = {}
+
+
+def _remember_extra_key(key: str) -> bool:
+    secret = is_secret_name(key)
+    if len(_secret_extra_keys) < 4096 and len(key) <= 128:
+        _secret_extra_keys[key] = secret
+    return secret
 _LEVEL_NAMES = {level: logging.getLevelName(level) for level in (10, 20, 30, 40, 50)}
 _MILLISECONDS = [f".{ms:03d}Z" for ms in range(1000)]  # string concatenation beats %-formatting per record
 
@@ -421,7 +432,9 @@ class JsonFormatter(_PythonJsonFormatter):
                 message = f"{_safe_str(msg)} (log arguments did not format: {type(exc).__name__})"
             if len(message) > MAX_MESSAGE:
                 message = bounded(message, MAX_MESSAGE)
-            if ACCESS_ATTRIBUTE not in attributes:  # access lines were masked by AccessLineFilter
+            # access lines were masked by AccessLineFilter; mask_secrets's own fast path, inlined (hot)
+            if ("=" in message or "://" in message or "':" in message or '":' in message) \
+                    and ACCESS_ATTRIBUTE not in attributes:
                 message = mask_secrets(message)
         data = {
             "timestamp": prefix + _MILLISECONDS[int(record.msecs) % 1000],
@@ -447,11 +460,18 @@ class JsonFormatter(_PythonJsonFormatter):
             for key in sorted(extra):
                 if key[:1] == "_" or key in data:
                     continue
-                if is_secret_name(key):
+                secret = _secret_extra_keys.get(key)
+                if secret is None:
+                    secret = _remember_extra_key(key)
+                if secret:
                     data[key] = MASK
                 else:
                     value = attributes[key]
-                    data[key] = value if value.__class__ in _UNMASKED else mask_data(value)
+                    cls = value.__class__
+                    if cls is str:
+                        data[key] = mask_secrets(value)
+                    else:
+                        data[key] = value if cls in _UNMASKED else mask_data(value)
         if msg.__class__ is dict:  # python-json-logger's "log a dict" convention
             for key, value in mask_data(msg).items():
                 data.setdefault(_safe_str(key), value)
