@@ -49,8 +49,8 @@ class SessionSettings:
         if self.url:
             return mask_secrets(self.url.reveal())
         if self.sentinel_host:
-            return f"sentinel://{self.sentinel_host}:{self.sentinel_port}/{self.sentinel_master_name}"
-        return f"redis://{self.host}:{self.port}"
+            return mask_secrets(f"sentinel://{self.sentinel_host}:{self.sentinel_port}/{self.sentinel_master_name}")
+        return mask_secrets(f"redis://{self.host}:{self.port}")  # a URL put in the host variable
 
     @property
     def key_prefix(self) -> str:
