@@ -165,12 +165,13 @@ def parse_gevent_access_line(message: str) -> Optional[dict[str, Any]]:
 def clean_request_line(value: Any) -> str:
     """A request line fit for a log: cut to `MAX_REQUEST_LINE`, ANSI colours removed, secrets masked
     (``/my/orders/7?access_token=…``, ``/web/reset_password?token=…``, portal ``hash=``)."""
-    return mask_secrets(_ANSI.sub("", bounded(_safe_str(value), MAX_REQUEST_LINE)))
+    # cut again after masking: a mask can be longer than what it hides
+    return bounded(mask_secrets(_ANSI.sub("", bounded(_safe_str(value), MAX_REQUEST_LINE))), MAX_REQUEST_LINE)
 
 
 def clean_gevent_access_line(message: str) -> str:
     """Gevent's whole access line (its request line is inside), cut and masked like a request line."""
-    return mask_secrets(bounded(message, MAX_REQUEST_LINE + 512))
+    return bounded(mask_secrets(bounded(message, MAX_REQUEST_LINE + 512)), MAX_REQUEST_LINE + 512)
 
 
 def _is_werkzeug_access(record: logging.LogRecord) -> bool:
