@@ -83,6 +83,8 @@ def bounded(text: str, limit: int, keep: str = "head") -> str:
 # ------------------------------------------------------------------------------------------- userinfo
 _AUTHORITY_END = re.compile(r"[/?#\s\"'<>]")
 _TOKEN_END = re.compile(r"[\s\"'<>]")
+#: after a port, the end of a sentence or a message (`redis://h:6379: Connection refused`)
+_TRAILING_PUNCTUATION = ":,;.!)]}"
 
 
 def _mask_userinfo(text: str) -> str:
@@ -111,7 +113,7 @@ def _mask_userinfo(text: str) -> str:
         if at >= 0:
             if colon >= 0:
                 mask_end = at
-        elif colon >= 0 and not text[colon + 1:authority_end].isdigit():
+        elif colon >= 0 and not text[colon + 1:authority_end].rstrip(_TRAILING_PUNCTUATION).isdigit():
             if begin >= token_end:
                 found = _TOKEN_END.search(text, begin)
                 token_end = found.start() if found else len(text)

@@ -63,7 +63,8 @@ def test_masking_keeps_everything_else(text, expected):
     "redis://localhost:6379/0", "http://[::1]:8069/web", "/web?db=prod&debug=1",
     "http://localhost:8069/web/signup?login=a@b.com", "user@example.com", "a = b", "key: value",
     "/web?keyword=x&design=y&author=z&tokenizer=t&bypass=1", "Registry loaded in 1.234s",
-    "https://h:80/x/a@b", "",
+    "https://h:80/x/a@b", "", "redis://127.0.0.1:6379: Error 111 connecting to 127.0.0.1:6379.",
+    "see http://h:8069.", "(http://h:8069)",
 ])
 def test_text_without_secrets_is_unchanged(text):
     assert mask_secrets(text) == text
