@@ -328,7 +328,9 @@ class JsonFormatter(_PythonJsonFormatter):
     ``dbname``, ``uid``, ``request_id``; on access lines ``http_method``, ``http_path``, ``http_status``,
     ``http_response_bytes``, ``remote_addr``, ``duration_ms``, ``sql_count``, ``sql_time_ms``; with an
     exception ``exc_type``, ``exc_message``, ``traceback``; then the caller's ``extra`` attributes
-    (values of keys that look like secrets are masked, others that json cannot encode become strings).
+    (masked by `odoo_cloud.masking` at any depth; values json cannot encode become masked strings).
+    Messages are cut to `MAX_MESSAGE` characters before masking; access lines come masked from
+    `AccessLineFilter`.
     """
 
     def __init__(self, context: Callable[[], tuple[Optional[str], Any]] = thread_context,
