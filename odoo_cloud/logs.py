@@ -472,7 +472,7 @@ class JsonFormatter(_PythonJsonFormatter):
                     value = attributes[key]
                     cls = value.__class__
                     if cls is str:
-                        data[key] = mask_secrets(value)
+                        data[key] = mask_secrets(value) if ("=" in value or ":" in value) else value
                     else:
                         data[key] = value if cls in _UNMASKED else mask_data(value)
         if msg.__class__ is dict:  # python-json-logger's "log a dict" convention
