@@ -136,11 +136,6 @@ def _message_records(text: str) -> list[logging.LogRecord]:
         made.__dict__.update(extra)
         return made
 
-    try:
-        raise ValueError(text)
-    except ValueError:
-        error = record("request failed", exc_info=sys.exc_info())
-    error.exc_info = sys.exc_info() if error.exc_info is None else error.exc_info
     with_exc = logging.LogRecord("odoo.http", logging.ERROR, __file__, 1, "boom", (), None)
     try:
         raise ValueError(text)
