@@ -193,6 +193,8 @@ def _mask_named_values(text: str) -> str:
 
 def _may_name_a_secret(text: str) -> bool:
     lowered = text.lower()
+    if "%" in lowered:  # ?%70assword= names a password too
+        lowered = unquote(lowered).lower()
     for hint in _NAME_HINTS:
         if hint in lowered:
             return True

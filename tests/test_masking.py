@@ -34,6 +34,7 @@ SECRET = "Zq7secretVALUE"
     f"/x?api_key={SECRET}", f"/x?apiKey={SECRET}", f"/x?sessionToken={SECRET}", f"/x?auth={SECRET}",
     f"/x?pwd={SECRET}", f"/x?passwd={SECRET}", f"/x?secret={SECRET}", f"/x?client_secret={SECRET}",
     f"/x?key={SECRET}", f"/x?sig={SECRET}", f"/x?credential={SECRET}", f"/x?pass%77ord={SECRET}",
+    f"/x?%70assword={SECRET}", f"/x?%50%57%44={SECRET}",
     f"/x#access_token={SECRET}",
     f"dbname=odoo user=odoo password={SECRET} host=db",
     f"dbname=odoo password='{SECRET} with space' host=db",
