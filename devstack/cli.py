@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from odoo_cloud.masking import MASK, mask_secrets
+
 from ._base import set_announcer
 from ._process import _LIVE, free_port, stop_all, terminate
 from .odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
@@ -49,7 +51,8 @@ def stack_environment(redis: RedisServer, s3: SeaweedFSServer, statsd: StatsdLis
 
 
 def _masked(name: str, value: str) -> str:
-    return "****" if name in SECRET_VARIABLES else value
+    """Secret variables hidden whole; any other value through the core's one URL masker."""
+    return MASK if name in SECRET_VARIABLES else mask_secrets(value)
 
 
 def _write_env_file(path: Path, env: dict[str, str]) -> None:
@@ -71,7 +74,7 @@ def odoo_python() -> tuple[str | None, str]:
 
 
 def _print(line: str = "") -> None:
-    print(line, flush=True)
+    print(mask_secrets(line), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Optional, TextIO
 
 from .environments import KNOWN_ENVIRONMENTS, Report, check_environment
+from .masking import mask_secrets
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -114,11 +115,11 @@ def build_parser(with_migrate: bool = True) -> tuple[argparse.ArgumentParser, Op
 def print_report(report: Report, out: TextIO, source: str) -> None:
     out.write(f"running_env: {report.running_env} ({source})\n")
     for note in report.notes:
-        out.write(f"note: {note}\n")
+        out.write(mask_secrets(f"note: {note}") + "\n")
     if report.store:
         out.write(f"object store: {report.store}\n")
     for problem in report.problems:
-        out.write(f"PROBLEM {problem}\n")
+        out.write(mask_secrets(f"PROBLEM {problem}") + "\n")
     if report.problems:
         out.write(f"{len(report.problems)} problem(s): fix them or set ODOO_CLOUD_PLATFORM_UNSAFE=1 "
                   f"to let Odoo start anyway\n")
@@ -235,10 +236,11 @@ def _print_text(report: Report, probes: list, connect: bool, out: TextIO, ready:
         return
     for probe in probes:
         timing = "" if probe.ok is None else f" ({probe.seconds:.2f} s)"
-        out.write(f"connect {probe.name}: {probe.status}{timing} {probe.detail}\n")
+        out.write(mask_secrets(f"connect {probe.name}: {probe.status}{timing} {probe.detail}") + "\n")
     for result in ready:  # the checks of /web/health/ready
         reason = f" ({result.reason})" if result.reason else ""
-        out.write(f"ready {result.name}: {result.status}{reason} ({result.seconds:.2f} s) {result.detail}\n")
+        out.write(mask_secrets(f"ready {result.name}: {result.status}{reason} ({result.seconds:.2f} s) "
+                               f"{result.detail}") + "\n")
     failed = [probe for probe in probes if probe.ok is False]
     not_ready = [result for result in ready if not result.ok]
     if failed:
@@ -259,11 +261,11 @@ def _as_json(report: Report, probes: list, connect: bool, code: int) -> dict:
         "project": report.project,
         "ok": code == EXIT_OK,
         "exit_code": code,
-        "problems": [{"variable": p.variable, "found": p.found, "expected": p.expected}
+        "problems": [{"variable": p.variable, "found": mask_secrets(p.found), "expected": p.expected}
                      for p in report.problems],
-        "notes": list(report.notes),
-        "probes": [{"name": p.name, "status": p.status, "seconds": round(p.seconds, 3), "detail": p.detail}
-                   for p in probes] if connect else None,
+        "notes": [mask_secrets(note) for note in report.notes],
+        "probes": [{"name": p.name, "status": p.status, "seconds": round(p.seconds, 3),
+                    "detail": mask_secrets(p.detail)} for p in probes] if connect else None,
     }
 
 
@@ -279,12 +281,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def report_crash(error: BaseException, err: TextIO) -> None:
     """One line saying it is our bug, then the traceback, URL passwords masked (exception messages
     may quote a connection URL)."""
-    try:
-        from .logs import mask_secrets
-    except Exception:  # cannot mask: say only what kind of error it was
-        err.write(f"odoo-cloud: unexpected error {type(error).__name__} (a bug in odoo-cloud, not a "
-                  f"configuration problem)\n")
-        return
     summary = " ".join(mask_secrets(f"{type(error).__name__}: {error}").split())
     err.write(f"odoo-cloud: unexpected error, a bug in odoo-cloud (not a configuration problem): "
               f"{summary}\n")

@@ -29,12 +29,12 @@ from typing import Any, Optional
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
+from .masking import MASK, bounded, is_secret_name, mask_data, mask_secrets
 from .tracecontext import request_trace_ids
 
 __all__ = [
     "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
-    "end_request", "install_formatter", "is_valid_request_id", "mask_query_secrets", "mask_secrets",
-    "new_request_id",
+    "end_request", "install_formatter", "is_valid_request_id", "new_request_id",
     "parse_access_line", "parse_gevent_access_line", "thread_context", "wrap_wsgi_call",
 ]
 
@@ -44,7 +44,13 @@ _ENVIRON_TRACEPARENT = "HTTP_TRACEPARENT"
 #: bounded, header-safe and log-safe: no spaces, quotes, CR/LF or separators that could forge a line
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
 REQUEST_ID_MAX_LENGTH = 128
-MASK = "****"
+#: request-derived text is cut to these lengths before it is parsed or masked (a proxy's URL limit is
+#: 8 KiB by default; werkzeug reads request lines of up to 64 KiB)
+MAX_REQUEST_LINE = 8192
+MAX_REMOTE_ADDR = 256
+#: messages and exception texts are cut before masking: masking is linear, but a line has to end somewhere
+MAX_MESSAGE = 65536
+MAX_TRACEBACK = 262144
 
 # --------------------------------------------------------------------------------------------- request id
 class _RequestState(threading.local):
@@ -61,9 +67,10 @@ _request = _RequestState()
 
 
 def is_valid_request_id(value: Optional[str]) -> bool:
-    """An incoming X-Request-ID we can echo and log as-is (1-128 chars of letters, digits, ``._:+=/-``)."""
+    """An incoming X-Request-ID we can echo and log as-is (1-128 chars of letters, digits, ``._:+=/-``,
+    and nothing `mask_secrets` would hide, such as ``access_token=…``: a log must not carry it)."""
     return (bool(value) and len(value) <= REQUEST_ID_MAX_LENGTH
-            and REQUEST_ID_PATTERN.fullmatch(value) is not None)
+            and REQUEST_ID_PATTERN.fullmatch(value) is not None and mask_secrets(value) == value)
 
 
 def new_request_id() -> str:
@@ -126,48 +133,6 @@ def wrap_wsgi_call(call: Callable) -> Callable:
     return __call__
 
 
-# ------------------------------------------------------------------------------------- secrets in messages
-_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
-#: whole words of a key (`db_password`, `session_token`) or tell-tale parts (`aws_secret_access_key`);
-#: `tests_passed` or `bypass_cache` are not secrets
-_SENSITIVE_KEY = re.compile(
-    r"(?:^|[_.-])(?:pass|passwd|password|pwd|token|cookie|authorization|credentials?)(?:$|[_.-])"
-    r"|secret|api[_-]?key|access[_-]?key|private[_-]?key", re.IGNORECASE)
-
-
-_sensitive_keys: dict[str, bool] = {}
-
-
-def _is_sensitive(key: str) -> bool:
-    """Whether an `extra` key names a secret; cached: extra keys are a small set written in code."""
-    known = _sensitive_keys.get(key)
-    if known is None:
-        known = _SENSITIVE_KEY.search(key) is not None
-        if len(_sensitive_keys) < 4096:
-            _sensitive_keys[key] = known
-    return known
-
-
-def mask_secrets(text: str) -> str:
-    """Hide the password part of every ``scheme://user:password@host`` in `text`."""
-    if "://" in text and "@" in text:
-        return _URL_CREDENTIALS.sub(r"\1" + MASK + "@", text)
-    return text
-
-
-_QUERY_SECRET = re.compile(
-    r"([?&][^=&\s\"]*(?:token|password|passwd|secret|api_?key|access_?key|signature|credential)[^=&\s\"]*=)"
-    r"[^&\s\"#]+", re.IGNORECASE)
-
-
-def mask_query_secrets(text: str) -> str:
-    """Hide the values of query parameters named like secrets (``/my/orders/7?access_token=…``,
-    ``/web/reset_password?token=…``): access lines must not hand out portal or reset tokens."""
-    if "?" in text and "=" in text:
-        return _QUERY_SECRET.sub(r"\1" + MASK, text)
-    return text
-
-
 # ---------------------------------------------------------------------------------------------- access line
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REQUEST_LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>\S+)(?: (?P<version>HTTP/[\d.]+))?")
@@ -198,11 +163,33 @@ def parse_gevent_access_line(message: str) -> Optional[dict[str, Any]]:
         fields["http_path"] = request["path"]
     fields["http_status"] = _number(match["status"], int)
     fields["http_response_bytes"] = _number(match["size"], int)
-    fields["remote_addr"] = match["remote"]
+    fields["remote_addr"] = match["remote"][:MAX_REMOTE_ADDR]
     seconds = _number(match["seconds"], float)
     if seconds is not None:
         fields["duration_ms"] = round(seconds * 1000, 3)
     return fields
+
+
+def clean_request_line(value: Any) -> str:
+    """A request line fit for a log: cut to `MAX_REQUEST_LINE`, ANSI colours removed, secrets masked
+    (``/my/orders/7?access_token=…``, ``/web/reset_password?token=…``, portal ``hash=``)."""
+    # cut again after masking: a mask can be longer than what it hides
+    return bounded(mask_secrets(_ANSI.sub("", bounded(_safe_str(value), MAX_REQUEST_LINE))), MAX_REQUEST_LINE)
+
+
+def clean_gevent_access_line(message: str) -> str:
+    """Gevent's whole access line (its request line is inside), cut and masked like a request line."""
+    return bounded(mask_secrets(bounded(message, MAX_REQUEST_LINE + 512)), MAX_REQUEST_LINE + 512)
+
+
+def _is_werkzeug_access(record: logging.LogRecord) -> bool:
+    args = record.args
+    return (isinstance(args, tuple) and len(args) == 3 and isinstance(record.msg, str)
+            and record.msg.endswith('"%s" %s %s'))
+
+
+def _is_gevent_access(record: logging.LogRecord) -> bool:
+    return not record.args and isinstance(record.msg, str) and " - - [" in record.msg
 
 
 def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
@@ -210,31 +197,33 @@ def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
 
     Also turns Odoo's ``perf_info`` ("<query count> <query time s> <remaining time s>", possibly
     colourised) into numbers. Gevent's access line (no arguments, one string) is parsed too.
-    Returns None for any other record.
+    Returns None for any other record. Every text is cut and masked before it is parsed.
     """
-    args = record.args
-    if not args and isinstance(record.msg, str) and " - - [" in record.msg:
-        return parse_gevent_access_line(mask_query_secrets(record.msg))
-    if not (isinstance(args, tuple) and len(args) == 3 and isinstance(record.msg, str)
-            and record.msg.endswith('"%s" %s %s')):
+    if _is_gevent_access(record):
+        return parse_gevent_access_line(clean_gevent_access_line(record.msg))
+    if not _is_werkzeug_access(record):
         return None
-    request_line, status, size = (_ANSI.sub("", str(arg)) for arg in args)
-    request_line = mask_query_secrets(request_line)
+    return _werkzeug_fields(record, clean_request_line(record.args[0]))
+
+
+def _werkzeug_fields(record: logging.LogRecord, request_line: str) -> dict[str, Any]:
+    _line, status, size = record.args
     fields: dict[str, Any] = {}
     match = _REQUEST_LINE.match(request_line)
     if match:
         fields["http_method"] = match["method"]
         fields["http_path"] = match["path"]
-    fields["http_status"] = _number(status, int)
-    fields["http_response_bytes"] = _number(size, int)
+    fields["http_status"] = _number(_ANSI.sub("", bounded(_safe_str(status), 64)), int)
+    fields["http_response_bytes"] = _number(_ANSI.sub("", bounded(_safe_str(size), 64)), int)
     if fields["http_response_bytes"] is None:
         fields["http_response_bytes"] = _request.response_bytes  # from the Content-Length we saw
-    remote = record.msg.split(" ", 1)[0]
+    # the client address (X-Forwarded-For behind a proxy_mode Odoo): whatever the client sent
+    remote = record.msg[:MAX_REMOTE_ADDR].split(" ", 1)[0]
     if remote:
         fields["remote_addr"] = remote
     perf = getattr(record, "perf_info", "")
     if perf:
-        parts = _ANSI.sub("", str(perf)).split()
+        parts = _ANSI.sub("", bounded(str(perf), 256)).split()
         if len(parts) >= 3:
             count = _number(parts[0], int)
             sql_time, other_time = _number(parts[1], float), _number(parts[2], float)
@@ -249,7 +238,7 @@ def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
 
 class AccessLineFilter(logging.Filter):
     """On the ``werkzeug`` logger, after Odoo's PerfFilter (and on gevent's ``longpolling`` logger): store
-    the access line's HTTP fields on the record.
+    the access line's HTTP fields on the record, and replace its request line by the cut, masked one.
 
     A logger filter runs once per record, before any handler, so every handler (text, JSON, database)
     sees the same numbers and the same masked tokens; it never drops a record and never raises.
@@ -257,14 +246,16 @@ class AccessLineFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            fields = parse_access_line(record)
-            if fields is not None:
-                setattr(record, ACCESS_ATTRIBUTE, fields)
-                if record.args:
-                    request_line, *rest = record.args
-                    record.args = (mask_query_secrets(str(request_line)), *rest)
-                else:
-                    record.msg = mask_query_secrets(record.msg)
+            if _is_werkzeug_access(record):
+                request_line = clean_request_line(record.args[0])
+                setattr(record, ACCESS_ATTRIBUTE, _werkzeug_fields(record, request_line))
+                record.args = (request_line, *record.args[1:])
+            elif _is_gevent_access(record):
+                message = clean_gevent_access_line(record.msg)
+                fields = parse_gevent_access_line(message)
+                record.msg = message
+                if fields is not None:
+                    setattr(record, ACCESS_ATTRIBUTE, fields)
         except Exception:  # a filter that raises would lose the line
             pass
         return True
@@ -275,6 +266,18 @@ class AccessLineFilter(logging.Filter):
 STANDARD_ATTRIBUTES = frozenset(RESERVED_ATTRS) | {
     "taskName", "perf_info", "pid", "dbname", "message", "asctime"}
 _JSON_SCALARS = (str, int, float, bool, type(None))
+#: extra values that cannot hold a secret: kept as they are, without a call
+_UNMASKED = frozenset({int, float, bool, type(None)})
+#: extra keys seen -> whether they name a secret: the formatter's lookup of `is_secret_name` (extra keys
+#: are a small set written in code; the size bound keeps odd callers from growing it)
+_secret_extra_keys: dict[str, bool] = {}
+
+
+def _remember_extra_key(key: str) -> bool:
+    secret = is_secret_name(key)
+    if len(_secret_extra_keys) < 4096 and len(key) <= 128:
+        _secret_extra_keys[key] = secret
+    return secret
 _LEVEL_NAMES = {level: logging.getLevelName(level) for level in (10, 20, 30, 40, 50)}
 _MILLISECONDS = [f".{ms:03d}Z" for ms in range(1000)]  # string concatenation beats %-formatting per record
 
@@ -290,12 +293,12 @@ def _safe_str(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    """Anything json cannot encode becomes its str() (sets become lists): never an exception."""
+    """Anything json cannot encode becomes its masked str() (sets become lists): never an exception."""
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return _safe_str(value)
+        return mask_secrets(value.decode("utf-8", "replace"))
+    return mask_secrets(_safe_str(value))
 
 
 def thread_context() -> tuple[Optional[str], Any]:
@@ -333,7 +336,9 @@ class JsonFormatter(_PythonJsonFormatter):
     ``dbname``, ``uid``, ``request_id``; on access lines ``http_method``, ``http_path``, ``http_status``,
     ``http_response_bytes``, ``remote_addr``, ``duration_ms``, ``sql_count``, ``sql_time_ms``; with an
     exception ``exc_type``, ``exc_message``, ``traceback``; then the caller's ``extra`` attributes
-    (values of keys that look like secrets are masked, others that json cannot encode become strings).
+    (masked by `odoo_cloud.masking` at any depth; values json cannot encode become masked strings).
+    Messages are cut to `MAX_MESSAGE` characters before masking; access lines come masked from
+    `AccessLineFilter`.
     ``trace_id`` and ``span_id`` (W3C trace context) follow ``request_id``.
     """
 
@@ -394,7 +399,7 @@ class JsonFormatter(_PythonJsonFormatter):
         try:
             self._encoder.encode(value)  # with circular checks: a ValueError, not a deep recursion
         except Exception:
-            return _safe_str(value)
+            return mask_secrets(_safe_str(value))
         return value
 
     def formatTime(self, record: logging.LogRecord, datefmt: Optional[str] = None) -> str:
@@ -425,15 +430,24 @@ class JsonFormatter(_PythonJsonFormatter):
         if second != cached_second:
             prefix = self._new_second(second)
         msg = record.msg
+        attributes = record.__dict__
         if msg.__class__ is dict:
             message = ""
         else:
             try:
-                message = record.getMessage()
+                args = record.args
+                if args.__class__ is dict:  # logger.info("%(password)s", {...}): mask by key first
+                    message = str(msg) % mask_data(args)
+                else:
+                    message = record.getMessage()
             except Exception as exc:  # bad %-args: keep what the caller wrote instead of losing the line
                 message = f"{_safe_str(msg)} (log arguments did not format: {type(exc).__name__})"
-        if "://" in message:
-            message = mask_secrets(message)
+            if len(message) > MAX_MESSAGE:
+                message = bounded(message, MAX_MESSAGE)
+            # access lines were masked by AccessLineFilter; mask_secrets's own fast path, inlined (hot)
+            if ("=" in message or "://" in message or "':" in message or '":' in message) \
+                    and ACCESS_ATTRIBUTE not in attributes:
+                message = mask_secrets(message)
         data = {
             "timestamp": prefix + _MILLISECONDS[int(record.msecs) % 1000],
             "level": _LEVEL_NAMES.get(record.levelno) or logging.getLevelName(record.levelno),
@@ -447,7 +461,6 @@ class JsonFormatter(_PythonJsonFormatter):
             "trace_id": _request.trace_id,
             "span_id": _request.span_id,
         }
-        attributes = record.__dict__
         extra = attributes.keys() - STANDARD_ATTRIBUTES  # C-level set difference: most records have none
         if extra and ACCESS_ATTRIBUTE in extra:
             data.update(attributes[ACCESS_ATTRIBUTE])
@@ -461,9 +474,20 @@ class JsonFormatter(_PythonJsonFormatter):
             for key in sorted(extra):
                 if key[:1] == "_" or key in data:
                     continue
-                data[key] = MASK if _is_sensitive(key) else attributes[key]
+                secret = _secret_extra_keys.get(key)
+                if secret is None:
+                    secret = _remember_extra_key(key)
+                if secret:
+                    data[key] = MASK
+                else:
+                    value = attributes[key]
+                    cls = value.__class__
+                    if cls is str:
+                        data[key] = mask_secrets(value) if ("=" in value or ":" in value) else value
+                    else:
+                        data[key] = value if cls in _UNMASKED else mask_data(value)
         if msg.__class__ is dict:  # python-json-logger's "log a dict" convention
-            for key, value in msg.items():
+            for key, value in mask_data(msg).items():
                 data.setdefault(_safe_str(key), value)
         return data
 
@@ -471,13 +495,14 @@ class JsonFormatter(_PythonJsonFormatter):
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, exc, _tb = record.exc_info
             data["exc_type"] = getattr(exc_type, "__name__", None) or _safe_str(exc_type)
-            data["exc_message"] = mask_secrets(_safe_str(exc))
+            data["exc_message"] = mask_secrets(bounded(_safe_str(exc), MAX_MESSAGE))
             if not record.exc_text:
                 record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            data["traceback"] = mask_secrets(record.exc_text)
+            data["traceback"] = mask_secrets(bounded(record.exc_text, MAX_TRACEBACK, keep="tail"))
         if record.stack_info:
-            data["stack_info"] = self.formatStack(record.stack_info)
+            data["stack_info"] = mask_secrets(bounded(self.formatStack(record.stack_info), MAX_TRACEBACK,
+                                                      keep="tail"))
 
     def _minimal(self, record: logging.LogRecord, problem: str) -> str:
         """A line built only from plain attributes: no __str__ of foreign objects, no context lookups."""
@@ -486,7 +511,7 @@ class JsonFormatter(_PythonJsonFormatter):
             "timestamp": self.formatTime(record),
             "level": logging.getLevelName(record.levelno),
             "logger": record.name if isinstance(record.name, str) else "?",
-            "message": mask_secrets(msg),
+            "message": mask_secrets(bounded(msg, MAX_MESSAGE)),
             "pid": record.process,
             "format_error": problem,
         }

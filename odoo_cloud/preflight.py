@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from .config import Settings
+from .masking import mask_secrets
 from .storage.keys import PROBE_PREFIX  # the one key form besides content keys that a store writes
 
 PROBE_BODY = b"odoo-cloud check probe\n"
@@ -41,9 +42,14 @@ class ProbeFailed(Exception):
 
 
 def _describe(error: BaseException) -> str:
-    """The exception type and message; messages from our clients carry no credentials."""
+    """The exception type and message (a client's message may quote a URL: masked by `run_probe`)."""
     text = str(error).strip() or repr(error)
     return f"{type(error).__name__}: {text}"
+
+
+def _result(name: str, ok: Optional[bool], detail: str, seconds: float = 0.0) -> ProbeResult:
+    """Every detail goes through the one URL masker: a probe prints where it went, never a secret."""
+    return ProbeResult(name, ok, mask_secrets(detail), seconds)
 
 
 def run_probe(name: str, probe: Callable[[], str], timeout: float) -> ProbeResult:
@@ -63,12 +69,12 @@ def run_probe(name: str, probe: Callable[[], str], timeout: float) -> ProbeResul
     thread.join(timeout * 2 + 1)
     seconds = time.monotonic() - start
     if thread.is_alive():
-        return ProbeResult(name, False, f"timeout: no answer within {timeout * 2 + 1:g} s", seconds)
+        return _result(name, False, f"timeout: no answer within {timeout * 2 + 1:g} s", seconds)
     if "error" in outcome:
         error = outcome["error"]
         detail = str(error) if isinstance(error, ProbeFailed) else _describe(error)  # type: ignore[arg-type]
-        return ProbeResult(name, False, detail, seconds)
-    return ProbeResult(name, True, str(outcome.get("detail", "")), seconds)
+        return _result(name, False, detail, seconds)
+    return _result(name, True, str(outcome.get("detail", "")), seconds)
 
 
 # ---------------------------------------------------------------- Redis

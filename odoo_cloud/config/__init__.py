@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..masking import mask_url
 from . import logging as _logging
 from . import platform as _platform
 from . import prometheus as _prometheus
@@ -19,7 +20,7 @@ from . import sessions as _sessions
 from . import statsd as _statsd
 from . import storage as _storage
 from . import swift as _swift
-from ._parse import ConfigError, EnvReader, Problem, Secret, mask_url
+from ._parse import ConfigError, EnvReader, Problem, Secret
 from .logging import LoggingSettings
 from .platform import PlatformSettings
 from .prometheus import PrometheusSettings

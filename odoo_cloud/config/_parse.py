@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Optional, TypeVar
 from urllib.parse import urlsplit
 
+from ..masking import MASK, mask_secrets
+
 T = TypeVar("T")
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 BOOL_FORM = "a boolean: 1/true/yes/on or 0/false/no/off (any case)"
-MASK = "****"
 
 
 class Secret:
@@ -38,7 +39,7 @@ class Secret:
         return self._value
 
     def __repr__(self) -> str:
-        return "Secret('****')"
+        return f"Secret({MASK!r})"
 
     def __str__(self) -> str:
         return MASK
@@ -57,19 +58,6 @@ class Secret:
 
     def __reduce__(self):  # pickling must not be a side door either way
         return (Secret, (self._value,))
-
-
-def mask_url(url: str) -> str:
-    """Hide the password of a URL such as redis://user:pw@host:6379/0."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:{MASK}@{netloc}").geturl()
 
 
 @dataclass(frozen=True)
@@ -117,7 +105,8 @@ class EnvReader:
         return self.raw(name) is not None
 
     def problem(self, name: str, found: Optional[str], expected: str, secret: bool = False) -> None:
-        shown = "<unset>" if found is None else (MASK if secret else repr(found))
+        # masked even when not secret: a URL with credentials lands in the wrong variable too
+        shown = "<unset>" if found is None else (MASK if secret else repr(mask_secrets(found)))
         self.problems.append(Problem(name, shown, expected))
 
     def _typed(self, name: str, default: T, parse: Callable[[str], T], expected: str,
@@ -216,7 +205,7 @@ class EnvReader:
         except ValueError:
             ok = False
         if not ok:
-            shown = mask_url(value) if secret_parts else value
+            shown = mask_secrets(value) if secret_parts else value
             self.problems.append(Problem(name, repr(shown), expected))
             return default
         return value

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
 
-from ._parse import EnvReader, Problem, Secret, mask_url
+from ..masking import mask_secrets
+from ._parse import EnvReader, Problem, Secret
 
 #: Odoo 18's own session lifetime (odoo.http.SESSION_LIFETIME), the default for authenticated sessions
 ODOO_SESSION_LIFETIME = 7 * 24 * 3600
@@ -46,10 +47,10 @@ class SessionSettings:
     def display_url(self) -> str:
         """Where sessions go, fit for a log line (password masked)."""
         if self.url:
-            return mask_url(self.url.reveal())
+            return mask_secrets(self.url.reveal())
         if self.sentinel_host:
-            return f"sentinel://{self.sentinel_host}:{self.sentinel_port}/{self.sentinel_master_name}"
-        return f"redis://{self.host}:{self.port}"
+            return mask_secrets(f"sentinel://{self.sentinel_host}:{self.sentinel_port}/{self.sentinel_master_name}")
+        return mask_secrets(f"redis://{self.host}:{self.port}")  # a URL put in the host variable
 
     @property
     def key_prefix(self) -> str:
@@ -91,7 +92,7 @@ def _redis_url(env: EnvReader) -> Optional[str]:
     except ValueError:
         path = ""
     if not path.startswith("/") or path == "/":
-        env.problems.append(Problem(URL_VARIABLE, repr(mask_url(value)),
+        env.problems.append(Problem(URL_VARIABLE, repr(mask_secrets(value)),
                                     "unix:///absolute/path/to/redis.sock[?db=N] for a Unix socket"))
         return None
     return value

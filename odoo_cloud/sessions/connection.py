@@ -80,11 +80,13 @@ class RedisConnection:
             if secret:
                 found.append(secret.reveal())
         if self.settings.url:
-            from urllib.parse import unquote, urlsplit
+            from urllib.parse import parse_qsl, unquote, urlsplit
 
-            password = urlsplit(self.settings.url.reveal()).password
-            if password:
-                found += [password, unquote(password)]
+            parts = urlsplit(self.settings.url.reveal())
+            if parts.password:
+                found += [parts.password, unquote(parts.password)]
+            # redis-py also takes ?password= (and ?username=) from the query string
+            found += [value for name, value in parse_qsl(parts.query) if name.lower() == "password" and value]
         return found
 
     def close(self) -> None:

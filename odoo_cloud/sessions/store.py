@@ -17,6 +17,7 @@ from typing import Any, Optional
 import redis
 
 from ..instrumentation import operation
+from ..masking import MASK, mask_secrets
 from . import codec
 from .connection import RedisConnection
 from .errors import SessionStoreUnavailable
@@ -281,6 +282,7 @@ class _UnavailableOnRedisError:
         if exc_type is None or not issubclass(exc_type, redis.exceptions.RedisError):
             return False
         cause = f"{type(exc).__name__}: {exc}"
-        for secret in self.store.connection.secrets():
-            cause = cause.replace(secret, "****")
+        for secret in self.store.connection.secrets():  # redis-py may echo what it was given
+            cause = cause.replace(secret, MASK)
+        cause = mask_secrets(cause)
         raise SessionStoreUnavailable(self.store.connection.display_url, self.what, cause) from exc

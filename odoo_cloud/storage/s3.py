@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..config._parse import mask_url
+from ..masking import mask_secrets
 from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
 from .errors import ObjectNotFound, StorageError, StorageUnavailable
 
@@ -94,7 +94,7 @@ class S3Store(ObjectStore):
             return StorageUnavailable(f"S3 {action} of {where} failed: no credentials found (set "
                                       "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a credential provider)",
                                       scheme="s3", bucket=bucket, key=key)
-        endpoint = mask_url(str(getattr(self.client.meta, "endpoint_url", "?")))
+        endpoint = mask_secrets(str(getattr(self.client.meta, "endpoint_url", "?")))
         return StorageUnavailable(f"S3 {action} of {where} failed: {type(exc).__name__} talking to {endpoint}"
                                   f" (after retries)", scheme="s3", bucket=bucket, key=key)
 

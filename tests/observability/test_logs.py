@@ -16,6 +16,7 @@ import pytest
 
 from odoo_cloud import logs
 from odoo_cloud.logs import AccessLineFilter, JsonFormatter
+from odoo_cloud.masking import mask_secrets
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -332,7 +333,7 @@ def test_access_lines_do_not_hand_out_tokens():
                                "101 0 0.1", (), None)
     AccessLineFilter().filter(gevent)
     assert "t0k" not in JsonFormatter().format(gevent)
-    assert logs.mask_query_secrets("/web?db=prod&debug=1") == "/web?db=prod&debug=1"
+    assert mask_secrets("/web?db=prod&debug=1") == "/web?db=prod&debug=1"
 
 
 def test_access_line_coloured_and_without_perf_figures():

@@ -309,5 +309,115 @@ def test_metrics_reach_the_listener(odoo_run):
     assert timers and all(line.endswith("|ms") for line in timers)
 
 
+# ------------------------------------------------------------------ hostile requests, secrets (issue 10)
+#: query strings that made the access-line masking backtrack (20 s for the first one on 7 KB)
+HOSTILE_QUERIES = {
+    "?token?token…=": "token?" * 1200 + "=",
+    "a=&a=&…": "a=&" * 2400,
+    "%%%…": "%" * 7000,
+    "&&&…": "&" * 7000,
+    "?token=?token=…": "?token=" * 1000,
+    "'a':'a':…": "'a':" * 1750,
+    "://:a://:a…": "://:a" * 1400,
+}
+
+
+@dataclass
+class HostileRun:
+    lines: list       # odoo-bin's output
+    seconds: dict     # shape -> seconds to the answer
+    statuses: dict    # name -> HTTP status
+    planted: list     # secrets sent in requests or in the configuration
+    password: str
+
+
+def _timed_get(url: str, headers: dict | None = None) -> tuple[int, float]:
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=120) as resp:
+            resp.read()
+            status = resp.status
+    except urllib.error.HTTPError as error:
+        error.read()
+        status = error.code
+    return status, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def hostile_run(odoo_installed, redis_server_password, tmp_path_factory):
+    """logging_json + session_redis on a Redis whose password is in the URL's query string; hostile
+    query strings and headers, secrets in request URLs, then Redis stopped (503) and restarted."""
+    import copy
+
+    redis_srv = redis_server_password
+    server = copy.copy(odoo_installed)
+    server.workdir = tmp_path_factory.mktemp("odoo-hostile")
+    server.env = dict(server.env, ODOO_SESSION_REDIS="1", ODOO_SESSION_REDIS_PREFIX="accept-odoo-integration",
+                      ODOO_SESSION_REDIS_URL=f"redis://{redis_srv.host}:{redis_srv.port}/0?password="
+                                             f"{redis_srv.password}")
+    server.base = [arg.replace("monitoring_statsd", "monitoring_statsd,session_redis")
+                   if arg.startswith("--load=") else arg for arg in server.base]
+    planted = [f"PlantedAccess{uuid.uuid4().hex[:10]}" for _ in range(5)]
+    seconds, statuses = {}, {}
+    server.start(workers=0)
+    try:
+        _timed_get(f"{server.url}/web/login")  # warm-up: the first page render builds its assets
+        for name, query in HOSTILE_QUERIES.items():
+            statuses[name], seconds[name] = _timed_get(f"{server.url}/web/health?{query}")
+            statuses[f"{name} (login page)"], seconds[f"{name} (login page)"] = _timed_get(
+                f"{server.url}/web/login?{query}")
+        hostile_headers = {"X-Request-ID": "token?" * 1200 + "=", "User-Agent": "a=&" * 2400,
+                           "Referer": "http://x/?" + "token?" * 1200 + "=",
+                           "Cookie": "session_id=" + "%" * 6000}
+        statuses["headers"], seconds["headers"] = _timed_get(f"{server.url}/web/health", hostile_headers)
+        statuses["portal token"], _ = _timed_get(f"{server.url}/my/orders/1?access_token={planted[0]}"
+                                                 f"&report_type=pdf")
+        statuses["portal hash"], _ = _timed_get(f"{server.url}/mail/view?model=res.partner&res_id=1"
+                                                f"&hash={planted[1]}&pid=3")
+        statuses["reset token"], _ = _timed_get(f"{server.url}/web/reset_password?token={planted[2]}")
+        statuses["id with a secret"], _ = _timed_get(f"{server.url}/web/health",
+                                                     {"X-Request-ID": f"access_token={planted[3]}"})
+        statuses["health, password param"], _ = _timed_get(f"{server.url}/web/health?password={planted[4]}")
+        redis_srv.stop()
+        try:
+            # a well-formed session cookie: the store must ask Redis (a visitor without one never does)
+            statuses["login page, Redis down"], _ = _timed_get(f"{server.url}/web/login",
+                                                               {"Cookie": "session_id=" + "A" * 84})
+            statuses["health, Redis down"], _ = _timed_get(f"{server.url}/web/health")
+        finally:
+            redis_srv.start()
+        time.sleep(0.5)  # the last access line is written after the response
+    finally:
+        server.stop()
+    return HostileRun(server.lines(), seconds, statuses, planted, redis_srv.password)
+
+
+def test_hostile_query_strings_and_headers_are_answered_at_once(hostile_run):
+    slow = {name: round(value, 2) for name, value in hostile_run.seconds.items() if value >= 1.0}
+    assert not slow, f"answered in >= 1 s with logging_json on: {slow}"
+    assert hostile_run.statuses["?token?token…= (login page)"] == 200
+    assert hostile_run.statuses["headers"] == 200
+    records = _json_lines(hostile_run.lines)
+    paths = [r["http_path"] for r in records if r.get("http_path", "").startswith("/web/health?")]
+    assert len(paths) >= len(HOSTILE_QUERIES) and all(len(path) <= 8192 + 64 for path in paths), \
+        sorted(len(path) for path in paths)
+
+
+def test_no_secret_from_a_request_or_the_redis_url_reaches_the_log(hostile_run):
+    text = "\n".join(hostile_run.lines)
+    for secret in (hostile_run.password, *hostile_run.planted):
+        assert secret not in text, secret
+    records = _json_lines(hostile_run.lines)
+    started = [r["message"] for r in records if "HTTP sessions are stored in Redis" in r["message"]]
+    assert started and all("?password=****" in message for message in started), started
+    assert hostile_run.statuses["login page, Redis down"] == 503
+    assert hostile_run.statuses["health, Redis down"] == 200
+    unavailable = [r["message"] for r in records if r["level"] == "ERROR"
+                   and "Redis session store" in r["message"] and "unavailable" in r["message"]]
+    assert unavailable and all("?password=****" in message for message in unavailable), unavailable
+    assert any("access_token=****" in r.get("http_path", "") for r in records)
+    assert any("hash=****" in r.get("http_path", "") for r in records)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
+from ...masking import mask_secrets
+
 EXIT_OK = 0
 EXIT_FAILED_ROWS = 1
 EXIT_USAGE = 2
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
     try:
         database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect_dbname(args.database)
     except Exception as exc:  # psycopg2.OperationalError: its message names host/port, never the password
-        _logger.error("cannot connect to the database: %s", str(exc).strip())
+        _logger.error("cannot connect to the database: %s", mask_secrets(str(exc).strip()))
         return EXIT_ABORTED
     try:
         return _migrate(args, settings, database)
@@ -189,7 +191,8 @@ def _migrate(args, settings, database) -> int:
         import psycopg2
 
         if isinstance(exc, psycopg2.Error):
-            _logger.error("migration to %s aborted by the database: %s", target, str(exc).strip())
+            _logger.error("migration to %s aborted by the database: %s", target,
+                          mask_secrets(str(exc).strip()))
             return EXIT_ABORTED
         raise
     if args.json:
