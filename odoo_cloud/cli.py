@@ -151,10 +151,20 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
 
 def _probes(report: Report, args: argparse.Namespace) -> list:
     from . import preflight
+    from .storage import ownership
 
+    # the stores' non-prod guard must judge the environment being checked, not the variables alone
+    ownership.set_running_env(report.running_env)
+    sharing = preflight.probe_ownership(report.settings, report.store, report.running_env, args.timeout,
+                                        args.database)
+    # never write a probe object into a bucket that is unsafe to write to
+    store_probe = preflight.probe_store(report.settings, report.store, args.timeout, args.database) \
+        if sharing.ok is not False else preflight.ProbeResult(
+            f"{report.store} store", None, "skipped: see the ownership probe")
     return [
         preflight.probe_redis(report.settings, args.timeout),
-        preflight.probe_store(report.settings, report.store, args.timeout, args.database),
+        sharing,
+        store_probe,
         preflight.probe_statsd(report.settings, report.running_env, args.timeout),
     ]
 

@@ -11,7 +11,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
@@ -176,6 +176,9 @@ class ObjectStore(ABC):
     scheme: ClassVar[str]
     #: The server honours `If-None-Match: *` on PUT (set by a probe or a backend).
     conditional_put: Optional[bool] = None
+    #: called as `write_guard(store, action)` before every put/delete: raises to refuse (the factory
+    #: installs `ownership.WriteGuard`: non-prod never writes to or deletes from prod's bucket)
+    write_guard: Optional[Callable[[ObjectStore, str], None]] = None
 
     def __init__(self, bucket: str, *, create_bucket: bool = True,
                  known_keys: Optional[KnownKeys] = None) -> None:
@@ -204,6 +207,10 @@ class ObjectStore(ABC):
         return operation(f"storage.{self.scheme}.{name}")
 
     # -- write -------------------------------------------------------------
+    def _check_write(self, action: str) -> None:
+        if self.write_guard is not None:
+            self.write_guard(self, action)
+
     def ensure_bucket(self) -> None:
         """Create the write bucket when missing (unless creation is forbidden), once per process."""
         if self._bucket_ready:
@@ -223,6 +230,7 @@ class ObjectStore(ABC):
         of existing keys (the GC may have collected the object meanwhile).
         """
         item = (self.bucket, key)
+        self._check_write("write to")
         with self._op("put") as op:  # nbytes: bytes actually uploaded (0 when already stored)
             if not recheck and item in self.known_keys:
                 return False
@@ -253,6 +261,7 @@ class ObjectStore(ABC):
             raise DeleteRefused(
                 f"refusing to delete {self.scheme}://{target}/{key}: this process only deletes from "
                 f"{self.scheme}://{self.bucket}", scheme=self.scheme, bucket=target, key=key)
+        self._check_write("delete from")
         with self._op("delete"):
             self.known_keys.discard((self.bucket, key))
             self._delete(key)
@@ -260,6 +269,7 @@ class ObjectStore(ABC):
     def delete_many(self, keys: list[str]) -> dict[str, StorageError]:
         """Delete keys of the write bucket; the keys that could not be deleted, with why."""
         failed: dict[str, StorageError] = {}
+        self._check_write("delete from")
         with self._op("delete_many"):
             for key in keys:
                 self.known_keys.discard((self.bucket, key))
