@@ -150,11 +150,19 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
 
 
 def _probes(report: Report, args: argparse.Namespace) -> list:
-    from . import preflight
     from .storage import ownership
 
     # the stores' non-prod guard must judge the environment being checked, not the variables alone
-    ownership.set_running_env(report.running_env)
+    previous = ownership.set_running_env(report.running_env)
+    try:
+        return _run_probes(report, args)
+    finally:
+        ownership.set_running_env(previous)
+
+
+def _run_probes(report: Report, args: argparse.Namespace) -> list:
+    from . import preflight
+
     sharing = preflight.probe_ownership(report.settings, report.store, report.running_env, args.timeout,
                                         args.database)
     # never write a probe object into a bucket that is unsafe to write to

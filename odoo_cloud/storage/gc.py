@@ -260,6 +260,9 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
     report = CollectReport()
     started = time.monotonic()
     prefix = store.prefix
+    if commit is None:
+        # one transaction for everything: its snapshot must come after the lock (see _lock_attachments)
+        _lock_attachments(cr, attachment_table, lock_timeout)
     if plan is None:
         plan = ownership.plan_collection(cr, store, running_env=running_env, unsafe=unsafe, connect=connect)
     for note in plan.notes:
@@ -300,15 +303,21 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
     return report
 
 
+def _lock_attachments(cr: Cursor, attachment_table: str, lock_timeout: str) -> None:
+    """SHARE lock on the attachments: waits for transactions that inserted/updated attachments and are
+    not committed yet. Must come before any query of the transaction: under REPEATABLE READ the first
+    query takes the snapshot, and rows committed while we waited would be invisible after it (SET and
+    LOCK take no snapshot). A no-op when the transaction already holds it."""
+    cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
+    cr.execute(f'LOCK TABLE "{attachment_table}" IN SHARE MODE')
+
+
 def _select_unreferenced(cr: Cursor, prefix: str, report: CollectReport, *, batch_size: int,
                          grace_seconds: float, attachment_table: str, lock_timeout: str) -> int:
     """Phase 1, short, under a SHARE lock on the attachments: turn old candidates nobody references
-    into one COLLECTING row per name. Returns the number of candidate rows taken.
-
-    The lock comes first: it waits for transactions that inserted/updated attachments and are not
-    committed yet, and only then does the first query take the snapshot (REPEATABLE READ)."""
-    cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
-    cr.execute(f'LOCK TABLE "{attachment_table}" IN SHARE MODE')
+    into one COLLECTING row per name. Returns the number of candidate rows taken. The lock comes
+    first (`_lock_attachments`)."""
+    _lock_attachments(cr, attachment_table, lock_timeout)
     cr.execute(f"""
         SELECT g.id, g.store_fname FROM {TABLE} g
          WHERE g.reason IN %(candidates)s AND g.store_fname LIKE %(prefix)s

@@ -246,11 +246,13 @@ def prod_refusal(store: ObjectStore, records: Iterable[OwnerRecord], running_env
 _running_env_override: Optional[str] = None
 
 
-def set_running_env(running_env: Optional[str]) -> None:
+def set_running_env(running_env: Optional[str]) -> Optional[str]:
     """The running environment as the host resolved it (Odoo: server_environment's `running_env`,
-    which may come from the configuration file); wins over the environment variables."""
+    which may come from the configuration file); wins over the environment variables. Returns the
+    previous value (to restore it)."""
     global _running_env_override
-    _running_env_override = running_env
+    previous, _running_env_override = _running_env_override, running_env
+    return previous
 
 
 def running_env_of(settings_env: Optional[str]) -> str:
@@ -289,6 +291,8 @@ class WriteGuard:
         if cached is None or now - cached[0] > self.ttl:
             try:
                 records = list_records(store)
+            except ObjectNotFound:  # no bucket yet (the write creates it): nobody is recorded there
+                return
             except ValueError as error:
                 raise OwnershipRefused(f"refusing to {action} {store.prefix}: {error}", scheme=store.scheme,
                                        bucket=store.bucket) from None
@@ -339,7 +343,10 @@ def plan_collection(cr: Cursor, store: ObjectStore, *, me: Optional[DatabaseIden
     me = me or identify(cr)
     plan = CollectionPlan(store.prefix, me, connect=connect)
     try:
-        records = list_records(store)
+        try:
+            records = list_records(store)
+        except ObjectNotFound:  # not created yet: registering creates it (when allowed)
+            records = []
         reason = prod_refusal(store, records, running_env, "delete from")
         if reason and not unsafe:
             plan.records, plan.refusal = records, reason
