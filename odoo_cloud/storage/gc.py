@@ -71,6 +71,7 @@ from typing import Any, Optional
 
 from . import ownership
 from .base import ObjectStore
+from .errors import StorageError
 from .uri import parse_uri
 
 _logger = logging.getLogger(__name__)
@@ -384,7 +385,10 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
             assert uri is not None and uri.bucket == store.bucket  # guaranteed by the LIKE prefix
             if name not in referenced:
                 keys[uri.key] = name
-        failed = store.delete_many(sorted(keys)) if keys else {}
+        try:
+            failed = store.delete_many(sorted(keys)) if keys else {}
+        except StorageError as error:  # e.g. the non-prod guard could not list the records
+            failed = {key: error for key in keys}
     finally:
         remote.commit()  # releases the other databases; their writers now see collected-elsewhere rows
     for key, error in failed.items():
