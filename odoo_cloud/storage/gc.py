@@ -112,6 +112,18 @@ def ensure_table(cr: Cursor) -> None:
         )""")
     cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_fname_idx ON {TABLE} (store_fname)")
     cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_marked_idx ON {TABLE} (marked_at)")
+    ensure_epochs(cr, check=False)
+
+
+def ensure_epochs(cr: Cursor, check: bool = True) -> None:
+    """The epoch rows `claim()` locks. `check`: look first, so that a registry load of a database
+    that has them takes no lock at all."""
+    if check:
+        cr.execute("SELECT to_regclass(%s) IS NOT NULL", (EPOCH_TABLE,))
+        if cr.fetchone()[0]:
+            cr.execute(f"SELECT count(*) FROM {EPOCH_TABLE}")
+            if cr.fetchone()[0] >= EPOCH_PARTS:
+                return
     cr.execute(f"""
         CREATE TABLE IF NOT EXISTS {EPOCH_TABLE} (
             part smallint PRIMARY KEY,
