@@ -192,7 +192,8 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.assertEqual(self.Attachment._object_storage_gc_options(), {})
         params.set_param("object_storage.gc.batch_size", "50")
         params.set_param("object_storage.gc.grace_seconds", "900")
-        self.assertEqual(self.Attachment._object_storage_gc_options(), {"batch_size": 50, "grace_seconds": 900})
+        self.assertEqual(self.Attachment._object_storage_gc_options(),
+                         {"batch_size": 50, "grace_seconds": 900})
         # below the minimum a writer between its upload and its INSERT could lose its object
         params.set_param("object_storage.gc.grace_seconds", "0")
         with self.assertRaisesRegex(UserError, "object_storage.gc.grace_seconds=0: expected at least 600"):
