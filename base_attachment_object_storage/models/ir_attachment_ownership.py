@@ -9,6 +9,7 @@ a store that cannot be reached is logged, and the next GC run registers again be
 from __future__ import annotations
 
 import logging
+import threading
 
 import psycopg2
 from odoo import _, api, models
@@ -39,6 +40,27 @@ def connect_same_cluster(dbname):
     return psycopg2.connect(**info)
 
 
+def _record(store, identity, running_env, role):
+    """Write one record; a non-prod database meeting prod's bucket records itself as reader only (its
+    writes and deletes there are refused by the stores' guard) and says so at once."""
+    try:
+        if role == ownership.OWNER:
+            try:
+                refusal = ownership.prod_refusal(store, ownership.list_records(store), running_env,
+                                                 "write to or delete from")
+            except ObjectNotFound:
+                refusal = None
+            if refusal:
+                ownership.say_once(_logger, store.prefix, refusal)
+                role = ownership.READER
+        ownership.register(store, identity, role, running_env)
+    except ObjectNotFound:
+        return  # a bucket that does not exist holds nothing of ours to protect
+    except (StorageError, ValueError) as error:
+        _logger.warning("object storage: cannot record %s as %s of %s: %s", identity, role, store.prefix,
+                        error)
+
+
 class IrAttachment(models.Model):
     _inherit = "ir.attachment"
 
@@ -46,9 +68,13 @@ class IrAttachment(models.Model):
         super()._register_hook()
         try:
             with self.env.cr.savepoint():
-                self._object_storage_register()
+                work = self._object_storage_registration()
         except Exception:  # never keep a database from loading: the GC registers again before deleting
             _logger.warning("object storage: could not record this database in its buckets", exc_info=True)
+            return
+        if work is not None:
+            # the network part in the background: an unreachable store must not delay a registry load
+            threading.Thread(target=work, name="object-storage-ownership", daemon=True).start()
 
     @api.model
     def _object_storage_running_env(self):
@@ -59,16 +85,27 @@ class IrAttachment(models.Model):
         return running_env
 
     @api.model
-    def _object_storage_register(self, scan_references=True):
-        """Record this database as owner of its write bucket(s) and reader of the buckets it references."""
+    def _object_storage_register(self):
+        """Record this database as owner of its write bucket(s) and reader of the buckets it references,
+        now (the GC does this before deleting)."""
+        work = self._object_storage_registration()
+        if work is not None:
+            work()
+
+    @api.model
+    def _object_storage_registration(self):
+        """What to record where, read from the database now; returns the network part as a callable that
+        touches no cursor (None: object storage is disabled)."""
         settings = storage_settings()
         if settings.storage.disabled:
-            return
+            return None
         gc.ensure_epochs(self.env.cr)  # databases installed before the epochs existed
         running_env = self._object_storage_running_env()
         identity = ownership.identify(self.env.cr)
+        targets = []
         written = set()
-        for scheme in self._object_storage_schemes():
+        schemes = self._object_storage_schemes()
+        for scheme in schemes:
             if not (settings.s3.configured if scheme == "s3" else settings.swift.configured):
                 continue
             try:
@@ -77,38 +114,22 @@ class IrAttachment(models.Model):
                 _logger.warning("object storage: %s", error)
                 continue
             written.add((scheme, store.bucket))
-            self._object_storage_record(store, identity, running_env, ownership.OWNER)
-        if not scan_references:
-            return
+            targets.append((store, ownership.OWNER))
         for scheme, bucket in self._object_storage_referenced_buckets():
-            if (scheme, bucket) in written or scheme not in self._object_storage_schemes():
+            if (scheme, bucket) in written or scheme not in schemes:
                 continue
             try:
                 store = factory.build_store(scheme, settings, dbname=self.env.cr.dbname, bucket=bucket)
+                targets.append((store, ownership.READER))
             except (StorageError, ConfigError, ValueError) as error:
                 _logger.warning("object storage: cannot record this database as reader of %s://%s: %s",
                                 scheme, bucket, error)
-                continue
-            self._object_storage_record(store, identity, running_env, ownership.READER)
 
-    @api.model
-    def _object_storage_record(self, store, identity, running_env, role):
-        try:
-            if role == ownership.OWNER:
-                try:
-                    refusal = ownership.prod_refusal(store, ownership.list_records(store), running_env,
-                                                     "write to or delete from")
-                except ObjectNotFound:
-                    refusal = None
-                if refusal:  # writes and deletes will be refused by the stores' guard; say it at load
-                    ownership.say_once(_logger, store.prefix, refusal)
-                    role = ownership.READER
-            ownership.register(store, identity, role, running_env)
-        except ObjectNotFound:
-            return  # a bucket that does not exist holds nothing of ours to protect
-        except (StorageError, ValueError) as error:
-            _logger.warning("object storage: cannot record %s as %s of %s: %s", identity, role, store.prefix,
-                            error)
+        def record_all():
+            for store, role in targets:
+                _record(store, identity, running_env, role)
+
+        return record_all
 
     @api.model
     def _object_storage_referenced_buckets(self):

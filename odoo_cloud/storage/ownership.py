@@ -263,6 +263,17 @@ def running_env_of(settings_env: Optional[str]) -> str:
     return _running_env_override or settings_env or DEFAULT_RUNNING_ENV
 
 
+def process_running_env() -> str:
+    """`running_env_of` with RUNNING_ENV/ODOO_STAGE read from this process's environment."""
+    from ..config import ConfigError, load_settings
+
+    try:
+        settings_env = load_settings().platform.running_env
+    except ConfigError:  # a malformed unrelated variable must not make a collector forget prod
+        settings_env = None
+    return running_env_of(settings_env)
+
+
 # ---------------------------------------------------------------- non-prod guard for writes and deletes
 class WriteGuard:
     """Installed on a store by the factory: a non-prod process refuses to write to or delete from a
@@ -339,8 +350,10 @@ def plan_collection(cr: Cursor, store: ObjectStore, *, me: Optional[DatabaseIden
 
     `connect(dbname)` opens a connection to another database of this cluster with the collector's
     own credentials (None: other databases cannot be checked, so any other record refuses).
+    `running_env` None: this process's (`process_running_env`).
     """
     me = me or identify(cr)
+    running_env = running_env or process_running_env()
     plan = CollectionPlan(store.prefix, me, connect=connect)
     try:
         try:
