@@ -381,7 +381,8 @@ def test_check_connect_reports_a_prod_owned_bucket(request, databases, unique_pr
     assert probes["s3 ownership"]["status"] == "FAILED"
     detail = probes["s3 ownership"]["detail"]
     assert "UNSAFE SHARING" in detail and "belongs to prod" in detail
-    assert probes["s3 store"]["status"] == "skipped", "no probe object written into prod's bucket"
+    assert probes["s3 store"]["status"] == "FAILED" and "belongs to prod" in probes["s3 store"]["detail"]
+    assert not list(make_store(scheme, prod_env).list_objects("odoo-cloud-check/")), "no probe object written"
 
 
 def test_check_connect_reports_databases_of_two_servers(request, databases, second_cluster, unique_prefix):
