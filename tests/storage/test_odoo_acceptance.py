@@ -21,6 +21,7 @@ import requests
 from devstack._process import free_port
 from devstack.odoo import ODOO_PYTHON, bare_environment, database_options, find_venv_odoo, odoo_command
 from devstack.odoo_env import s3_variables, swift_variables
+from devstack.paths import REPO_ROOT
 
 ODOO_ROOT, ODOO_WHY = find_venv_odoo()
 if ODOO_ROOT is None:
@@ -91,7 +92,8 @@ def odoo_db(postgres_server, s3_server, swift_server, tmp_path_factory):
             *database_options(ODOO_ROOT, postgres_server, dbname, data_dir),
             "--no-http", "--stop-after-init", "--without-demo=all",
             "-i", "attachment_s3,attachment_swift", "--log-level=warn"]
-    result = subprocess.run(argv, env=bare_environment({}), capture_output=True, text=True, timeout=600,
+    result = subprocess.run(argv, env=bare_environment({"PYTHONPATH": str(REPO_ROOT)}), capture_output=True,
+                            text=True, timeout=600,
                             check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     return dbname
@@ -116,7 +118,9 @@ def object_in_bucket(scheme, s3_server, swift_server, bucket, key) -> bytes:
 def test_upload_restart_with_wiped_data_dir_and_second_process(scheme, odoo_db, postgres_server, s3_server,
                                                                swift_server, unique_prefix, tmp_path):
     bucket = f"{unique_prefix}-{scheme}"
-    env = {"RUNNING_ENV": "dev", **store_env(scheme, s3_server, swift_server, bucket)}
+    # PYTHONPATH: the Odoo processes import this tree's core, not another checkout's editable install
+    env = {"RUNNING_ENV": "dev", "PYTHONPATH": str(REPO_ROOT),
+           **store_env(scheme, s3_server, swift_server, bucket)}
     data = f"Rapport annuel ({scheme}) ".encode() + os.urandom(300_000)
     sha = hashlib.sha1(data).hexdigest()
 
