@@ -172,11 +172,25 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
 
 
 def _probes(report: Report, args: argparse.Namespace) -> list:
+    from .storage import ownership
+
+    # the stores' non-prod guard must judge the environment being checked, not the variables alone
+    previous = ownership.set_running_env(report.running_env)
+    try:
+        return _run_probes(report, args)
+    finally:
+        ownership.set_running_env(previous)
+
+
+def _run_probes(report: Report, args: argparse.Namespace) -> list:
     from . import preflight
 
+    # the store probe's write goes through the stores' non-prod guard: never into prod's bucket
     return [
         preflight.probe_redis(report.settings, args.timeout),
         preflight.probe_store(report.settings, report.store, args.timeout, args.database),
+        preflight.probe_ownership(report.settings, report.store, report.running_env, args.timeout,
+                                  args.database),
         preflight.probe_statsd(report.settings, report.running_env, args.timeout),
     ]
 

@@ -146,6 +146,48 @@ def probe_store(settings: Settings, store: Optional[str], timeout: float,
     return run_probe(f"{store} store", write_read_delete, timeout)
 
 
+def probe_ownership(settings: Settings, store: Optional[str], running_env: str, timeout: float,
+                    dbname: Optional[str] = None) -> ProbeResult:
+    """Who else is recorded in the write bucket/container (storage/ownership.py), and whether that
+    sharing is unsafe: this non-prod environment would meet prod's bucket (writes and deletes are
+    refused), or databases of several PostgreSQL clusters share it (no GC can check them all, so
+    none deletes there)."""
+    name = f"{store} ownership"
+    if settings.storage.disabled or store is None:
+        return ProbeResult(name, None, "no object store in use")
+    configured = settings.s3.bucket_name if store == "s3" else settings.swift.write_container
+    if configured and "{db}" in configured and not dbname:
+        return ProbeResult(name, False, f"{configured!r} contains {{db}}: pass --database")
+
+    def inspect() -> str:
+        from .storage import ownership
+        from .storage.errors import ObjectNotFound, StorageError
+        from .storage.factory import build_store
+
+        try:
+            target = build_store(store, _probe_settings(settings, timeout), dbname)
+            records = ownership.list_records(target)
+        except ObjectNotFound:
+            return "the bucket/container does not exist yet: no owner recorded"
+        except (StorageError, ValueError) as error:
+            raise ProbeFailed(f"cannot read the ownership records: {type(error).__name__}: {error}") from None
+        refusal = ownership.prod_refusal(target, records, running_env, "write to or delete from")
+        if refusal:
+            raise ProbeFailed("UNSAFE SHARING: " + refusal)
+        clusters = {record.identity.cluster for record in records}
+        databases = sorted({record.identity.dbname for record in records})
+        if len(clusters) > 1 or (None in clusters and len({r.identity for r in records}) > 1):
+            described = "; ".join(sorted({record.describe() for record in records}))
+            raise ProbeFailed(f"UNSAFE SHARING: {target.prefix} is recorded by databases of "
+                              f"{len(clusters)} PostgreSQL cluster(s) (or of an unknown one): no garbage "
+                              f"collector can check them all, so none deletes there: {described}")
+        if not records:
+            return f"{target.prefix}: no database recorded yet (Odoo records itself at registry load)"
+        return f"{target.prefix}: {len(databases)} database(s) of one cluster: {', '.join(databases)}"
+
+    return run_probe(name, inspect, timeout)
+
+
 # ---------------------------------------------------------------- statsd
 def probe_statsd(settings: Settings, running_env: str, timeout: float) -> ProbeResult:
     """UDP has no answer: this proves the host resolves and a packet leaves, nothing more."""

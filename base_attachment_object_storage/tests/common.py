@@ -23,6 +23,7 @@ from odoo.tools import mute_logger
 
 from odoo_cloud import instrumentation
 from odoo_cloud.storage import gc as object_gc
+from odoo_cloud.storage import ownership
 
 from ..models.settings import reset_settings, storage_settings
 
@@ -191,8 +192,14 @@ class ObjectStorageTests(ObjectStorageMixin):
         params = self.env["ir.config_parameter"].sudo()
         self.assertEqual(self.Attachment._object_storage_gc_options(), {})
         params.set_param("object_storage.gc.batch_size", "50")
+        params.set_param("object_storage.gc.grace_seconds", "900")
+        self.assertEqual(self.Attachment._object_storage_gc_options(),
+                         {"batch_size": 50, "grace_seconds": 900})
+        # below the minimum a writer between its upload and its INSERT could lose its object
         params.set_param("object_storage.gc.grace_seconds", "0")
-        self.assertEqual(self.Attachment._object_storage_gc_options(), {"batch_size": 50, "grace_seconds": 0})
+        with self.assertRaisesRegex(UserError, "object_storage.gc.grace_seconds=0: expected at least 600"):
+            self.Attachment._object_storage_gc_options()
+        params.set_param("object_storage.gc.grace_seconds", "900")
         params.set_param("object_storage.gc.max_seconds", "soon")
         with self.assertRaisesRegex(UserError, "object_storage.gc.max_seconds='soon'"):
             self.Attachment._object_storage_gc_options()
@@ -211,6 +218,34 @@ class ObjectStorageTests(ObjectStorageMixin):
         att.unlink()
         self.Attachment._object_storage_collect(grace_seconds=0)
         self.assertEqual(other.get(sha1(data)), data, "never deleted from a bucket we do not write")
+
+    def test_database_records_itself_in_its_bucket(self):
+        self.Attachment._object_storage_register()
+        mine = [record for record in ownership.list_records(self.store)
+                if record.identity.dbname == self.env.cr.dbname]
+        self.assertTrue(mine, "an owner record names this database")
+        self.assertEqual(mine[0].role, ownership.OWNER)
+        self.assertEqual(mine[0].identity.database_uuid,
+                         self.env["ir.config_parameter"].sudo().get_param("database.uuid"))
+
+    def test_non_prod_refuses_to_write_in_a_bucket_prod_owns(self):
+        name = self.store.bucket + "-prod-owned"  # any name: only the record says it is prod's
+        other_env = {"AWS_BUCKETNAME": name, "AWS_BUCKETNAME_UNSTRUCTURED": "1"} if self.scheme == "s3" \
+            else {"SWIFT_WRITE_CONTAINER": name, "SWIFT_WRITE_CONTAINER_UNSTRUCTURED": "1"}
+        prod = ownership.DatabaseIdentity("prod_db", str(uuid.uuid4()), "another-cluster")
+        with environ(**other_env):
+            store = self.Attachment._object_store(self.scheme)
+            ownership.register(store, prod, ownership.OWNER, "prod")
+            self.assertNotEqual(self.Attachment._object_storage_running_env(), "prod")
+            data = self.unique(3000)
+            with mute_logger("odoo.addons.base_attachment_object_storage.models.ir_attachment"), \
+                    self.assertRaisesRegex(UserError, "belongs to prod.*ODOO_CLOUD_PLATFORM_UNSAFE"):
+                self.Attachment.create({"name": "staging.bin", "raw": data})
+            self.assertFalse(store.exists(sha1(data)), "nothing written into prod's bucket")
+            reports = self.Attachment._object_storage_collect(grace_seconds=0)
+            refused = [r for r in reports if r.refused and store.prefix in r.refused]
+            self.assertEqual(len(refused), 1, [str(r) for r in reports])
+            self.assertIn("belongs to prod", refused[0].refused)
 
     def test_missing_object_reads_empty_with_a_warning(self):
         data = self.unique(3000)

@@ -14,7 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, Optional
 
@@ -220,6 +220,9 @@ class ObjectStore(ABC):
     #: Host-wide local copy of content-addressed objects, consulted by `get` and `open` (None: off).
     #: Never consulted by writes, deletes, `head`/`exists` or the GC.
     read_cache: Optional[ReadCache] = None
+    #: called as `write_guard(store, action)` before every put/delete: raises to refuse (the factory
+    #: installs `ownership.WriteGuard`: non-prod never writes to or deletes from prod's bucket)
+    write_guard: Optional[Callable[[ObjectStore, str], None]] = None
 
     def __init__(self, bucket: str, *, create_bucket: bool = True,
                  known_keys: Optional[KnownKeys] = None) -> None:
@@ -253,6 +256,10 @@ class ObjectStore(ABC):
         return self.bucket if bucket is None else validate_bucket(bucket)
 
     # -- write -------------------------------------------------------------
+    def _check_write(self, action: str) -> None:
+        if self.write_guard is not None:
+            self.write_guard(self, action)
+
     def ensure_bucket(self) -> None:
         """Create the write bucket when missing (unless creation is forbidden), once per process."""
         if self._bucket_ready:
@@ -273,6 +280,7 @@ class ObjectStore(ABC):
         """
         validate_key(key, write=True)
         item = (self.bucket, key)
+        self._check_write("write to")
         with self._op("put") as op:  # nbytes: bytes actually uploaded (0 when already stored)
             if not recheck and item in self.known_keys:
                 return False
@@ -304,6 +312,7 @@ class ObjectStore(ABC):
             raise DeleteRefused(
                 f"refusing to delete {self.scheme}://{target}/{key}: this process only deletes from "
                 f"{self.scheme}://{self.bucket}", scheme=self.scheme, bucket=target, key=key)
+        self._check_write("delete from")
         with self._op("delete"):
             self.known_keys.discard((self.bucket, key))
             self._delete(key)
@@ -315,6 +324,7 @@ class ObjectStore(ABC):
         for key in keys:
             validate_key(key, write=True)
         failed: dict[str, StorageError] = {}
+        self._check_write("delete from")
         with self._op("delete_many"):
             for key in keys:
                 self.known_keys.discard((self.bucket, key))

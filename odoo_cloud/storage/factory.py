@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Optional, TypeVar
 
 from ..config import Settings, load_settings
+from . import ownership
 from .base import KnownKeys, ObjectStore
 from .cache import ReadCache, default_directory
 from .errors import StorageDisabled, StorageNotConfigured
@@ -69,9 +70,13 @@ def configured_scheme(settings: Settings) -> Optional[str]:
 
 
 def build_store(scheme: str, settings: Optional[Settings] = None,
-                dbname: Optional[str] = None) -> ObjectStore:
+                dbname: Optional[str] = None, bucket: Optional[str] = None) -> ObjectStore:
     """The store of `scheme` writing to its configured bucket/container (`{db}` replaced by
-    `dbname`). Stores are cached per process, scheme and bucket; clients per endpoint."""
+    `dbname`). Stores are cached per process, scheme and bucket; clients per endpoint.
+
+    `bucket` names another bucket/container of the same endpoint instead (never created: it is
+    someone else's); ownership records are written there through it (ownership.register).
+    Every store carries the non-prod guard (ownership.WriteGuard)."""
     settings = settings if settings is not None else load_settings()
     if settings.storage.disabled:
         raise StorageDisabled("object storage is disabled (DISABLE_ATTACHMENT_STORAGE is set): "
@@ -79,8 +84,8 @@ def build_store(scheme: str, settings: Optional[Settings] = None,
     if scheme not in SCHEMES:
         raise StorageNotConfigured(f"unknown object-store scheme {scheme!r}", scheme=scheme)
     if scheme == "s3":
-        return _s3_store(settings, dbname)
-    return _swift_store(settings, dbname)
+        return _s3_store(settings, dbname, bucket)
+    return _swift_store(settings, dbname, bucket)
 
 
 def _known(settings: Settings) -> KnownKeys:
@@ -103,48 +108,59 @@ def read_cache(settings: Settings) -> Optional[ReadCache]:
         return cache
 
 
-def _s3_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
+def _guard(settings: Settings) -> ownership.WriteGuard:
+    return ownership.WriteGuard(settings.platform.running_env, unsafe=settings.platform.unsafe)
+
+
+def _s3_store(settings: Settings, dbname: Optional[str], other_bucket: Optional[str] = None) -> ObjectStore:
     from . import s3
 
     cfg = settings.s3
     if not cfg.bucket_name:
         raise StorageNotConfigured("S3 store requested but AWS_BUCKETNAME is not set", scheme="s3")
-    bucket = validate_bucket(bucket_for_db(cfg.bucket_name, dbname), source="AWS_BUCKETNAME")
+    bucket = validate_bucket(other_bucket or bucket_for_db(cfg.bucket_name, dbname), source="AWS_BUCKETNAME")
+    create = cfg.create_bucket and other_bucket is None
     endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
                 cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
-    key = ("s3", endpoint, bucket, cfg.create_bucket, cfg.server_side_encryption, cfg.sse_kms_key_id,
-           settings.storage)
+    key = ("s3", endpoint, bucket, create, cfg.server_side_encryption, cfg.sse_kms_key_id,
+           settings.platform.running_env, settings.platform.unsafe, settings.storage)
     with _lock:
         store = _stores.get(key)
     if store is None:
         client = _client("s3", endpoint, lambda: s3.build_client(cfg))
         store = s3.S3Store(client, bucket, server_side_encryption=cfg.server_side_encryption,
                            sse_kms_key_id=cfg.sse_kms_key_id, region=cfg.region,
-                           create_bucket=cfg.create_bucket, known_keys=_known(settings))
+                           create_bucket=create, known_keys=_known(settings))
+        store.write_guard = _guard(settings)
         store.read_cache = read_cache(settings)
         with _lock:
             store = _stores.setdefault(key, store)
     return store
 
 
-def _swift_store(settings: Settings, dbname: Optional[str]) -> ObjectStore:
+def _swift_store(settings: Settings, dbname: Optional[str],
+                 other_bucket: Optional[str] = None) -> ObjectStore:
     from . import swift
 
     cfg = settings.swift
     if not cfg.write_container:
         raise StorageNotConfigured("Swift store requested but SWIFT_WRITE_CONTAINER is not set",
                                    scheme="swift")
-    container = validate_bucket(bucket_for_db(cfg.write_container, dbname), source="SWIFT_WRITE_CONTAINER")
+    container = validate_bucket(other_bucket or bucket_for_db(cfg.write_container, dbname),
+                                source="SWIFT_WRITE_CONTAINER")
+    create = cfg.create_container and other_bucket is None
     endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
                 cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
                 cfg.connect_timeout, cfg.read_timeout, cfg.retries)
-    key = ("swift", endpoint, container, cfg.create_container, cfg.temp_url_key, settings.storage)
+    key = ("swift", endpoint, container, create, cfg.temp_url_key, settings.platform.running_env,
+           settings.platform.unsafe, settings.storage)
     with _lock:
         store = _stores.get(key)
     if store is None:
         pool = _client("swift", endpoint, lambda: swift.ConnectionPool(cfg))
         store = swift.SwiftStore(pool, container, temp_url_key=cfg.temp_url_key,
-                                 create_bucket=cfg.create_container, known_keys=_known(settings))
+                                 create_bucket=create, known_keys=_known(settings))
+        store.write_guard = _guard(settings)
         store.read_cache = read_cache(settings)
         with _lock:
             store = _stores.setdefault(key, store)

@@ -101,6 +101,9 @@ class FsckReport:
     pending_orphans: int = 0
     oldest_orphan_age: Optional[float] = None
     foreign_by_bucket: dict[str, int] = field(default_factory=dict)
+    #: databases recorded in the bucket (ownership records) that were not given: an "orphan" may be
+    #: theirs, so the GC alone decides, after checking them (docs/DATA_SAFETY.md)
+    unchecked_databases: list[str] = field(default_factory=list)
     seconds: float = 0.0
     missing: Finding = field(default_factory=Finding)
     damaged: Finding = field(default_factory=Finding)
@@ -125,6 +128,7 @@ class FsckReport:
             "objects": self.objects, "object_bytes": self.object_bytes, "references": self.references,
             "other_objects": self.other, "pending_orphans": self.pending_orphans,
             "oldest_orphan_age_seconds": self.oldest_orphan_age, "foreign_by_bucket": self.foreign_by_bucket,
+            "unchecked_databases": self.unchecked_databases,
             "seconds": round(self.seconds, 3),
             **{name: getattr(self, name).as_dict() for name in FINDINGS},
         }
@@ -143,6 +147,10 @@ class FsckReport:
                      f"(+{self.pending_orphans} younger than the GC grace period, waiting for the GC)")
         lines += [f"    {ex['key']} {_human(ex['size'])} {_duration(ex['age_seconds'])} old"
                   for ex in self.orphans.examples]
+        if self.unchecked_databases:
+            names = ', '.join(self.unchecked_databases)
+            lines.append(f"    (the bucket's ownership records also name {names}: "
+                         "give them with -d, they may reference some of these)")
         lines.append(f"  foreign: {self.foreign.rows} row(s) referencing {len(self.foreign_by_bucket)} other "
                      f"bucket(s)/container(s)")
         lines += [f"    {bucket}: {count} row(s)" for bucket, count in sorted(self.foreign_by_bucket.items())]
@@ -254,6 +262,7 @@ class Fsck:
         started = time.monotonic()
         report = FsckReport(self.store.prefix, [name for name, _conn in self.connections], self.verify,
                             sample=self.sample)
+        report.unchecked_databases = self._unchecked_databases()
         for name, connection in self.connections:
             for bucket, count in foreign_buckets(connection, self.store.prefix).items():
                 report.foreign_by_bucket[bucket] = report.foreign_by_bucket.get(bucket, 0) + count
@@ -285,6 +294,19 @@ class Fsck:
                 self.progress(report)
         report.seconds = time.monotonic() - started
         return report
+
+    def _unchecked_databases(self) -> list[str]:
+        """Databases the bucket's ownership records name (owners and readers) that were not given."""
+        from . import ownership
+
+        given = {name for name, _conn in self.connections}
+        try:
+            records = ownership.list_records(self.store)
+        except ObjectNotFound:
+            return []
+        except ValueError as error:  # an unreadable record: say so rather than guess
+            return [f"? ({error})"]
+        return sorted({record.identity.dbname for record in records} - given)
 
     def _check_present(self, report: FsckReport, obj: ObjectInfo, rows: list[Reference]) -> None:
         sizes = {row.file_size for row in rows if row.file_size is not None}

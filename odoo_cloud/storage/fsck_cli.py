@@ -96,6 +96,19 @@ def _connect(args: argparse.Namespace) -> list[tuple[str, Any]]:
     return connections
 
 
+def _connector(args: argparse.Namespace) -> Any:
+    """Opens another database of the same server with the parameters of the first one given."""
+    import psycopg2
+    from psycopg2.extensions import make_dsn
+
+    def connect(dbname: str) -> Any:
+        if args.dsns:
+            return psycopg2.connect(make_dsn(args.dsns[0], dbname=dbname))
+        return psycopg2.connect(dbname=dbname)
+
+    return connect
+
+
 def grace_seconds(connection: Any) -> float:
     """The GC grace period the database configured (ir_config_parameter), else the default."""
     with connection.cursor() as cursor:
@@ -221,9 +234,15 @@ def _delete_orphans(args: argparse.Namespace, store: Any, connections: list[tupl
     connection.commit()
     # collect first what earlier runs (or unlinks) handed over and is now past the grace period;
     # marking first would add younger candidate rows, which keep the GC's hands off those names
-    grace = grace_seconds(connection)
+    # the marks wait at least the GC's safety floor, whatever the database configured
+    grace = max(grace_seconds(connection), gc.MIN_GRACE_SECONDS)
     with connection.cursor() as cursor:
-        collected = gc.collect(cursor, store, commit=connection.commit, grace_seconds=grace)
+        # the other databases recorded in the bucket are checked by the GC itself (same cluster) or make
+        # it refuse: an object one of them references is never deleted
+        collected = gc.collect(cursor, store, commit=connection.commit, grace_seconds=grace,
+                               connect=_connector(args))
+    if collected.refused:
+        _logger.warning("fsck: the GC refused to delete: %s", collected.refused)
     for fname in collected.deleted:
         _logger.info("fsck: the GC deleted %s", fname)
     marked = mark_orphans(connection, store, orphans_older_than(store, connections, args.older_than))

@@ -36,17 +36,42 @@ Protocol (all three parts are needed for correctness):
   object is skipped and the writer uploads again — in bulk (S3 DeleteObjects),
   from the write bucket only, and records them as `collected`. Batches are
   bounded by count and time and committed one by one.
+
+Phase 1 takes its SHARE lock *before* any other statement of its transaction:
+under REPEATABLE READ (Odoo's cursors) the snapshot is taken by the first
+query, and rows committed between a snapshot and a later lock would be
+invisible to the reference check.
+
+A bucket may be shared by several databases (one server's databases on a
+bucket without `{db}`, a duplicated database, a restored dump reading the
+original's bucket). Before deleting anything the collector asks
+`ownership.plan_collection` who else is known there (ownership records in the
+bucket): it refuses the whole bucket — saying so once — unless every other
+database is reachable on its own PostgreSQL cluster; phase 2 then checks the
+names in each of those databases too (`_RemoteCheck`), under the same kind of
+locks, and leaves a `collected-elsewhere` row there that the other database's
+writers see when they claim the name (docs/DATA_SAFETY.md).
+
+Cross-database claims: a writer's `claim()` also takes a FOR SHARE lock on one
+row of `object_storage_gc_epoch` (256 rows, chosen by a hash of the name). A
+collector of another database bumps those rows before its reference check:
+it waits for writers between their claim and their commit, and a REPEATABLE
+READ writer whose snapshot predates the bump gets a serialization failure on
+its claim (Odoo retries with a fresh snapshot, which sees the
+`collected-elsewhere` row and uploads again).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from . import ownership
 from .base import ObjectStore
-from .errors import InvalidKey
+from .errors import InvalidKey, StorageError
 from .keys import is_content_key, validate_key
 from .uri import parse_uri
 
@@ -56,6 +81,12 @@ TABLE = "object_storage_gc"
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_MAX_SECONDS = 60.0
 DEFAULT_GRACE_SECONDS = 3600
+#: below this a writer between its upload and its INSERT (an import, a long cron transaction) could
+#: lose its object: longer than Odoo's default limit_time_real (120 s) with a wide margin
+MIN_GRACE_SECONDS = 600
+GRACE_PARAMETER = "object_storage.gc.grace_seconds"
+EPOCH_TABLE = "object_storage_gc_epoch"
+EPOCH_PARTS = 256
 #: collected names are remembered this long so writers with a stale memory of
 #: existing keys (KnownKeys TTL is 10 minutes) learn the object is gone
 COLLECTED_RETENTION_SECONDS = 24 * 3600
@@ -64,6 +95,10 @@ UNLINK = "unlink"
 UPLOAD = "upload"
 COLLECTING = "collecting"  # unreferenced, about to be deleted (between the collector's two phases)
 COLLECTED = "collected"
+#: written into ANOTHER database's table by a collector that is deleting the object from a shared
+#: bucket: that database's writers must upload again (same meaning as COLLECTED for claim())
+COLLECTED_ELSEWHERE = "collected-elsewhere"
+GONE = (COLLECTED, COLLECTING, COLLECTED_ELSEWHERE)
 
 Cursor = Any  # DB-API cursor with %s parameters (psycopg2, odoo.sql_db.Cursor)
 
@@ -78,6 +113,49 @@ def ensure_table(cr: Cursor) -> None:
         )""")
     cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_fname_idx ON {TABLE} (store_fname)")
     cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_marked_idx ON {TABLE} (marked_at)")
+    ensure_epochs(cr, check=False)
+
+
+def ensure_epochs(cr: Cursor, check: bool = True) -> None:
+    """The epoch rows `claim()` locks. `check`: look first, so that a registry load of a database
+    that has them takes no lock at all."""
+    if check:
+        cr.execute("SELECT to_regclass(%s) IS NOT NULL", (EPOCH_TABLE,))
+        if cr.fetchone()[0]:
+            cr.execute(f"SELECT count(*) FROM {EPOCH_TABLE}")
+            if cr.fetchone()[0] >= EPOCH_PARTS:
+                return
+    cr.execute(f"""
+        CREATE TABLE IF NOT EXISTS {EPOCH_TABLE} (
+            part smallint PRIMARY KEY,
+            epoch bigint NOT NULL DEFAULT 0
+        )""")
+    cr.execute(f"INSERT INTO {EPOCH_TABLE} (part) SELECT generate_series(0, %s) ON CONFLICT DO NOTHING",
+               (EPOCH_PARTS - 1,))
+
+
+def epoch_part(store_fname: str) -> int:
+    """The epoch row guarding `store_fname` (stable across processes and databases)."""
+    return hashlib.sha1(store_fname.encode("utf-8")).digest()[0] % EPOCH_PARTS
+
+
+def lock_epochs(cr: Cursor, store_fnames: Iterable[str]) -> None:
+    """FOR SHARE on the epoch rows of `store_fnames`, held until the caller's transaction ends: a
+    collector of another database sharing the bucket waits for us, and we for it (see module doc).
+    The table is created by `ensure_table` (the Odoo glue runs it at every registry load)."""
+    parts = sorted({epoch_part(name) for name in store_fnames})
+    if parts:
+        cr.execute(f"SELECT part FROM {EPOCH_TABLE} WHERE part = ANY(%s) ORDER BY part FOR SHARE", (parts,))
+        cr.fetchall()
+
+
+def check_grace_seconds(value: float, source: str = GRACE_PARAMETER) -> float:
+    """`value` when it is a safe grace period; ValueError naming `source` and the minimum otherwise."""
+    if not value >= MIN_GRACE_SECONDS:
+        raise ValueError(f"{source}={value!r}: expected at least {MIN_GRACE_SECONDS} seconds (a writer "
+                         "between its upload and its INSERT must never see its object collected; "
+                         "docs/DATA_SAFETY.md)")
+    return value
 
 
 def _collectable(name: str) -> bool:
@@ -108,13 +186,15 @@ def mark(cr: Cursor, store_fnames: Iterable[str], reason: str = UNLINK) -> int:
 
 def claim_marks(cr: Cursor, store_fname: str) -> set[str]:
     """Delete (and keep locked until our transaction ends) every row of `store_fname`;
-    the reasons found, COLLECTED included when the object was collected."""
+    the reasons found, COLLECTED included when the object was collected (here or by another
+    database's collector sharing the bucket)."""
+    lock_epochs(cr, [store_fname])
     cr.execute(f"DELETE FROM {TABLE} WHERE store_fname = %s RETURNING reason", (store_fname,))
     reasons = {row[0] for row in cr.fetchall()}
-    if not {COLLECTED, COLLECTING} & reasons:
+    if not set(GONE) & reasons:
         # READ COMMITTED: a collection committed while our DELETE waited is visible now
-        cr.execute(f"SELECT 1 FROM {TABLE} WHERE store_fname = %s AND reason = %s LIMIT 1",
-                   (store_fname, COLLECTED))
+        cr.execute(f"SELECT 1 FROM {TABLE} WHERE store_fname = %s AND reason IN %s LIMIT 1",
+                   (store_fname, (COLLECTED, COLLECTED_ELSEWHERE)))
         if cr.fetchone():
             reasons.add(COLLECTED)
     return reasons
@@ -124,7 +204,7 @@ def claim(cr: Cursor, store_fname: str) -> bool:
     """Take `store_fname` out of the GC's hands in the caller's transaction; True when the
     GC collected the object (or was about to), i.e. the caller must upload it again before
     referencing it."""
-    return bool({COLLECTED, COLLECTING} & claim_marks(cr, store_fname))
+    return bool(set(GONE) & claim_marks(cr, store_fname))
 
 
 def status(cr: Cursor, store_fname: str) -> set[str]:
@@ -155,8 +235,8 @@ def write_object(cr: Cursor, store: ObjectStore, key: str, data: bytes,
 
 def pending(cr: Cursor, prefix: Optional[str] = None) -> list[str]:
     """Names with candidate rows (not collected), for tests and reports."""
-    query = f"SELECT DISTINCT store_fname FROM {TABLE} WHERE reason <> %s"
-    params: list[Any] = [COLLECTED]
+    query = f"SELECT DISTINCT store_fname FROM {TABLE} WHERE reason NOT IN %s"
+    params: list[Any] = [(COLLECTED, COLLECTED_ELSEWHERE)]
     if prefix:
         query += " AND store_fname LIKE %s"
         params.append(_like_prefix(prefix))
@@ -173,10 +253,17 @@ class CollectReport:
     purged: int = 0
     stopped_by_time: bool = False
     seconds: float = 0.0
+    #: why nothing was deleted in this bucket (another database cannot be checked, prod's bucket...)
+    refused: Optional[str] = None
+    #: other databases whose references were checked too
+    peers: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
+        if self.refused:
+            return f"refused: {self.refused}"
         return (f"deleted {len(self.deleted)} object(s), {self.kept_referenced} still referenced, "
                 f"{self.failed} failed, {self.batches} batch(es) in {self.seconds:.2f}s"
+                + (f", also checked in {', '.join(self.peers)}" if self.peers else "")
                 + (" (time budget reached)" if self.stopped_by_time else ""))
 
 
@@ -187,17 +274,36 @@ def _like_prefix(prefix: str) -> str:
 def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], None]] = None,
             batch_size: int = DEFAULT_BATCH_SIZE, max_seconds: float = DEFAULT_MAX_SECONDS,
             grace_seconds: float = DEFAULT_GRACE_SECONDS, attachment_table: str = "ir_attachment",
-            lock_timeout: str = "10s") -> CollectReport:
+            lock_timeout: str = "10s", plan: Optional[ownership.CollectionPlan] = None,
+            running_env: Optional[str] = None, unsafe: bool = False,
+            connect: Optional[ownership.Connect] = None) -> CollectReport:
     """Delete unreferenced marked objects of `store`'s write bucket, batch by batch.
 
     `commit` ends each phase's transaction (Odoo: `cr.commit`; psycopg2: `conn.commit`);
-    without it a single batch runs and the caller commits. Marks of other buckets are
-    never acted upon: objects are only deleted from the bucket this process writes.
+    without it a single batch runs in the caller's transaction (which must not have taken its
+    snapshot yet under REPEATABLE READ). Marks of other buckets are never acted upon: objects are
+    only deleted from the bucket this process writes, and only when `plan` (default:
+    `ownership.plan_collection(cr, store, running_env=..., unsafe=..., connect=...)`) does not
+    refuse it; the other databases it lists are checked in every batch.
     """
     report = CollectReport()
     started = time.monotonic()
     prefix = store.prefix
-    while True:
+    if commit is None:
+        # one transaction for everything: its snapshot must come after the lock (see _lock_attachments)
+        _lock_attachments(cr, attachment_table, lock_timeout)
+    if plan is None:
+        plan = ownership.plan_collection(cr, store, running_env=running_env, unsafe=unsafe, connect=connect)
+    for note in plan.notes:
+        _logger.info("object storage GC of %s: %s", prefix, note)
+    if plan.refusal:
+        report.refused = plan.refusal
+        ownership.say_once(_logger, prefix, plan.refusal)
+    else:
+        report.peers = list(plan.peers)
+    if commit is not None:
+        commit()  # phase 1 must start a transaction of its own (its lock before its snapshot)
+    while not report.refused:
         if time.monotonic() - started >= max_seconds:
             report.stopped_by_time = True
             break
@@ -206,17 +312,18 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
         if commit is not None:
             commit()
         taken, progressed = _delete_selected(cr, store, prefix, report, batch_size=batch_size,
-                                             attachment_table=attachment_table)
+                                             attachment_table=attachment_table, plan=plan,
+                                             grace_seconds=grace_seconds, lock_timeout=lock_timeout)
         report.batches += 1
         if commit is None:
             break
         commit()
         # a batch whose deletes all failed would be selected again at once: stop until the next run
-        if (picked < batch_size and taken < batch_size) or (taken and not progressed):
+        if report.refused or (picked < batch_size and taken < batch_size) or (taken and not progressed):
             break
-    cr.execute(f"DELETE FROM {TABLE} WHERE reason = %s "
+    cr.execute(f"DELETE FROM {TABLE} WHERE reason IN %s "
                "AND marked_at < (clock_timestamp() at time zone 'utc') - %s * interval '1 second'",
-               (COLLECTED, COLLECTED_RETENTION_SECONDS))
+               ((COLLECTED, COLLECTED_ELSEWHERE), COLLECTED_RETENTION_SECONDS))
     report.purged = cr.rowcount
     if commit is not None:
         commit()
@@ -225,11 +332,21 @@ def collect(cr: Cursor, store: ObjectStore, *, commit: Optional[Callable[[], Non
     return report
 
 
+def _lock_attachments(cr: Cursor, attachment_table: str, lock_timeout: str) -> None:
+    """SHARE lock on the attachments: waits for transactions that inserted/updated attachments and are
+    not committed yet. Must come before any query of the transaction: under REPEATABLE READ the first
+    query takes the snapshot, and rows committed while we waited would be invisible after it (SET and
+    LOCK take no snapshot). A no-op when the transaction already holds it."""
+    cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
+    cr.execute(f'LOCK TABLE "{attachment_table}" IN SHARE MODE')
+
+
 def _select_unreferenced(cr: Cursor, prefix: str, report: CollectReport, *, batch_size: int,
                          grace_seconds: float, attachment_table: str, lock_timeout: str) -> int:
     """Phase 1, short, under a SHARE lock on the attachments: turn old candidates nobody references
-    into one COLLECTING row per name. Returns the number of candidate rows taken."""
-    cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
+    into one COLLECTING row per name. Returns the number of candidate rows taken. The lock comes
+    first (`_lock_attachments`)."""
+    _lock_attachments(cr, attachment_table, lock_timeout)
     cr.execute(f"""
         SELECT g.id, g.store_fname FROM {TABLE} g
          WHERE g.reason IN %(candidates)s AND g.store_fname LIKE %(prefix)s
@@ -247,8 +364,6 @@ def _select_unreferenced(cr: Cursor, prefix: str, report: CollectReport, *, batc
     if not rows:
         return 0
     names = sorted({name for _id, name in rows})
-    # waits for transactions that inserted/updated attachments and are not committed yet
-    cr.execute(f'LOCK TABLE "{attachment_table}" IN SHARE MODE')
     cr.execute(f'SELECT DISTINCT store_fname FROM "{attachment_table}" WHERE store_fname = ANY(%s)', (names,))
     referenced = {row[0] for row in cr.fetchall()}
     cr.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", ([row_id for row_id, _name in rows],))
@@ -258,10 +373,14 @@ def _select_unreferenced(cr: Cursor, prefix: str, report: CollectReport, *, batc
 
 
 def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: CollectReport, *, batch_size: int,
-                     attachment_table: str) -> tuple[int, bool]:
+                     attachment_table: str, plan: Optional[ownership.CollectionPlan] = None,
+                     grace_seconds: float = DEFAULT_GRACE_SECONDS,
+                     lock_timeout: str = "10s") -> tuple[int, bool]:
     """Phase 2, without the table lock (network deletes can take seconds): delete the objects of
     COLLECTING rows still ours. A writer that claimed one meanwhile deleted or locked its row,
-    so it is skipped here and the writer uploads again. Returns (rows taken, any progress)."""
+    so it is skipped here and the writer uploads again. The names are also checked in every other
+    database of `plan` (their transactions stay open until the objects are deleted). Returns
+    (rows taken, any progress)."""
     cr.execute(f"""
         SELECT id, store_fname FROM {TABLE}
          WHERE reason = %s AND store_fname LIKE %s
@@ -277,17 +396,33 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
     cr.execute(f'SELECT DISTINCT store_fname FROM "{attachment_table}" WHERE store_fname = ANY(%s)',
                (sorted(ids_by_name),))
     referenced = {row[0] for row in cr.fetchall()}
-    keys = {}
-    invalid = set()
-    for name in ids_by_name:
-        if not _collectable(name):  # marked by an older version or by hand: dropped, never deleted
-            invalid.add(name)
-            continue
-        uri = parse_uri(name)
-        assert uri is not None and uri.bucket == store.bucket  # guaranteed by the LIKE prefix
-        if name not in referenced:
-            keys[uri.key] = name
-    failed = store.delete_many(sorted(keys)) if keys else {}
+    invalid = {name for name in ids_by_name if not _collectable(name)}  # marked by hand or an older
+    # version: dropped, never deleted
+    remote = _RemoteCheck(plan, attachment_table, grace_seconds, lock_timeout)
+    try:
+        try:
+            referenced |= remote.referenced(sorted(set(ids_by_name) - referenced - invalid))
+        except Exception as error:  # any failure elsewhere: delete nothing, say why
+            remote.rollback()
+            report.refused = (f"not deleting anything from {prefix} in this run: the references in another "
+                              f"database could not be checked ({type(error).__name__}: "
+                              f"{ownership._one_line(error)})")
+            ownership.say_once(_logger, prefix, report.refused)
+            return len(rows), False
+        keys = {}
+        for name in ids_by_name:
+            if name in invalid:
+                continue
+            uri = parse_uri(name)
+            assert uri is not None and uri.bucket == store.bucket  # guaranteed by the LIKE prefix
+            if name not in referenced:
+                keys[uri.key] = name
+        try:
+            failed = store.delete_many(sorted(keys)) if keys else {}
+        except StorageError as error:  # e.g. the non-prod guard could not list the records
+            failed = {key: error for key in keys}
+    finally:
+        remote.commit()  # releases the other databases; their writers now see collected-elsewhere rows
     for key, error in failed.items():
         report.failed += 1
         _logger.warning("object storage GC could not delete %s: %s", keys[key], error)
@@ -300,3 +435,77 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
     report.deleted.extend(collected)
     report.kept_referenced += len(referenced)
     return len(rows), bool(done)
+
+
+class _RemoteCheck:
+    """The references to a batch of names in the other databases of a plan.
+
+    In each database, in one READ COMMITTED transaction kept open until the objects are deleted:
+    bump the epoch rows of the names (waits for writers between their claim and their commit; later
+    claims wait for us, and fail with a serialization error under REPEATABLE READ), LOCK its
+    ir_attachment in SHARE mode (waits for uncommitted inserts), then a name is kept when a row
+    references it or a candidate younger than the grace period says a writer may be about to; the
+    other names get a `collected-elsewhere` row, which that database's writers see on claim.
+    """
+
+    def __init__(self, plan: Optional[ownership.CollectionPlan], attachment_table: str,
+                 grace_seconds: float, lock_timeout: str) -> None:
+        self.peers = list(plan.peers) if plan else []
+        self.connect = plan.connect if plan else None
+        self.attachment_table = attachment_table
+        self.grace_seconds = grace_seconds
+        self.lock_timeout = lock_timeout
+        self.connections: list[Any] = []
+
+    def referenced(self, names: list[str]) -> set[str]:
+        if not names or not self.peers:
+            return set()
+        if self.connect is None:
+            raise RuntimeError("the plan names other databases but gives no way to connect to them")
+        found: set[str] = set()
+        for dbname in self.peers:
+            conn = self.connect(dbname)
+            self.connections.append(conn)
+            found |= self._check(conn, [name for name in names if name not in found])
+        return found
+
+    def _check(self, conn: Any, names: list[str]) -> set[str]:
+        if not names:
+            return set()
+        with conn.cursor() as cr:
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cr.execute("SET LOCAL lock_timeout = %s", (self.lock_timeout,))
+            parts = sorted({epoch_part(name) for name in names})
+            cr.execute(f"UPDATE {EPOCH_TABLE} SET epoch = epoch + 1 WHERE part = ANY(%s)", (parts,))
+            cr.execute(f'LOCK TABLE "{self.attachment_table}" IN SHARE MODE')
+            cr.execute(f'SELECT DISTINCT store_fname FROM "{self.attachment_table}" '
+                       "WHERE store_fname = ANY(%s)", (names,))
+            found = {row[0] for row in cr.fetchall()}
+            cr.execute(f"""SELECT DISTINCT store_fname FROM {TABLE}
+                            WHERE store_fname = ANY(%s) AND reason IN %s
+                              AND marked_at > (clock_timestamp() at time zone 'utc')
+                                              - %s * interval '1 second'""",
+                       (names, (UNLINK, UPLOAD), self.grace_seconds))
+            found |= {row[0] for row in cr.fetchall()}
+            mark(cr, [name for name in names if name not in found], reason=COLLECTED_ELSEWHERE)
+        return found
+
+    def commit(self) -> None:
+        self._end("commit")
+
+    def rollback(self) -> None:
+        self._end("rollback")
+
+    def _end(self, how: str) -> None:
+        connections, self.connections = self.connections, []
+        for conn in connections:
+            try:
+                getattr(conn, how)()
+            except Exception:  # a lost connection rolls back by itself
+                _logger.warning("object storage GC: %s of a connection to another database failed", how,
+                                exc_info=True)
+            finally:
+                try:
+                    conn.close()
+                except Exception:
+                    pass

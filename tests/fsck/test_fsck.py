@@ -180,6 +180,13 @@ def test_usage_errors_exit_2(backend, make_db):
     assert code == 2 and "expected a duration" in err
 
 
+def backdate_gc_marks(conn, seconds: int = 3600) -> None:
+    """What waiting for the GC's grace period (at least gc.MIN_GRACE_SECONDS) looks like to the GC."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE object_storage_gc SET marked_at = marked_at - %s * interval '1 second'", (seconds,))
+    conn.commit()
+
+
 def test_delete_orphans_only_when_asked_and_through_the_gc(backend, make_db):
     _scheme, environ, store, _server = backend
     name, _dsn, conn = make_db(grace_seconds=1)
@@ -192,12 +199,14 @@ def test_delete_orphans_only_when_asked_and_through_the_gc(backend, make_db):
     assert code == 1 and "dry run" in err
     assert store.exists(sha1(orphan))
     code, _r, _o, err = fsck(environ, "-d", name, "--delete-orphans", "--older-than", "1s", "--apply")
-    assert code == 1 and "handed to the GC" in err
+    assert code == 1 and "1 orphan(s) handed to the GC" in err
     assert store.exists(sha1(orphan))  # marked now: the GC waits its grace period like for any unlink
+    code, _r, _o, err = fsck(environ, "-d", name, "--delete-orphans", "--older-than", "1s", "--apply")
+    assert store.exists(sha1(orphan))  # still younger than the GC's floor (gc.MIN_GRACE_SECONDS)
     # a row referencing it meanwhile (an upload that found the object already stored) saves it:
     # the GC re-checks the references when it collects
     young_ref = insert_row(conn, store.uri(sha1(orphan)), orphan)
-    time.sleep(1.2)
+    backdate_gc_marks(conn)
     code, _r, _o, err = fsck(environ, "-d", name, "--delete-orphans", "--older-than", "1s", "--apply")
     assert code == 0 and "1 still referenced" in err and store.exists(sha1(orphan))
     with conn.cursor() as cur:
@@ -205,12 +214,34 @@ def test_delete_orphans_only_when_asked_and_through_the_gc(backend, make_db):
     conn.commit()
     code, _r, _o, err = fsck(environ, "-d", name, "--delete-orphans", "--older-than", "1s", "--apply")
     assert "1 orphan(s) handed to the GC" in err and store.exists(sha1(orphan))
-    time.sleep(1.2)
+    backdate_gc_marks(conn)
     code, _r, _o, err = fsck(environ, "-d", name, "--delete-orphans", "--older-than", "1s", "--apply")
     assert f"the GC deleted {store.uri(sha1(orphan))}" in err
     assert not store.exists(sha1(orphan)) and store.get(sha1(kept)) == kept
     code, report, _o, _err = fsck(environ, "-d", name, "--json")
     assert code == 0 and report["orphans"]["count"] == 0
+
+
+def test_orphan_deletion_respects_another_database_recorded_in_the_bucket(backend, make_db):
+    """B shares A's bucket and references an object A does not: fsck -d A sees an orphan, says that
+    B is recorded there, and the GC (which checks B on the same cluster) keeps B's object."""
+    _scheme, environ, store, _server = backend
+    first, _dsn, conn1 = make_db(grace_seconds=1)
+    second, _dsn2, conn2 = make_db(grace_seconds=1)
+    theirs = os.urandom(300)
+    store.put(sha1(theirs), theirs)
+    insert_row(conn2, store.uri(sha1(theirs)), theirs)
+    # B's GC ran once (or B loaded its registry): B is recorded as an owner of the bucket
+    code, _r, _o, err = fsck(environ, "-d", second, "--delete-orphans", "--older-than", "1s", "--apply")
+    assert code == 0, err
+    time.sleep(1.2)
+    code, report, _o, _err = fsck(environ, "-d", first, "--json")
+    assert code == 1 and [ex["key"] for ex in report["orphans"]["examples"]] == [sha1(theirs)]
+    assert report["unchecked_databases"] == [second]
+    code, _r, _o, err = fsck(environ, "-d", first, "--delete-orphans", "--older-than", "1s", "--apply")
+    backdate_gc_marks(conn1)
+    code, _r, _o, err = fsck(environ, "-d", first, "--delete-orphans", "--older-than", "1s", "--apply")
+    assert store.get(sha1(theirs)) == theirs and "the GC deleted" not in err
 
 
 def test_reupload_missing_from_a_filestore_when_the_sha1_matches(backend, make_db, tmp_path):

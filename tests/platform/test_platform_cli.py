@@ -387,5 +387,5 @@ def test_json_output_with_probes(s3_prod):
     assert result.returncode == 0, result
     data = json.loads(result.stdout)
     assert [(p["name"], p["status"]) for p in data["probes"]] == [("redis", "ok"), ("s3 store", "ok"),
-                                                                  ("statsd", "ok")]
+                                                                  ("s3 ownership", "ok"), ("statsd", "ok")]
     assert environ["AWS_SECRET_ACCESS_KEY"] not in result.stdout

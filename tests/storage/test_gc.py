@@ -9,7 +9,7 @@ import time
 import psycopg2
 import pytest
 
-from odoo_cloud.storage import gc
+from odoo_cloud.storage import gc, ownership
 
 from .conftest import make_store, s3_env
 
@@ -187,10 +187,18 @@ def test_failed_deletes_keep_the_mark_and_stop_the_run(db, s3_server, s3_store):
     _, conn = db
     fname = upload(s3_store, b"server goes away")
     mark_committed(conn, [fname])
+    with conn.cursor() as cr:
+        plan = ownership.plan_collection(cr, s3_store)  # sole owner, decided while the store answers
+    conn.commit()
     with s3_server.outage():
         with conn.cursor() as cr:
-            report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+            report = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0, plan=plan)
     assert report.failed == 1 and report.deleted == [] and report.batches == 1
+    with s3_server.outage():  # without a plan: the records cannot be read, nothing is even tried
+        with conn.cursor() as cr:
+            refused = gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0)
+    assert refused.refused and "cannot read the ownership records" in refused.refused
+    assert refused.failed == 0 and refused.deleted == []
     with conn.cursor() as cr:
         assert gc.pending(cr) == [fname]
         assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]

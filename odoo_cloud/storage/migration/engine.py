@@ -638,11 +638,13 @@ def claim_many(db: Database, fnames: list[str]) -> list[str]:
     """
     if not fnames:
         return []
+    object_gc.lock_epochs(db, fnames)  # a collector of another database sharing the bucket waits for us
     db.execute(f"DELETE FROM {object_gc.TABLE} WHERE store_fname = ANY(%s) RETURNING store_fname, reason",
                (fnames,))
-    collected = {name for name, reason in db.fetchall() if reason == object_gc.COLLECTED}
+    collected = {name for name, reason in db.fetchall() if reason in object_gc.GONE}
     db.execute(f"SELECT DISTINCT store_fname FROM {object_gc.TABLE}"
-               " WHERE store_fname = ANY(%s) AND reason = %s", (fnames, object_gc.COLLECTED))
+               " WHERE store_fname = ANY(%s) AND reason IN %s",
+               (fnames, (object_gc.COLLECTED, object_gc.COLLECTED_ELSEWHERE)))
     collected.update(row[0] for row in db.fetchall())
     return sorted(collected)
 
