@@ -183,7 +183,8 @@ def test_usage_errors_exit_2(backend, make_db):
 def backdate_gc_marks(conn, seconds: int = 3600) -> None:
     """What waiting for the GC's grace period (at least gc.MIN_GRACE_SECONDS) looks like to the GC."""
     with conn.cursor() as cur:
-        cur.execute("UPDATE object_storage_gc SET marked_at = marked_at - %s * interval '1 second'", (seconds,))
+        cur.execute("UPDATE object_storage_gc SET marked_at = marked_at - %s * interval '1 second'",
+                    (seconds,))
     conn.commit()
 
 
