@@ -146,6 +146,9 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.assertEqual(self.store.get(sha1(data)), data, "the object is in the bucket under its sha1")
         self.assertEqual(self.read_back(att), data)
         self.assertEqual(base64.b64decode(att.datas), data)
+        self.assertEqual(self.Attachment._file_read(att.store_fname, 1000), data[:1000], "19.0's size")
+        with self.assertRaisesRegex(ValueError, "not a path of the local filestore"):
+            self.Attachment._full_path(att.store_fname)
 
         copy = att.copy()
         self.assertEqual(copy.store_fname, att.store_fname, "identical content is stored once")
@@ -174,6 +177,11 @@ class ObjectStorageTests(ObjectStorageMixin):
         small_att = self.Attachment.create({"name": "small.png", "raw": small, "mimetype": "image/png"})
         self.assertFalse(small_att.store_fname)
         self.assertEqual(small_att.db_datas, small)
+        tiny = png(16, 16, noise=True)  # unique: no other test stores it
+        tiny_att = self.Attachment.create({"name": "tiny.png", "raw": tiny, "mimetype": "image/png"})
+        self.assertEqual((tiny_att.store_fname, tiny_att.db_datas), (False, tiny))
+        self.assertFalse(self.store.exists(sha1(tiny)), "content kept in the DB is never uploaded (19.0 "
+                                                        "calls _file_write for it after the INSERT)")
 
         big = png(160, 160, noise=True)
         self.assertGreater(len(big), 51200)
@@ -282,6 +290,11 @@ class ObjectStorageTests(ObjectStorageMixin):
         with environ(**dead), mute_logger("odoo.addons.base_attachment_object_storage.models.ir_attachment"):
             with self.assertRaisesRegex(UserError, "could not be stored"):
                 self.Attachment.create({"name": "lost.bin", "raw": self.unique(3000)})
+            with self.assertRaisesRegex(UserError, "could not be stored"):
+                att.write({"raw": self.unique(3000)})
+            self.env.cr.execute("SELECT store_fname, checksum FROM ir_attachment WHERE id = %s", (att.id,))
+            self.assertEqual(self.env.cr.fetchone(), (self.store.uri(sha1(data)), sha1(data)),
+                             "a failed upload leaves the row on its old, stored content")
             with self.assertRaisesRegex(AttachmentStorageUnavailable, "unavailable"):
                 self.read_back(att)
         self.assertEqual(self.Attachment.search_count([]), count, "no row points at an unstored object")
