@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import tempfile
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
 from odoo_cloud import instrumentation
+from odoo_cloud.storage import StorageUnavailable
 from odoo_cloud.storage import gc as object_gc
 
 from ..models.reading import AttachmentStorageUnavailable
@@ -105,6 +107,20 @@ def private_store(scheme: str):
             yield server, {**variables, **FAIL_FAST[scheme]}
         finally:
             server.stop()
+
+
+def readable_again(store, key: str, deadline_seconds: float = 60) -> None:
+    """Wait until a restarted server serves `key` again (fails the test after the deadline)."""
+    give_up = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            store.head(key)
+            store.get(key)
+            return
+        except StorageUnavailable:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.2)
 
 
 def closed_port() -> int:
@@ -467,7 +483,8 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
                 if not case.startswith("HEAD"):
                     self.assertIn(UNAVAILABLE_TEXT, response.text, case)
                     self.assertNotIn("Traceback", response.text, case)
-            # the store is back: the same paths work again
+            # the store is back (a restarted SeaweedFS may answer 500 for a moment): the same paths work again
+            readable_again(self.Attachment._object_store(self.scheme), sha1(blob_data))
             self.assertEqual(self.url_open(f"/web/content/{blob.id}").content, blob_data)
             self.assertEqual(self.url_open(f"/web/image/{picture.id}/64x64").status_code, 200)
 
