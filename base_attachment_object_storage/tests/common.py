@@ -10,6 +10,7 @@ import base64
 import gc as python_gc
 import hashlib
 import io
+import json
 import logging
 import os
 import socket
@@ -475,8 +476,13 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
                     for method, url, headers in cases}
                 with self.assertRaisesRegex(AttachmentStorageUnavailable, "unavailable"):
                     self.read_back(blob)
+                rpc = self.url_open("/web/dataset/call_kw", headers={"Content-Type": "application/json"},
+                                    data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+                                        "model": "ir.attachment", "method": "read", "args": [[blob.id]],
+                                        "kwargs": {"fields": ["datas"]}}}))
             self.assertEqual({case: response.status_code for case, response in answers.items()},
                              dict.fromkeys(answers, 503))
+            self.assertIn(UNAVAILABLE_TEXT, rpc.json()["error"]["data"]["message"], "a web client read")
             for case, response in answers.items():
                 self.assertEqual(response.headers.get("Cache-Control"), "no-store", case)
                 self.assertIn("Retry-After", response.headers, case)
