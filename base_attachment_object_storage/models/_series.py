@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import inspect
 
-from odoo import release
 from odoo.addons.base.models.ir_attachment import IrAttachment as _CoreAttachment
-
-#: "18.0" or "19.0": for messages and tests, never for branching outside this module.
-SERIES: str = release.major_version
 
 #: True on 19.0: the core reads a prefix when given `size`.
 FILE_READ_TAKES_SIZE: bool = "size" in inspect.signature(_CoreAttachment._file_read).parameters
