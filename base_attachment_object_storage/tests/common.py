@@ -281,6 +281,18 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.Attachment._object_storage_collect(grace_seconds=0)
         self.assertEqual(other.get(sha1(data)), data, "never deleted from a bucket we do not write")
 
+    def test_db_placeholder_names_this_database_s_bucket(self):
+        variable = "AWS_BUCKETNAME" if self.scheme == "s3" else "SWIFT_WRITE_CONTAINER"
+        template = self.store.bucket + "-{db}"
+        expected = f"{self.store.bucket}-{self.env.cr.dbname}"
+        with environ(**{variable: template}):
+            self.assertEqual(self.Attachment._object_store(self.scheme).bucket, expected)
+            if self.scheme == "swift":  # S3 bucket names cannot hold the '_' of the test database's name
+                data = self.unique(3000)
+                att = self.Attachment.create({"name": "db.bin", "raw": data})
+                self.assertEqual(att.store_fname, f"swift://{expected}/{sha1(data)}")
+                self.assertEqual(self.read_back(att), data)
+
     def test_missing_object_reads_empty_with_a_warning(self):
         data = self.unique(3000)
         att = self.Attachment.create({"name": "gone.bin", "raw": data})
