@@ -1,15 +1,18 @@
-"""ir.attachment on an object store: dispatch on the store_fname scheme.
+"""ir.attachment on an object store: dispatch on the store_fname scheme (Odoo 18.0 and 19.0).
 
-Odoo 18 hooks (docs/ODOO_HOOKS.md §1): `_storage` decides where new data
-goes, `_get_datas_related_values` is where keep-in-DB rules apply,
-`_file_write` uploads before the INSERT (a failed upload aborts the
-create/write), `_mark_for_gc` records candidates in the GC table in the same
-transaction, `_file_read` and `_to_http_stream` read any bucket named in a
-store_fname. All logic is in `odoo_cloud.storage`.
+Hooks (docs/ODOO_HOOKS.md §1 for 18.0, "Odoo 19" for 19.0): `_storage` decides where new data
+goes; `_get_datas_related_values` applies the keep-in-DB rules and uploads *before* the INSERT on
+both series (a failed upload aborts the create/write before any row exists); `_file_write` is then
+only the entry point of callers that write bytes themselves (19.0's core calls it after the INSERT:
+what was decided above is skipped); `_mark_for_gc` records candidates in the GC table in the same
+transaction; `_file_read` and `_to_http_stream` read any bucket named in a store_fname through
+`reading` (one translation of an outage into a 503). Series differences live in `_series`. All logic
+is in `odoo_cloud.storage`.
 """
 from __future__ import annotations
 
 import logging
+import weakref
 from contextlib import closing
 
 from odoo import _, api, models
@@ -17,16 +20,40 @@ from odoo.exceptions import UserError
 from odoo.sql_db import db_connect
 
 from odoo_cloud.config import ConfigError
-from odoo_cloud.storage import SCHEMES, ObjectNotFound, StorageError, factory, gc, parse_uri, rules
+from odoo_cloud.storage import SCHEMES, StorageError, factory, gc, parse_uri, rules
 from odoo_cloud.storage.uri import has_object_scheme
 
+from . import _series
+from .reading import AttachmentStorageUnavailable, object_size, read_bytes
 from .settings import storage_settings
-from .stream import ObjectStoreStream, report_missing
+from .stream import ObjectStoreStream
 
 _logger = logging.getLogger(__name__)
 
 KEEP_IN_DB_CONTEXT = "object_storage_keep_in_db"
 GC_PARAM = "object_storage.gc."  # grace_seconds, batch_size, max_seconds
+
+# Per cursor, the contents `_get_datas_related_values` placed in this transaction: checksum -> the
+# store_fname it uploaded to, or None when the rules kept it in the database. Odoo 19.0's core calls
+# `_file_write(raw, checksum)` after the INSERT for every content; this says what is already done.
+# Forgotten at commit/rollback; a cursor that goes away takes its entry with it.
+_placed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _placed_in_transaction(cr) -> dict:
+    placed = _placed.get(cr)
+    if placed is None:
+        placed = _placed[cr] = {}
+        cursor = weakref.ref(cr)
+
+        def forget():
+            if cursor() is not None:
+                _placed.pop(cursor(), None)
+
+        # commit() clears the rollback callbacks and rollback() the commit ones: one of them runs
+        cr.postcommit.add(forget)
+        cr.postrollback.add(forget)
+    return placed
 
 
 class IrAttachment(models.Model):
@@ -74,16 +101,25 @@ class IrAttachment(models.Model):
                 "&", ("store_fname", "!=", False), "!", ("store_fname", "=like", pattern)]
 
     def _get_datas_related_values(self, data, mimetype):
-        if data and self._storage() in SCHEMES:
-            param = self.env["ir.config_parameter"].sudo().get_param(rules.PARAMETER)
-            try:
-                keep = rules.keep_in_database(mimetype, len(data), rules.parse_rules(param))
-            except rules.RulesError as exc:
-                raise UserError(str(exc)) from None
-            if keep:
-                return super(IrAttachment, self.with_context(**{KEEP_IN_DB_CONTEXT: True})
-                             )._get_datas_related_values(data, mimetype)
-        return super()._get_datas_related_values(data, mimetype)
+        location = self._storage() if data else None
+        if location not in SCHEMES:
+            return super()._get_datas_related_values(data, mimetype)
+        param = self.env["ir.config_parameter"].sudo().get_param(rules.PARAMETER)
+        try:
+            keep = rules.keep_in_database(mimetype, len(data), rules.parse_rules(param))
+        except rules.RulesError as exc:
+            raise UserError(str(exc)) from None
+        # the core's values for a database row (checksum, size, index): no local file is touched
+        values = super(IrAttachment, self.with_context(**{KEEP_IN_DB_CONTEXT: True})
+                       )._get_datas_related_values(data, mimetype)
+        placed = _placed_in_transaction(self.env.cr)
+        if keep:
+            placed.setdefault(values["checksum"], None)
+            return values
+        fname = self._object_storage_upload(location, data, values["checksum"])
+        placed[values["checksum"]] = fname
+        values.update(store_fname=fname, db_datas=False)
+        return values
 
     # ------------------------------------------------------------------ file primitives
     @api.model
@@ -91,9 +127,17 @@ class IrAttachment(models.Model):
         location = self._storage()
         if location not in SCHEMES:
             return super()._file_write(bin_value, checksum)
+        placed = _placed_in_transaction(self.env.cr)
+        if checksum in placed:  # 19.0's write after the INSERT: uploaded (or kept in the DB) already
+            return placed[checksum] or False
+        return self._object_storage_upload(location, bin_value, checksum)
+
+    @api.model
+    def _object_storage_upload(self, location, data, checksum):
+        """Upload to the write bucket of `location`; the store_fname, or a clear UserError."""
         store = self._object_store(location)
         try:
-            return gc.write_object(self.env.cr, store, checksum, bin_value, self._object_storage_mark_fresh)
+            return gc.write_object(self.env.cr, store, checksum, data, self._object_storage_mark_fresh)
         except StorageError as exc:
             _logger.warning("storing attachment data %s failed: %s", checksum, exc)
             raise UserError(_("The file could not be stored: %(error)s", error=exc)) from None
@@ -109,32 +153,32 @@ class IrAttachment(models.Model):
             _logger.warning("could not record %s for garbage collection", names, exc_info=True)
 
     @api.model
-    def _file_read(self, fname):
+    def _file_read(self, fname, size=None):
         uri = parse_uri(fname)
         if uri is None:
-            return super()._file_read(fname)
+            return _series.core_file_read(super()._file_read, fname, size)
         ref = f"ir.attachment{tuple(self.ids)}" if self.ids else "?"
-        store = self._object_store_for_read(uri, ref)
-        try:
-            return store.get(uri.key, bucket=uri.bucket)
-        except ObjectNotFound:
-            report_missing(uri, ref)
-            return b""
-        except StorageError as exc:
-            _logger.warning("reading %s of %s failed: %s", fname, ref, exc)
-            raise UserError(_("The attachment storage is unavailable: %(error)s", error=exc)) from None
+        return read_bytes(self._object_store_for_read(uri, ref), uri, ref, size)
 
     @api.model
     def _object_store_for_read(self, uri, ref="?"):
         if storage_settings().storage.disabled:
-            raise UserError(_("Attachment %(ref)s is stored in %(uri)s but object storage is disabled "
-                              "(DISABLE_ATTACHMENT_STORAGE).", ref=ref, uri=str(uri)))
+            raise AttachmentStorageUnavailable(
+                f"attachment {ref} is stored in {uri} but object storage is disabled "
+                "(DISABLE_ATTACHMENT_STORAGE)")
         return self._object_store(uri.scheme)
 
     def _mark_for_gc(self, fname):
         if not has_object_scheme(fname):
             return super()._mark_for_gc(fname)
         gc.mark(self.env.cr, [fname])  # ignores (and logs) an invalid reference: unlink never fails on it
+
+    @api.model
+    def _full_path(self, path):
+        # the core strips '.' (and ':' on 19.0) and joins the filestore: an object name is never a local path
+        if parse_uri(path) is not None:
+            raise ValueError(f"{path} is an object-store name, not a path of the local filestore")
+        return super()._full_path(path)
 
     # ------------------------------------------------------------------ download
     def _to_http_stream(self):
@@ -144,15 +188,8 @@ class IrAttachment(models.Model):
         self.ensure_one()
         ref = f"ir.attachment({self.id},)"
         store = self._object_store_for_read(uri, ref)
-        size = self.file_size
-        if not size:  # rows written by other tools may lack it; ranges and Content-Length need it
-            try:
-                size = store.head(uri.key, bucket=uri.bucket).size
-            except ObjectNotFound:
-                report_missing(uri, ref)
-                size = 0
-            except StorageError as exc:
-                raise UserError(_("The attachment storage is unavailable: %(error)s", error=exc)) from None
+        # rows written by other tools may lack file_size; ranges and Content-Length need it
+        size = self.file_size or object_size(store, uri, ref)
         stream = ObjectStoreStream(
             type="data", mimetype=self.mimetype, download_name=self.name, etag=self.checksum,
             public=self.public, last_modified=self.write_date, size=size,

@@ -1,31 +1,41 @@
 """An Odoo `Stream` whose body comes from the object store in bounded chunks.
 
-Odoo 18 has no "iterator" stream type: `data` means bytes in memory, `path`
+Odoo 18 and 19 have no "iterator" stream type: `data` means bytes in memory, `path`
 a local file. This subclass stays `type='data'` for Odoo's own code (mimetype
 guessing and image resizing read `stream.data`, fetched lazily then), but its
 `get_response` streams the object: Odoo/werkzeug build the headers and decide
 304/206/416 from the attachment's size and checksum, then the body is a
-(ranged) GET read chunk by chunk.
+(ranged) GET read chunk by chunk. Reads go through `reading` (one translation
+of store failures into a 503).
+
+Caching: a response for a non-public attachment is `Cache-Control: private` on
+every path (presigned 302, streamed 200, 206, 304, HEAD, resized image) so no
+shared cache (CDN, proxy) can replay it to someone else; public attachments may
+be cached by shared caches.
 """
 from __future__ import annotations
 
 import logging
 
 from odoo.http import Stream, request
-from werkzeug.exceptions import NotFound, ServiceUnavailable
 
-from odoo_cloud.instrumentation import Operation, publish
-from odoo_cloud.storage import ObjectNotFound, StorageError
+from .reading import open_body, read_bytes
 
 _logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 256 * 1024
 
 
-def report_missing(uri, attachment_ref: str) -> None:
-    """Missing objects answer like a missing local file (empty), but never silently."""
-    _logger.warning("attachment %s: object %s is missing from the store", attachment_ref, uri)
-    publish(Operation(f"storage.{uri.scheme}.missing", ok=False, error="ObjectNotFound"))
+def set_cache_scope(response, public: bool) -> None:
+    """`private` unless the attachment is public; `public` only when something may be cached at all."""
+    cache_control = response.cache_control
+    if public:
+        if (cache_control.max_age or 0) > 0:
+            cache_control.pop("private", None)
+            cache_control.public = True
+    else:
+        cache_control.pop("public", None)
+        cache_control.private = True
 
 
 class ObjectStoreStream(Stream):
@@ -37,11 +47,7 @@ class ObjectStoreStream(Stream):
     @property
     def data(self):
         if self._data is None and self.type == "data":
-            try:
-                self._data = self.store.get(self.uri.key, bucket=self.uri.bucket)
-            except ObjectNotFound:
-                report_missing(self.uri, self.attachment_ref)
-                self._data = b""
+            self._data = read_bytes(self.store, self.uri, self.attachment_ref)
         return self._data
 
     @data.setter
@@ -55,13 +61,16 @@ class ObjectStoreStream(Stream):
                      **send_file_kwargs):
         if self.type != "data" or self._data is not None:
             # a redirect, or bytes already loaded (e.g. a resized image): Odoo's own path
-            return super().get_response(as_attachment, immutable, content_security_policy, **send_file_kwargs)
+            response = super().get_response(as_attachment, immutable, content_security_policy,
+                                            **send_file_kwargs)
+            set_cache_scope(response, self.public)  # Odoo's redirect carries max-age only
+            return response
         # Odoo builds the headers around an empty placeholder; the real size decides ranges and 304s
         self._data = b""
         try:
             send_file_kwargs["conditional"] = False
             response = super().get_response(as_attachment, immutable, content_security_policy,
-                                             **send_file_kwargs)
+                                            **send_file_kwargs)
         finally:
             self._data = None
         environ = request.httprequest.environ
@@ -69,20 +78,13 @@ class ObjectStoreStream(Stream):
         raw.content_length = self.size
         if self.conditional:
             raw.make_conditional(environ, accept_ranges=True, complete_length=self.size)
+        set_cache_scope(raw, self.public)
         if raw.status_code not in (200, 206) or environ.get("REQUEST_METHOD") == "HEAD":
             return response
         start = end = None
         if raw.status_code == 206:
             start, end = raw.content_range.start, raw.content_range.stop - 1
-        try:
-            body = self.store.open(self.uri.key, bucket=self.uri.bucket, start=start, end=end,
-                                   chunk_size=CHUNK_SIZE)
-        except ObjectNotFound:
-            report_missing(self.uri, self.attachment_ref)
-            raise NotFound() from None
-        except StorageError as exc:
-            _logger.warning("attachment %s: download failed: %s", self.attachment_ref, exc)
-            raise ServiceUnavailable("The attachment storage is unavailable, please retry later.") from None
-        raw.response = body
+        raw.response = open_body(self.store, self.uri, self.attachment_ref, start=start, end=end,
+                                 chunk_size=CHUNK_SIZE)
         raw.direct_passthrough = True
         return response

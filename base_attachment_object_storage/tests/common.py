@@ -10,11 +10,16 @@ import base64
 import gc as python_gc
 import hashlib
 import io
+import json
 import logging
 import os
 import socket
+import sys
+import tempfile
+import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from unittest.mock import patch
 
 import requests
@@ -22,10 +27,18 @@ from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
 from odoo_cloud import instrumentation
+from odoo_cloud.storage import StorageUnavailable, ownership
 from odoo_cloud.storage import gc as object_gc
-from odoo_cloud.storage import ownership
 
+from ..models.reading import AttachmentStorageUnavailable
 from ..models.settings import reset_settings, storage_settings
+
+# A stopped store must fail fast: one attempt, short connect timeout.
+FAIL_FAST = {
+    "s3": {"AWS_MAX_ATTEMPTS": "1", "AWS_CONNECT_TIMEOUT": "1"},
+    "swift": {"SWIFT_RETRIES": "0", "SWIFT_CONNECT_TIMEOUT": "1"},
+}
+UNAVAILABLE_TEXT = "The attachment storage is unavailable"
 
 
 def sha1(data: bytes) -> str:
@@ -62,6 +75,53 @@ def environ(**values):
             else:
                 os.environ[name] = value
         reset_settings()
+
+
+def cache_directives(response) -> set[str]:
+    """Directive names of a response's Cache-Control ("private, max-age=5" -> {"private", "max-age"})."""
+    value = response.headers.get("Cache-Control", "")
+    return {part.split("=", 1)[0].strip().lower() for part in value.split(",") if part.strip()}
+
+
+@contextmanager
+def private_store(scheme: str):
+    """A real S3 (SeaweedFS) or Swift server of this test's own, started from the repo's devstack, with
+    the variables that point the addon at it: the test may stop it (`server.outage()`, to be used
+    while those variables are set) without taking the suite's shared server down."""
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import devstack
+    from devstack.odoo_env import s3_variables, swift_variables
+
+    with tempfile.TemporaryDirectory(prefix="object-storage-outage-") as base_dir:
+        if scheme == "s3":
+            server = devstack.SeaweedFSServer(base_dir)
+            variables = s3_variables(server, "outage-" + uuid.uuid4().hex[:12])
+        else:
+            server = devstack.SwiftServer(base_dir)
+            variables = swift_variables(server, "outage-" + uuid.uuid4().hex[:12])
+        # weed takes its credentials from AWS_* variables when set (the suite's store): not ours
+        with environ(AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None):
+            server.start()
+        try:
+            yield server, {**variables, **FAIL_FAST[scheme]}
+        finally:
+            server.stop()
+
+
+def readable_again(store, key: str, deadline_seconds: float = 60) -> None:
+    """Wait until a restarted server serves `key` again (fails the test after the deadline)."""
+    give_up = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            store.head(key)
+            store.get(key)
+            return
+        except StorageUnavailable:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.2)
 
 
 def closed_port() -> int:
@@ -103,6 +163,9 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.assertEqual(self.store.get(sha1(data)), data, "the object is in the bucket under its sha1")
         self.assertEqual(self.read_back(att), data)
         self.assertEqual(base64.b64decode(att.datas), data)
+        self.assertEqual(self.Attachment._file_read(att.store_fname, 1000), data[:1000], "19.0's size")
+        with self.assertRaisesRegex(ValueError, "not a path of the local filestore"):
+            self.Attachment._full_path(att.store_fname)
 
         copy = att.copy()
         self.assertEqual(copy.store_fname, att.store_fname, "identical content is stored once")
@@ -131,6 +194,11 @@ class ObjectStorageTests(ObjectStorageMixin):
         small_att = self.Attachment.create({"name": "small.png", "raw": small, "mimetype": "image/png"})
         self.assertFalse(small_att.store_fname)
         self.assertEqual(small_att.db_datas, small)
+        tiny = png(16, 16, noise=True)  # unique: no other test stores it
+        tiny_att = self.Attachment.create({"name": "tiny.png", "raw": tiny, "mimetype": "image/png"})
+        self.assertEqual((tiny_att.store_fname, tiny_att.db_datas), (False, tiny))
+        self.assertFalse(self.store.exists(sha1(tiny)), "content kept in the DB is never uploaded (19.0 "
+                                                        "calls _file_write for it after the INSERT)")
 
         big = png(160, 160, noise=True)
         self.assertGreater(len(big), 51200)
@@ -247,6 +315,18 @@ class ObjectStorageTests(ObjectStorageMixin):
             self.assertEqual(len(refused), 1, [str(r) for r in reports])
             self.assertIn("belongs to prod", refused[0].refused)
 
+    def test_db_placeholder_names_this_database_s_bucket(self):
+        variable = "AWS_BUCKETNAME" if self.scheme == "s3" else "SWIFT_WRITE_CONTAINER"
+        template = self.store.bucket + "-{db}"
+        expected = f"{self.store.bucket}-{self.env.cr.dbname}"
+        with environ(**{variable: template}):
+            self.assertEqual(self.Attachment._object_store(self.scheme).bucket, expected)
+            if self.scheme == "swift":  # S3 bucket names cannot hold the '_' of the test database's name
+                data = self.unique(3000)
+                att = self.Attachment.create({"name": "db.bin", "raw": data})
+                self.assertEqual(att.store_fname, f"swift://{expected}/{sha1(data)}")
+                self.assertEqual(self.read_back(att), data)
+
     def test_missing_object_reads_empty_with_a_warning(self):
         data = self.unique(3000)
         att = self.Attachment.create({"name": "gone.bin", "raw": data})
@@ -273,7 +353,12 @@ class ObjectStorageTests(ObjectStorageMixin):
         with environ(**dead), mute_logger("odoo.addons.base_attachment_object_storage.models.ir_attachment"):
             with self.assertRaisesRegex(UserError, "could not be stored"):
                 self.Attachment.create({"name": "lost.bin", "raw": self.unique(3000)})
-            with self.assertRaisesRegex(UserError, "unavailable"):
+            with self.assertRaisesRegex(UserError, "could not be stored"):
+                att.write({"raw": self.unique(3000)})
+            self.env.cr.execute("SELECT store_fname, checksum FROM ir_attachment WHERE id = %s", (att.id,))
+            self.assertEqual(self.env.cr.fetchone(), (self.store.uri(sha1(data)), sha1(data)),
+                             "a failed upload leaves the row on its old, stored content")
+            with self.assertRaisesRegex(AttachmentStorageUnavailable, "unavailable"):
                 self.read_back(att)
         self.assertEqual(self.Attachment.search_count([]), count, "no row points at an unstored object")
         self.assertEqual(self.read_back(att), data, "works again once the store answers")
@@ -287,7 +372,7 @@ class ObjectStorageTests(ObjectStorageMixin):
                 new = self.Attachment.create({"name": "new.bin", "raw": self.unique(3000)})
             self.assertFalse(new.store_fname, "new data goes to the database")
             self.assertTrue(new.db_datas)
-            with self.assertRaisesRegex(UserError, "DISABLE_ATTACHMENT_STORAGE"):
+            with self.assertRaisesRegex(AttachmentStorageUnavailable, "DISABLE_ATTACHMENT_STORAGE"):
                 self.read_back(stored)
         self.assertEqual(self.read_back(stored), data)
 
@@ -346,7 +431,7 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
                      **extra):
             response = self.url_open(f"/web/content/{att.id}?download=true", allow_redirects=False)
         self.assertEqual(response.status_code, 302)
-        self.assertEqual(response.headers["Cache-Control"], "max-age=540")
+        self.assertEqual(response.headers["Cache-Control"], "max-age=540, private")
         location = response.headers["Location"]
         self.assertNotIn("/web/content", location)
         fetched = requests.get(location, timeout=10)
@@ -355,6 +440,105 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
 
     def presign_environment(self):
         return {}
+
+    def test_cache_scope_on_every_download_path(self):
+        """Non-public attachments: `private` on every answer (no shared cache may replay them); public
+        ones may be cached by shared caches."""
+        image = png(300, 300, noise=True)  # above the keep-in-DB size of images: in the store
+        private = self.Attachment.create({"name": "private.png", "raw": image, "mimetype": "image/png"})
+        public = self.Attachment.create({"name": "public.png", "raw": image + self.unique(10),
+                                         "mimetype": "image/png", "public": True})
+        self.assertTrue(private.store_fname and public.store_fname)
+        for att in (private, public):
+            url = f"/web/content/{att.id}"
+            full = self.url_open(url)
+            self.assertEqual(full.status_code, 200)
+            answers = {
+                "200 streamed": full,
+                "206 range": self.url_open(url, headers={"Range": "bytes=0-9"}),
+                "304 revalidation": self.url_open(url, headers={"If-None-Match": full.headers["ETag"]}),
+                "HEAD": self.opener.head(self.base_url() + url, timeout=30),
+                "200 immutable (unique)": self.url_open(f"{url}?unique={att.checksum}"),
+                "206 immutable range": self.url_open(f"{url}?unique={att.checksum}",
+                                                     headers={"Range": "bytes=5-"}),
+                "200 resized image": self.url_open(f"/web/image/{att.id}/64x64"),
+                "200 cropped image": self.url_open(f"/web/image/{att.id}?width=32&height=48&crop=1"),
+            }
+            with environ(ATTACHMENT_STORAGE_PRESIGNED_URL="1", **self.presign_environment()):
+                answers["302 presigned"] = self.url_open(url, allow_redirects=False)
+            statuses = {path: response.status_code for path, response in answers.items()}
+            self.assertEqual(statuses, {
+                "200 streamed": 200, "206 range": 206, "304 revalidation": 304, "HEAD": 200,
+                "200 immutable (unique)": 200, "206 immutable range": 206, "200 resized image": 200,
+                "200 cropped image": 200, "302 presigned": 302})
+            for path, response in answers.items():
+                directives = cache_directives(response)
+                if not att.public:
+                    self.assertIn("private", directives, f"{path} of a private attachment: {directives}")
+                    self.assertNotIn("public", directives, f"{path} of a private attachment")
+                elif "max-age" in directives and path != "304 revalidation":
+                    self.assertNotIn("private", directives, f"{path} of a public attachment")
+            if att.public:
+                self.assertIn("public", cache_directives(answers["302 presigned"]))
+                self.assertIn("public", cache_directives(answers["200 immutable (unique)"]))
+
+    def test_every_download_path_answers_503_while_the_store_is_down(self):
+        """A stopped store: the same fast, clear, uncacheable 503 on every path that reads bytes."""
+        with private_store(self.scheme) as (server, variables), environ(**variables):
+            image = png(300, 300, noise=True)
+            picture = self.Attachment.create({"name": "picture.png", "raw": image, "mimetype": "image/png"})
+            legacy = self.Attachment.create({"name": "legacy.png", "raw": png(301, 300, noise=True),
+                                             "mimetype": "image/png"})
+            blob_data = self.unique(60_000)
+            blob = self.Attachment.create({"name": "blob.bin", "raw": blob_data,
+                                           "mimetype": "application/octet-stream"})
+            self.env.cr.execute("UPDATE ir_attachment SET file_size = NULL WHERE id = %s", (legacy.id,))
+            legacy.invalidate_recordset()
+            partner = self.env["res.partner"].create(
+                {"name": "Outage", "image_1920": base64.b64encode(image)})
+            self.assertTrue(picture.store_fname.startswith(f"{self.scheme}://outage-"))
+            self.env.flush_all()  # the partner's resized images are computed now, not during the outage
+            cases = [
+                ("GET", f"/web/content/{blob.id}", {}),
+                ("GET", f"/web/content/{blob.id}?download=1", {}),
+                ("GET", f"/web/content/{blob.id}?download=true", {"Range": "bytes=100-199"}),
+                ("GET", f"/web/content/ir.attachment/{blob.id}/datas?download=1", {}),
+                ("GET", f"/web/content?model=ir.attachment&id={blob.id}&field=raw", {}),
+                ("HEAD", f"/web/content/{legacy.id}", {}),
+                ("GET", f"/web/image/{picture.id}", {}),
+                ("GET", f"/web/image/{picture.id}/64x64", {}),
+                ("GET", f"/web/image/{picture.id}?width=64&height=32&crop=1", {}),
+                ("GET", f"/web/image/{picture.id}/64x64?download=1", {}),
+                ("GET", f"/web/image?model=ir.attachment&id={picture.id}&field=datas&width=16", {}),
+                ("GET", f"/web/image/{legacy.id}", {}),  # no file_size: the size is asked from the store
+                ("GET", f"/web/image/{legacy.id}/64x64", {}),
+                ("GET", f"/web/image/res.partner/{partner.id}/image_1920", {}),
+                ("GET", f"/web/image/res.partner/{partner.id}/image_1920/64x64", {}),
+                ("GET", f"/web/content/res.partner/{partner.id}/image_1920?download=1", {}),
+            ]
+            with server.outage(), mute_logger("odoo.addons.base_attachment_object_storage.models.reading"):
+                answers = {f"{method} {url} {headers or ''}": self.opener.request(
+                    method, self.base_url() + url, headers=headers, timeout=60, allow_redirects=False)
+                    for method, url, headers in cases}
+                with self.assertRaisesRegex(AttachmentStorageUnavailable, "unavailable"):
+                    self.read_back(blob)
+                rpc = self.url_open("/web/dataset/call_kw", headers={"Content-Type": "application/json"},
+                                    data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+                                        "model": "ir.attachment", "method": "read", "args": [[blob.id]],
+                                        "kwargs": {"fields": ["datas"]}}}))
+            self.assertEqual({case: response.status_code for case, response in answers.items()},
+                             dict.fromkeys(answers, 503))
+            self.assertIn(UNAVAILABLE_TEXT, rpc.json()["error"]["data"]["message"], "a web client read")
+            for case, response in answers.items():
+                self.assertEqual(response.headers.get("Cache-Control"), "no-store", case)
+                self.assertIn("Retry-After", response.headers, case)
+                if not case.startswith("HEAD"):
+                    self.assertIn(UNAVAILABLE_TEXT, response.text, case)
+                    self.assertNotIn("Traceback", response.text, case)
+            # the store is back (a restarted SeaweedFS may answer 500 for a moment): the same paths work again
+            readable_again(self.Attachment._object_store(self.scheme), sha1(blob_data))
+            self.assertEqual(self.url_open(f"/web/content/{blob.id}").content, blob_data)
+            self.assertEqual(self.url_open(f"/web/image/{picture.id}/64x64").status_code, 200)
 
     def test_64mb_download_keeps_worker_memory_bounded(self):
         size = 64 * 1024 * 1024
