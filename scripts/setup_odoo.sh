@@ -156,7 +156,7 @@ tree_series() {
 # Sets ODOO_MODE (importable|source) and ODOO_ROOT for series $1, or returns 1 after saying why not.
 find_series() {
     local series=$1 importable candidate found explicit
-    if importable=$("$PYTHON" -c 'import odoo.release as r, os, odoo; print(r.series, os.path.dirname(os.path.dirname(odoo.__file__)))' 2>/dev/null) \
+    if importable=$("$PYTHON" -c 'import odoo.release as r, os; print(r.series, os.path.dirname(os.path.dirname(r.__file__)))' 2>/dev/null) \
             && [[ ${importable%% *} == "$series" ]]; then
         ODOO_MODE=importable; ODOO_ROOT=${importable#* }; return 0
     fi
@@ -220,7 +220,7 @@ path = get_module_path("server_environment", display_warning=False)
 if not path:
     sys.exit("server_environment is not on the addons path: %s" % list(odoo.addons.__path__))
 print("[setup_odoo] %s: odoo %s from %s; server_environment at %s"
-      % (sys.argv[1], odoo.release.version, odoo.__file__, path))
+      % (sys.argv[1], odoo.release.version, odoo.release.__file__, path))
 PY
     # `pip check` always reports server_environment's `odoo` requirement (Odoo is not a distribution here).
     local conflicts
