@@ -2,7 +2,8 @@
 
 Starts Redis, SeaweedFS (bucket created), PostgreSQL and a statsd listener with their data under one
 folder, prints where everything listens and the environment to export (also written to <dir>/env.sh),
-then runs Odoo 18 in the foreground with our server-wide addons when one is found. Ctrl-C stops all.
+then runs Odoo in the foreground with our server-wide addons when one is found: the newest series found
+(19.0 before 18.0), or the one given with `--series`. Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from pathlib import Path
 
 from ._base import set_announcer
 from ._process import _LIVE, free_port, stop_all, terminate
-from .odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+from .odoo import (
+    SUPPORTED_SERIES,
+    OdooSeries,
+    addons_paths,
+    find_odoo,
+    get_series,
+    newest_found,
+    odoo_command,
+)
 from .odoo_env import s3_variables, session_redis_variables, statsd_variables
 from .paths import REPO_ROOT
 from .postgres import PostgresServer
@@ -33,7 +42,7 @@ SERVER_WIDE = "base,web,session_redis,logging_json,monitoring_statsd"
 # installed in the demo database on first start, with ir_attachment.location = s3 (uploads land in the bucket)
 DEMO_ADDONS = "attachment_s3"
 SECRET_VARIABLES = {"AWS_SECRET_ACCESS_KEY"}
-# importable by a python able to run odoo-bin (a few of Odoo 18's requirements, cheap to import)
+# importable by a python able to run odoo-bin (a few of Odoo's requirements, cheap to import)
 _ODOO_DEPS_PROBE = "import werkzeug, psycopg2, lxml, passlib, babel, PIL, reportlab, docutils"
 
 
@@ -57,9 +66,9 @@ def _write_env_file(path: Path, env: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def odoo_python() -> tuple[str | None, str]:
-    """The interpreter for odoo-bin: .venvs/odoo (scripts/setup_odoo.sh), else ours if it has Odoo's deps."""
-    venv_python = ODOO_VENV / "bin" / "python"
+def odoo_python(series: OdooSeries) -> tuple[str | None, str]:
+    """The interpreter for odoo-bin: the series' venv (scripts/setup_odoo.sh), else ours with Odoo's deps."""
+    venv_python = series.python
     if venv_python.exists():
         return str(venv_python), f"{venv_python} (scripts/setup_odoo.sh)"
     probe = subprocess.run([sys.executable, "-c", _ODOO_DEPS_PROBE], check=False, capture_output=True)
@@ -101,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             _print(f"  export {name}={shlex.quote(_masked(name, value))}")
         _print(f"  export PGHOST={postgres.host} PGPORT={postgres.port} PGUSER={postgres.user}")
 
-        odoo_proc = None if args.no_odoo else _start_odoo(base, env, postgres)
+        odoo_proc = None if args.no_odoo else _start_odoo(base, env, postgres, args.series)
         _print("\nCtrl-C stops everything.")
         return _wait(odoo_proc, statsd)
     except KeyboardInterrupt:
@@ -113,14 +122,27 @@ def run(args: argparse.Namespace) -> int:
         stop_all()
 
 
-def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer) -> subprocess.Popen | None:
-    root, how = find_odoo(str(ODOO_VENV / "bin" / "python") if ODOO_VENV.exists() else sys.executable)
-    if root is None:
+def _find_series(wanted: str | None) -> tuple[OdooSeries | None, Path | None, str]:
+    """The series `make run` starts: `wanted`, else the newest found; with its root and how it was found."""
+    if wanted is None:
+        return newest_found(sys.executable)
+    series = get_series(wanted)
+    hint = str(series.python) if series.python.exists() else sys.executable
+    root, how = find_odoo(hint, series.name)
+    return series, root, how
+
+
+def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer,
+                wanted: str | None) -> subprocess.Popen | None:
+    series, root, how = _find_series(wanted)
+    if series is None or root is None:
         _print(f"\nOdoo: {how}.")
-        _print("  Point at an Odoo 18.0 source tree: ODOO_SRC=/path/to/odoo .venv/bin/python -m devstack run")
-        _print("  (the tree holding odoo-bin and odoo/; default /opt/odoo18). The stack stays up meanwhile.")
+        _print("  Point at an Odoo source tree (the one holding odoo-bin and odoo/):")
+        _print("  ODOO_SRC=/path/to/odoo-18.0 or ODOO19_SRC=/path/to/odoo-19.0 (defaults /opt/odoo18,")
+        _print("  /opt/odoo19; README \"Getting Odoo\").")
+        _print("  The stack stays up meanwhile.")
         return None
-    python, python_how = odoo_python()
+    python, python_how = odoo_python(series)
     if python is None:
         _print(f"\nOdoo: found ({how}) but cannot run it: {python_how}. The stack stays up meanwhile.")
         return None
@@ -140,7 +162,7 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer) -> su
         f"--http-port={http_port}",
     ]
     _print(f"\nOdoo: {how}; python {python_how}")
-    if not _prepare_demo_database(argv, env, postgres):
+    if not _prepare_demo_database(argv, env, postgres, series):
         return None
     _print(f"  {' '.join(shlex.quote(a) for a in argv)}")
     _print(f"  -> http://127.0.0.1:{http_port}/web  (database {DATABASE!r} is created on first start)")
@@ -169,14 +191,16 @@ def _database_ready(postgres: PostgresServer) -> bool:
         conn.close()
 
 
-def _prepare_demo_database(argv: list[str], env: dict[str, str], postgres: PostgresServer) -> bool:
+def _prepare_demo_database(argv: list[str], env: dict[str, str], postgres: PostgresServer,
+                           series: OdooSeries) -> bool:
     """First start: install attachment_s3 and set ir_attachment.location = s3 (about a minute, once)."""
     if _database_ready(postgres):
         return True
     import psycopg2
 
     _print(f"  first start: installing {DEMO_ADDONS} in database {DATABASE!r} (once, about a minute)…")
-    init = [*argv, f"--init={DEMO_ADDONS}", "--without-demo=all", "--stop-after-init", "--log-level=warn"]
+    init = [*argv, f"--init={DEMO_ADDONS}", *series.demo_options(False), "--stop-after-init",
+            "--log-level=warn"]
     result = subprocess.run(init, env={**os.environ, **env}, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
         _print(f"  installing {DEMO_ADDONS} failed (exit {result.returncode}); see the lines above.")
@@ -213,10 +237,12 @@ def _wait(odoo_proc: subprocess.Popen | None, statsd: StatsdListener) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="start the local stack (and Odoo 18 when found) until Ctrl-C")
+    run_parser = sub.add_parser("run", help="start the local stack (and Odoo when found) until Ctrl-C")
     run_parser.add_argument(
         "--dir", default=str(REPO_ROOT / ".devstack"), help="data and logs (default ./.devstack)"
     )
     run_parser.add_argument("--no-odoo", action="store_true", help="only the servers, not Odoo")
+    run_parser.add_argument("--series", choices=SUPPORTED_SERIES,
+                            help="the Odoo series to start (default: the newest found)")
     args = parser.parse_args(argv)
     return run(args)
