@@ -37,7 +37,7 @@ from .statsd import StatsdListener
 
 PROJECT = "devstack"
 BUCKET = f"{PROJECT}-odoo-dev"
-DATABASE = "devstack"
+DATABASE = "devstack"  # Odoo 18.0's; 19.0 gets devstack19 (a database belongs to one series)
 SERVER_WIDE = "base,web,session_redis,logging_json,monitoring_statsd"
 # installed in the demo database on first start, with ir_attachment.location = s3 (uploads land in the bucket)
 DEMO_ADDONS = "attachment_s3"
@@ -147,6 +147,7 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer,
         _print(f"\nOdoo: found ({how}) but cannot run it: {python_how}. The stack stays up meanwhile.")
         return None
     http_port = free_port()
+    dbname = database_name(series)
     addons = ",".join(str(p) for p in [*addons_paths(root), REPO_ROOT])
     argv = [
         *odoo_command(root, python),
@@ -155,8 +156,8 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer,
         f"--db_host={postgres.host}",
         f"--db_port={postgres.port}",
         f"--db_user={postgres.user}",
-        f"--database={DATABASE}",
-        f"--db-filter=^{DATABASE}$",
+        f"--database={dbname}",
+        f"--db-filter=^{dbname}$",
         f"--data-dir={base / 'odoo-data'}",
         "--http-interface=127.0.0.1",
         f"--http-port={http_port}",
@@ -165,18 +166,23 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer,
     if not _prepare_demo_database(argv, env, postgres, series):
         return None
     _print(f"  {' '.join(shlex.quote(a) for a in argv)}")
-    _print(f"  -> http://127.0.0.1:{http_port}/web  (database {DATABASE!r} is created on first start)")
+    _print(f"  -> http://127.0.0.1:{http_port}/web  (database {dbname!r} is created on first start)")
     proc = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True, stdin=subprocess.DEVNULL)
     _LIVE[proc.pid] = proc
     return proc
 
 
-def _database_ready(postgres: PostgresServer) -> bool:
+def database_name(series: OdooSeries) -> str:
+    """The demo database of `series`: `devstack` for 18.0 (its name before 19.0), `devstack19` for 19.0."""
+    return DATABASE if series.major == 18 else f"{DATABASE}{series.major}"
+
+
+def _database_ready(postgres: PostgresServer, dbname: str) -> bool:
     """True when the demo database exists and its attachments already go to S3."""
     import psycopg2
 
     try:
-        conn = psycopg2.connect(postgres.dsn(DATABASE))
+        conn = psycopg2.connect(postgres.dsn(dbname))
     except psycopg2.OperationalError:
         return False
     try:
@@ -194,18 +200,19 @@ def _database_ready(postgres: PostgresServer) -> bool:
 def _prepare_demo_database(argv: list[str], env: dict[str, str], postgres: PostgresServer,
                            series: OdooSeries) -> bool:
     """First start: install attachment_s3 and set ir_attachment.location = s3 (about a minute, once)."""
-    if _database_ready(postgres):
+    dbname = database_name(series)
+    if _database_ready(postgres, dbname):
         return True
     import psycopg2
 
-    _print(f"  first start: installing {DEMO_ADDONS} in database {DATABASE!r} (once, about a minute)…")
+    _print(f"  first start: installing {DEMO_ADDONS} in database {dbname!r} (once, about a minute)…")
     init = [*argv, f"--init={DEMO_ADDONS}", *series.demo_options(False), "--stop-after-init",
             "--log-level=warn"]
     result = subprocess.run(init, env={**os.environ, **env}, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
         _print(f"  installing {DEMO_ADDONS} failed (exit {result.returncode}); see the lines above.")
         return False
-    conn = psycopg2.connect(postgres.dsn(DATABASE))
+    conn = psycopg2.connect(postgres.dsn(dbname))
     try:
         with conn, conn.cursor() as cur:
             cur.execute(

@@ -605,8 +605,7 @@ def report(result: RunResult, plan: Plan, *, series: str, total_seconds: float) 
     line = f"{label}: {max(tests - broken, 0)} passed, {broken} failed"
     if problems and not broken:
         line += f" ({'; '.join(problems)})"
-    print(line, flush=True)
-    return SeriesOutcome(series, line, failed=bool(problems))
+    return SeriesOutcome(series, line, failed=bool(problems))  # main() prints the line with the others
 
 
 if __name__ == "__main__":
