@@ -218,3 +218,23 @@ def test_a_failing_odoo_test_fails_the_run_and_is_named_with_its_traceback(tmp_p
     assert "FAIL: TestScratch.test_deliberately_wrong" in out
     assert "runner-probe" in out  # the assertion message, from the traceback
     assert out.rstrip().splitlines()[-1] == f"odoo {series}: 1 passed, 1 failed"
+
+
+def test_make_run_starts_the_newest_series_found_each_with_its_own_database(tmp_path, monkeypatch):
+    import dataclasses
+
+    from devstack import cli, odoo
+
+    for name in SUPPORTED_SERIES:  # no venv: looking goes by variables and default paths only
+        monkeypatch.setitem(odoo.SERIES, name, dataclasses.replace(odoo.SERIES[name], venv=tmp_path / "none"))
+    monkeypatch.setenv("ODOO_SRC", str(_fake_tree(tmp_path / "o18", 18)))
+    monkeypatch.setenv("ODOO19_SRC", str(_fake_tree(tmp_path / "o19", 19)))
+    series, root, _how = odoo.newest_found("python3")
+    assert (series.name, root) == ("19.0", (tmp_path / "o19").resolve())
+    monkeypatch.setenv("ODOO19_SRC", str(tmp_path / "no-19-here"))
+    series, root, _how = odoo.newest_found("python3")
+    assert (series.name, root) == ("18.0", (tmp_path / "o18").resolve())
+    monkeypatch.setenv("ODOO_SRC", str(tmp_path / "no-18-here"))
+    series, root, how = odoo.newest_found("python3")
+    assert series is None and root is None and "no Odoo 19.0 found" in how and "no Odoo 18.0 found" in how
+    assert [cli.database_name(odoo.SERIES[name]) for name in SUPPORTED_SERIES] == ["devstack", "devstack19"]
