@@ -27,6 +27,23 @@ SUPPORTED_SERIES=(18.0 19.0)
 # 0.15.0 handles both series (it opens Odoo 19's registry from the list `db_name` became).
 ODOO_TOOLS_SPEC="anthem==0.15.0"
 say() { printf '[setup_odoo] %s\n' "$*"; }
+# One interpreter start for everything asked of $PYTHON (a pyenv shim costs ~0.3 s a start): its version, and
+# "<series> <root>" of the `odoo` it imports, if any.
+PROBE=$("$PYTHON" - 2>/dev/null <<'PY' || true
+import sys
+print(sys.version.replace("\n", " "))
+try:
+    import os
+    import odoo.release as release
+    print(release.series, os.path.dirname(os.path.dirname(release.__file__)))
+except Exception:
+    print("")
+PY
+)
+PYVER=${PROBE%%$'\n'*}
+IMPORTABLE=""
+[[ $PROBE != *$'\n'* ]] || IMPORTABLE=${PROBE#*$'\n'}
+[[ -n $PYVER ]] || { say "cannot run PYTHON=$PYTHON"; exit 1; }
 
 # ---------------------------------------------------------------- pins, Python 3.11
 # Odoo's loose requirements.txt lines would pull today's Werkzeug/lxml, which Odoo does not run with, and
@@ -155,10 +172,9 @@ tree_series() {
 
 # Sets ODOO_MODE (importable|source) and ODOO_ROOT for series $1, or returns 1 after saying why not.
 find_series() {
-    local series=$1 importable candidate found explicit
-    if importable=$("$PYTHON" -c 'import odoo.release as r, os; print(r.series, os.path.dirname(os.path.dirname(r.__file__)))' 2>/dev/null) \
-            && [[ ${importable%% *} == "$series" ]]; then
-        ODOO_MODE=importable; ODOO_ROOT=${importable#* }; return 0
+    local series=$1 candidate found explicit
+    if [[ -n $IMPORTABLE && ${IMPORTABLE%% *} == "$series" ]]; then
+        ODOO_MODE=importable; ODOO_ROOT=${IMPORTABLE#* }; return 0
     fi
     explicit=${!SRC_VAR:-}
     candidate=${explicit:-$DEFAULT_SRC}
@@ -239,8 +255,7 @@ setup_series() (
         exit 0
     fi
     say "$series: Odoo found ($ODOO_MODE): $ODOO_ROOT"
-    want=$({ "$PYTHON" -c 'import sys; print(sys.version)'
-             printf '%s\n' "$series" "$ODOO_MODE" "$ODOO_ROOT" "$PINS" "$SERVER_ENVIRONMENT_SPEC" \
+    want=$({ printf '%s\n' "$PYVER" "$series" "$ODOO_MODE" "$ODOO_ROOT" "$PINS" "$SERVER_ENVIRONMENT_SPEC" \
                  "$ODOO_TOOLS_SPEC" "$PTH"
              declare -f install_series pip_install
              cat requirements.txt pyproject.toml 2>/dev/null; } | sha256sum | cut -d' ' -f1)
