@@ -395,7 +395,7 @@ class SeriesSetupError(RuntimeError):
 
 
 def ensure_odoo_venv(python_hint: str, series) -> Path:
-    """Build/refresh the venv of `series` (an OdooSeries) with scripts/setup_odoo.sh (about a second when current)."""
+    """Build/refresh the venv of `series` (an OdooSeries) with scripts/setup_odoo.sh (~1 s when current)."""
     env = dict(os.environ, PYTHON=python_hint)
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "setup_odoo.sh"), series.name], env=env,
                           check=False, capture_output=True, text=True)

@@ -15,7 +15,7 @@
 # A series not found: one loud `SKIPPED` line, exit 0 (scripts/odoo_tests.py then skips that series too).
 #
 # $ODOO_VENVS_DIR (default ./.venvs) moves the venvs elsewhere, e.g. to try this script without touching
-# the venvs in use. Idempotent: each venv carries a hash of its inputs; a run with nothing changed takes about a second.
+# the venvs in use. Idempotent: each venv carries a hash of its inputs; a run with nothing changed: ~1 s.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
