@@ -1,24 +1,29 @@
 # Two commands matter (see README): `make test` and `make run`.
 PY := .venv/bin/python
+# Odoo series (18.0, 19.0). Empty: `make test`/`make test-odoo` run every series found, `make run` starts the
+# newest found, `make wheels` builds both. E.g. `make run SERIES=18.0`, `make test-odoo SERIES=19.0`.
+SERIES ?=
+SERIES_OPT := $(if $(SERIES),--series $(SERIES))
 
 .PHONY: test run setup test-core test-odoo lint bench wheels clean
 
 test: setup lint
 	$(PY) -m pytest
-	$(PY) scripts/odoo_tests.py
+	$(PY) scripts/odoo_tests.py $(SERIES_OPT)
 
 run: setup
-	$(PY) -m devstack run
+	$(PY) -m devstack run $(SERIES_OPT)
 
+comma := ,
 setup:
 	bash scripts/setup.sh
-	bash scripts/setup_odoo.sh
+	bash scripts/setup_odoo.sh $(subst $(comma), ,$(SERIES))
 
 test-core:
 	$(PY) -m pytest
 
 test-odoo:
-	$(PY) scripts/odoo_tests.py
+	$(PY) scripts/odoo_tests.py $(SERIES_OPT)
 
 lint:
 	$(PY) -m ruff check odoo_cloud devstack scripts tests bench */models */tests
@@ -26,10 +31,9 @@ lint:
 bench:
 	$(PY) -m bench
 
+# dist/odoo_cloud-*.whl (framework-free, every series) and dist/<series>/odoo_addon_*.whl pinning odoo <series>
 wheels:
-	rm -rf dist && mkdir -p dist
-	$(PY) -m pip wheel --no-deps -w dist .
-	for addon in setup/*/; do $(PY) -m pip wheel --no-deps -w dist "$$addon" || exit 1; done
+	$(PY) scripts/build_wheels.py $(SERIES_OPT)
 
 clean:
 	rm -rf .devstack dist build .pytest_cache .ruff_cache

@@ -2,7 +2,8 @@
 
 Starts Redis, SeaweedFS (bucket created), PostgreSQL and a statsd listener with their data under one
 folder, prints where everything listens and the environment to export (also written to <dir>/env.sh),
-then runs Odoo 18 in the foreground with our server-wide addons when one is found. Ctrl-C stops all.
+then runs Odoo in the foreground with our server-wide addons when one is found: the newest series found
+(19.0 before 18.0), or the one given with `--series`. Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from odoo_cloud.masking import MASK, mask_secrets
 
 from ._base import set_announcer
 from ._process import _LIVE, free_port, stop_all, terminate
-from .odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command
+from .odoo import (
+    SUPPORTED_SERIES,
+    OdooSeries,
+    addons_paths,
+    find_odoo,
+    get_series,
+    newest_found,
+    odoo_command,
+)
 from .odoo_env import s3_variables, session_redis_variables, statsd_variables
 from .paths import REPO_ROOT
 from .postgres import PostgresServer
@@ -30,12 +39,12 @@ from .statsd import StatsdListener
 
 PROJECT = "devstack"
 BUCKET = f"{PROJECT}-odoo-dev"
-DATABASE = "devstack"
+DATABASE = "devstack"  # Odoo 18.0's; 19.0 gets devstack19 (a database belongs to one series)
 SERVER_WIDE = "base,web,session_redis,logging_json,monitoring_statsd"
 # installed in the demo database on first start, with ir_attachment.location = s3 (uploads land in the bucket)
 DEMO_ADDONS = "attachment_s3"
 SECRET_VARIABLES = {"AWS_SECRET_ACCESS_KEY"}
-# importable by a python able to run odoo-bin (a few of Odoo 18's requirements, cheap to import)
+# importable by a python able to run odoo-bin (a few of Odoo's requirements, cheap to import)
 _ODOO_DEPS_PROBE = "import werkzeug, psycopg2, lxml, passlib, babel, PIL, reportlab, docutils"
 
 
@@ -60,9 +69,9 @@ def _write_env_file(path: Path, env: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def odoo_python() -> tuple[str | None, str]:
-    """The interpreter for odoo-bin: .venvs/odoo (scripts/setup_odoo.sh), else ours if it has Odoo's deps."""
-    venv_python = ODOO_VENV / "bin" / "python"
+def odoo_python(series: OdooSeries) -> tuple[str | None, str]:
+    """The interpreter for odoo-bin: the series' venv (scripts/setup_odoo.sh), else ours with Odoo's deps."""
+    venv_python = series.python
     if venv_python.exists():
         return str(venv_python), f"{venv_python} (scripts/setup_odoo.sh)"
     probe = subprocess.run([sys.executable, "-c", _ODOO_DEPS_PROBE], check=False, capture_output=True)
@@ -104,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             _print(f"  export {name}={shlex.quote(_masked(name, value))}")
         _print(f"  export PGHOST={postgres.host} PGPORT={postgres.port} PGUSER={postgres.user}")
 
-        odoo_proc = None if args.no_odoo else _start_odoo(base, env, postgres)
+        odoo_proc = None if args.no_odoo else _start_odoo(base, env, postgres, args.series)
         _print("\nCtrl-C stops everything.")
         return _wait(odoo_proc, statsd)
     except KeyboardInterrupt:
@@ -116,18 +125,32 @@ def run(args: argparse.Namespace) -> int:
         stop_all()
 
 
-def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer) -> subprocess.Popen | None:
-    root, how = find_odoo(str(ODOO_VENV / "bin" / "python") if ODOO_VENV.exists() else sys.executable)
-    if root is None:
+def _find_series(wanted: str | None) -> tuple[OdooSeries | None, Path | None, str]:
+    """The series `make run` starts: `wanted`, else the newest found; with its root and how it was found."""
+    if wanted is None:
+        return newest_found(sys.executable)
+    series = get_series(wanted)
+    hint = str(series.python) if series.python.exists() else sys.executable
+    root, how = find_odoo(hint, series.name)
+    return series, root, how
+
+
+def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer,
+                wanted: str | None) -> subprocess.Popen | None:
+    series, root, how = _find_series(wanted)
+    if series is None or root is None:
         _print(f"\nOdoo: {how}.")
-        _print("  Point at an Odoo 18.0 source tree: ODOO_SRC=/path/to/odoo .venv/bin/python -m devstack run")
-        _print("  (the tree holding odoo-bin and odoo/; default /opt/odoo18). The stack stays up meanwhile.")
+        _print("  Point at an Odoo source tree (the one holding odoo-bin and odoo/):")
+        _print("  ODOO_SRC=/path/to/odoo-18.0 or ODOO19_SRC=/path/to/odoo-19.0 (defaults /opt/odoo18,")
+        _print("  /opt/odoo19; README \"Getting Odoo\").")
+        _print("  The stack stays up meanwhile.")
         return None
-    python, python_how = odoo_python()
+    python, python_how = odoo_python(series)
     if python is None:
         _print(f"\nOdoo: found ({how}) but cannot run it: {python_how}. The stack stays up meanwhile.")
         return None
     http_port = free_port()
+    dbname = database_name(series)
     addons = ",".join(str(p) for p in [*addons_paths(root), REPO_ROOT])
     argv = [
         *odoo_command(root, python),
@@ -136,28 +159,33 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer) -> su
         f"--db_host={postgres.host}",
         f"--db_port={postgres.port}",
         f"--db_user={postgres.user}",
-        f"--database={DATABASE}",
-        f"--db-filter=^{DATABASE}$",
+        f"--database={dbname}",
+        f"--db-filter=^{dbname}$",
         f"--data-dir={base / 'odoo-data'}",
         "--http-interface=127.0.0.1",
         f"--http-port={http_port}",
     ]
     _print(f"\nOdoo: {how}; python {python_how}")
-    if not _prepare_demo_database(argv, env, postgres):
+    if not _prepare_demo_database(argv, env, postgres, series):
         return None
     _print(f"  {' '.join(shlex.quote(a) for a in argv)}")
-    _print(f"  -> http://127.0.0.1:{http_port}/web  (database {DATABASE!r} is created on first start)")
+    _print(f"  -> http://127.0.0.1:{http_port}/web  (database {dbname!r} is created on first start)")
     proc = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True, stdin=subprocess.DEVNULL)
     _LIVE[proc.pid] = proc
     return proc
 
 
-def _database_ready(postgres: PostgresServer) -> bool:
+def database_name(series: OdooSeries) -> str:
+    """The demo database of `series`: `devstack` for 18.0 (its name before 19.0), `devstack19` for 19.0."""
+    return DATABASE if series.major == 18 else f"{DATABASE}{series.major}"
+
+
+def _database_ready(postgres: PostgresServer, dbname: str) -> bool:
     """True when the demo database exists and its attachments already go to S3."""
     import psycopg2
 
     try:
-        conn = psycopg2.connect(postgres.dsn(DATABASE))
+        conn = psycopg2.connect(postgres.dsn(dbname))
     except psycopg2.OperationalError:
         return False
     try:
@@ -172,19 +200,22 @@ def _database_ready(postgres: PostgresServer) -> bool:
         conn.close()
 
 
-def _prepare_demo_database(argv: list[str], env: dict[str, str], postgres: PostgresServer) -> bool:
+def _prepare_demo_database(argv: list[str], env: dict[str, str], postgres: PostgresServer,
+                           series: OdooSeries) -> bool:
     """First start: install attachment_s3 and set ir_attachment.location = s3 (about a minute, once)."""
-    if _database_ready(postgres):
+    dbname = database_name(series)
+    if _database_ready(postgres, dbname):
         return True
     import psycopg2
 
-    _print(f"  first start: installing {DEMO_ADDONS} in database {DATABASE!r} (once, about a minute)…")
-    init = [*argv, f"--init={DEMO_ADDONS}", "--without-demo=all", "--stop-after-init", "--log-level=warn"]
+    _print(f"  first start: installing {DEMO_ADDONS} in database {dbname!r} (once, about a minute)…")
+    init = [*argv, f"--init={DEMO_ADDONS}", *series.demo_options(False), "--stop-after-init",
+            "--log-level=warn"]
     result = subprocess.run(init, env={**os.environ, **env}, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
         _print(f"  installing {DEMO_ADDONS} failed (exit {result.returncode}); see the lines above.")
         return False
-    conn = psycopg2.connect(postgres.dsn(DATABASE))
+    conn = psycopg2.connect(postgres.dsn(dbname))
     try:
         with conn, conn.cursor() as cur:
             cur.execute(
@@ -216,10 +247,12 @@ def _wait(odoo_proc: subprocess.Popen | None, statsd: StatsdListener) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="start the local stack (and Odoo 18 when found) until Ctrl-C")
+    run_parser = sub.add_parser("run", help="start the local stack (and Odoo when found) until Ctrl-C")
     run_parser.add_argument(
         "--dir", default=str(REPO_ROOT / ".devstack"), help="data and logs (default ./.devstack)"
     )
     run_parser.add_argument("--no-odoo", action="store_true", help="only the servers, not Odoo")
+    run_parser.add_argument("--series", choices=SUPPORTED_SERIES,
+                            help="the Odoo series to start (default: the newest found)")
     args = parser.parse_args(argv)
     return run(args)

@@ -1,8 +1,11 @@
-"""Find an Odoo 18.0 on this machine — we never install, copy or fetch Odoo ourselves.
+"""Find each Odoo series on this machine (18.0, 19.0) — we never install, copy or fetch Odoo ourselves.
 
 Shared by scripts/setup_odoo.sh (same order, in shell), scripts/odoo_tests.py and `python -m devstack run`.
-Looking is cheap (no `import odoo`: that pulls the whole framework): the package is located with
-importlib's finder and its version read from `odoo/release.py` as text.
+Each series has its own venv built by scripts/setup_odoo.sh and is looked for, first hit wins, as:
+`odoo` of that series importable by a given python, else its variable (`ODOO_SRC` for 18.0 — its meaning
+since before 19 —, `ODOO19_SRC` for 19.0; when set, the only place looked at), else its default path
+(/opt/odoo18, /opt/odoo19). Looking is cheap (no `import odoo`: that pulls the whole framework): the package
+is located with importlib's finder and its version read from `odoo/release.py` as text.
 """
 from __future__ import annotations
 
@@ -10,23 +13,70 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import REPO_ROOT
 
-DEFAULT_ODOO_SRC = Path("/opt/odoo18")
-ODOO_VENV = REPO_ROOT / ".venvs" / "odoo"
-ODOO_PYTHON = ODOO_VENV / "bin" / "python"
+# Where scripts/setup_odoo.sh builds the per-series venvs (ODOO_VENVS_DIR moves them, e.g. for a trial build).
+VENVS_DIR = Path(os.environ.get("ODOO_VENVS_DIR") or REPO_ROOT / ".venvs")
+
+
+@dataclass(frozen=True)
+class OdooSeries:
+    """One supported Odoo series: where it is looked for, the venv that runs it, its CLI differences."""
+
+    name: str  # "18.0"
+    src_variable: str  # environment variable naming a source tree of this series
+    default_src: Path
+    venv: Path
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def major(self) -> int:
+        return int(self.name.split(".")[0])
+
+    def demo_options(self, demo: bool) -> list[str]:
+        """odoo-bin options for demo data: 18 loads it unless told not to; 19 loads none unless asked."""
+        if self.major >= 19:
+            return ["--with-demo"] if demo else []
+        return [] if demo else ["--without-demo=all"]
+
+
+SERIES: dict[str, OdooSeries] = {
+    "18.0": OdooSeries("18.0", "ODOO_SRC", Path("/opt/odoo18"), VENVS_DIR / "odoo"),
+    "19.0": OdooSeries("19.0", "ODOO19_SRC", Path("/opt/odoo19"), VENVS_DIR / "odoo19"),
+}
+SUPPORTED_SERIES = tuple(SERIES)  # oldest first
+
+# Odoo 18 names, kept for the callers written before 19.0 (tests/storage, tests/platform, bench…).
+DEFAULT_ODOO_SRC = SERIES["18.0"].default_src
+ODOO_VENV = SERIES["18.0"].venv
+ODOO_PYTHON = SERIES["18.0"].python
 _VERSION_RE = re.compile(r"^version_info\s*=\s*\((\d+),\s*(\d+),", re.MULTILINE)
 
+# Odoo 19's `odoo` is a namespace package: its locations include every site-packages/odoo an addon wheel
+# (server_environment…) creates, so the one holding release.py is the Odoo tree.
 _FIND_SPEC = (
-    "import importlib.util as u; s = u.find_spec('odoo'); "
-    "print(list(s.submodule_search_locations)[0] if s and s.submodule_search_locations else '')"
+    "import importlib.util as u, os; s = u.find_spec('odoo'); "
+    "ps = list(s.submodule_search_locations or []) if s else []; "
+    "print(next((p for p in ps if os.path.isfile(os.path.join(p, 'release.py'))), ''))"
 )
 
 
+def get_series(name: str) -> OdooSeries:
+    """The OdooSeries called `name` ("19.0", or "19"); ValueError naming the supported ones otherwise."""
+    key = name if "." in name else f"{name}.0"
+    if key not in SERIES:
+        raise ValueError(f"unknown Odoo series {name!r}; supported: {', '.join(SUPPORTED_SERIES)}")
+    return SERIES[key]
+
+
 def odoo_series(root: Path) -> str | None:
-    """'18.0' for a tree whose odoo/release.py says so; None when `root` is not an Odoo tree."""
+    """'18.0' / '19.0' for a tree whose odoo/release.py says so; None when `root` is not an Odoo tree."""
     try:
         text = (root / "odoo" / "release.py").read_text(encoding="utf-8")
     except OSError:
@@ -48,43 +98,66 @@ def _importable_root(python: str) -> Path | None:
     return Path(location).parent if location else None
 
 
-def find_odoo(python: str = "python3") -> tuple[Path | None, str]:
-    """Locate Odoo 18: `odoo` importable by `python`, else $ODOO_SRC (when set, only there), else /opt/odoo18.
+def find_odoo(python: str = "python3", series: str = "18.0") -> tuple[Path | None, str]:
+    """Locate Odoo `series`: `odoo` of it importable by `python`, else its variable, else its default path.
 
     Returns (source root — the directory holding the `odoo` package, and odoo-bin when it is a checkout —,
     a sentence saying how it was found) or (None, why nothing usable was found).
     """
+    spec = get_series(series)
     tried = []
     root = _importable_root(python)
     if root is not None:
-        series = odoo_series(root)
-        if series == "18.0":
-            return root, f"odoo {series} importable by {python} from {root}"
-        tried.append(f"{python} imports odoo {series or '?'} from {root}, not 18.0")
+        found = odoo_series(root)
+        if found == spec.name:
+            return root, f"odoo {found} importable by {python} from {root}"
+        tried.append(f"{python} imports odoo {found or '?'} from {root}, not {spec.name}")
     else:
         tried.append(f"odoo is not importable by {python}")
-    env_src = os.environ.get("ODOO_SRC")
+    env_src = os.environ.get(spec.src_variable)
     if env_src:
-        series = odoo_series(Path(env_src))
-        if series == "18.0":
-            return Path(env_src).resolve(), f"odoo {series} from ODOO_SRC={env_src}"
-        found = f"series {series}" if series else "no odoo/release.py"
-        # An explicit ODOO_SRC that is wrong is not silently replaced by the default path.
-        tried.append(f"ODOO_SRC={env_src} is not an Odoo 18.0 tree ({found})")
-        return None, "no Odoo 18 found: " + "; ".join(tried)
-    tried.append("ODOO_SRC is not set")
-    series = odoo_series(DEFAULT_ODOO_SRC)
-    if series == "18.0":
-        return DEFAULT_ODOO_SRC, f"odoo {series} from {DEFAULT_ODOO_SRC}"
-    tried.append(f"{DEFAULT_ODOO_SRC} {'holds Odoo ' + series if series else 'has no Odoo tree'}")
-    return None, "no Odoo 18 found: " + "; ".join(tried)
+        found = odoo_series(Path(env_src))
+        if found == spec.name:
+            return Path(env_src).resolve(), f"odoo {found} from {spec.src_variable}={env_src}"
+        what = f"holds Odoo {found}, not {spec.name}" if found else "has no Odoo tree (no odoo/release.py)"
+        # An explicit variable that is wrong is not silently replaced by the default path.
+        tried.append(f"{spec.src_variable}={env_src} {what}")
+        return None, f"no Odoo {spec.name} found: " + "; ".join(tried)
+    tried.append(f"{spec.src_variable} is not set")
+    found = odoo_series(spec.default_src)
+    if found == spec.name:
+        return spec.default_src, f"odoo {found} from {spec.default_src}"
+    tried.append(f"{spec.default_src} {'holds Odoo ' + found if found else 'has no Odoo tree'}")
+    return None, f"no Odoo {spec.name} found: " + "; ".join(tried)
 
 
-def find_venv_odoo() -> tuple[Path | None, str]:
-    """The Odoo 18 that .venvs/odoo runs — the one the test suite starts — or (None, why there is none)."""
-    if not ODOO_PYTHON.exists():
-        return None, f"{ODOO_PYTHON} missing (scripts/setup_odoo.sh builds it)"
-    return find_odoo(str(ODOO_PYTHON))
+def find_venv_odoo(series: str = "18.0") -> tuple[Path | None, str]:
+    """The Odoo `series` that its venv runs — the one the test suite starts — or (None, why there is none)."""
+    spec = get_series(series)
+    if not spec.python.exists():
+        return None, f"{spec.python} missing (scripts/setup_odoo.sh builds it when Odoo {spec.name} is found)"
+    return find_odoo(str(spec.python), spec.name)
+
+
+def find_all(python: str = "python3") -> dict[str, tuple[Path | None, str]]:
+    """find_odoo() for every supported series, oldest first: {series: (root or None, how / why not)}."""
+    return {name: find_odoo(python, name) for name in SUPPORTED_SERIES}
+
+
+def newest_found(python: str = "python3") -> tuple[OdooSeries | None, Path | None, str]:
+    """The newest series found (what `make run` starts by default), its root and how it was found.
+
+    None when no series is found, with every series' reason joined.
+    """
+    reasons = []
+    for name in reversed(SUPPORTED_SERIES):
+        spec = SERIES[name]
+        hint = str(spec.python) if spec.python.exists() else python
+        root, how = find_odoo(hint, name)
+        if root is not None:
+            return spec, root, how
+        reasons.append(how)
+    return None, None, "; ".join(reasons)
 
 
 def odoo_command(root: Path, python: Path | str) -> list[str]:

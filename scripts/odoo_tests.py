@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
-"""Run the addons' Odoo 18 tests (`<addon>/tests/`) in a real Odoo against real servers.
+"""Run the addons' Odoo tests (`<addon>/tests/`) in a real Odoo against real servers, on each Odoo series.
 
-One command: a throwaway PostgreSQL 15 cluster, one fresh database, the servers the selected addons need
-(Redis, SeaweedFS S3, Swift, a UDP statsd listener — all from `devstack`), then
-`odoo-bin -i <addons> --test-tags=/<addon>,... --stop-after-init` with every DESIGN §3 variable pointing
-at those servers. Odoo's whole log goes to `.devstack/odoo-tests/<db>.log` (`last.log` links to the
-latest); the console gets failing tests with their tracebacks and a summary.
+For each series (18.0, 19.0; `--series` picks some): a throwaway PostgreSQL 15 cluster, one fresh database,
+the servers the selected addons need (Redis, SeaweedFS S3, Swift, a UDP statsd listener — all from
+`devstack`), then `odoo-bin -i <addons> --test-tags=/<addon>,... --stop-after-init` with every DESIGN §3
+variable pointing at those servers, in that series' venv. Odoo's whole log goes to
+`.devstack/odoo-tests/<db>.log` (`last.log` links to the latest); the console gets failing tests with their
+tracebacks and, at the end, one line per series: `odoo 18.0: N passed, M failed` or
+`odoo 19.0: SKIPPED: <why>`.
 
-Exit status 0 when the run passed, or when no Odoo 18 is found (one `Odoo tests SKIPPED:` line);
-1 on a test failure or error, any ERROR/CRITICAL log record, a crash, a timeout, or no test executed
-although the selected addons have tests.
+Exit status 0 when every series found passed (a series not found is skipped, unless asked for by
+`--series`); 1 when any series had a test failure or error, an ERROR/CRITICAL log record, a crash, a
+timeout, or no test executed although the selected addons have tests — or a series asked for is missing.
 
-    .venv/bin/python scripts/odoo_tests.py                       # every repo addon that has tests/
-    .venv/bin/python scripts/odoo_tests.py --addons session_redis --keep
+    .venv/bin/python scripts/odoo_tests.py                       # every repo addon with tests/, every series
+    .venv/bin/python scripts/odoo_tests.py --series 19.0 --addons session_redis --keep
     .venv/bin/python scripts/odoo_tests.py --addons session_redis,test_http \\
         --tags /test_http:TestSessionStore,/test_http:TestHttpSession
 
-Odoo is never installed by this repository: devstack/odoo.py says where it is looked for, and
+Odoo is never installed by this repository: devstack/odoo.py says where each series is looked for, and
 scripts/setup_odoo.sh builds the venv that runs it (called here, a no-op when current).
 """
 from __future__ import annotations
@@ -39,7 +41,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REPO_VENV = ROOT / ".venv"
 LOG_DIR = ROOT / ".devstack" / "odoo-tests"
-SKIP_HINT = "(set ODOO_SRC=/path/to/odoo-18 or make odoo importable)"
 
 # The real servers an addon's code talks to; the install closure of the selected addons decides.
 SERVERS_NEEDED = {
@@ -389,22 +390,25 @@ def _kill_group(proc: subprocess.Popen, result: RunResult) -> None:
             continue
 
 
-def ensure_odoo_venv(python_hint: str) -> Path:
-    """Build/refresh .venvs/odoo through scripts/setup_odoo.sh (hash-marked: ~0.1 s when current)."""
+class SeriesSetupError(RuntimeError):
+    """scripts/setup_odoo.sh could not build the venv of one series (its output is in the message)."""
+
+
+def ensure_odoo_venv(python_hint: str, series) -> Path:
+    """Build/refresh the venv of `series` (an OdooSeries) with scripts/setup_odoo.sh (~1 s when current)."""
     env = dict(os.environ, PYTHON=python_hint)
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "setup_odoo.sh")], env=env, check=False,
-                          capture_output=True, text=True)
-    python = ROOT / ".venvs" / "odoo" / "bin" / "python"
-    if proc.returncode != 0 or not python.exists():
-        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit("odoo_tests: scripts/setup_odoo.sh failed: cannot build .venvs/odoo (see above)")
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "setup_odoo.sh"), series.name], env=env,
+                          check=False, capture_output=True, text=True)
+    if proc.returncode != 0 or not series.python.exists():
+        raise SeriesSetupError(f"scripts/setup_odoo.sh {series.name} failed: cannot build {series.venv}\n"
+                               + proc.stdout[-4000:] + proc.stderr[-4000:])
     if "up to date" not in proc.stdout:  # it (re)built the venv: show what it did
         sys.stdout.write(proc.stdout)
-    return python
+    return series.python
 
 
 def odoo_argv(prefix: list[str], plan: Plan, *, run_dir: Path, dbname: str, pg, addons_path: str,
-              demo: bool) -> list[str]:
+              demo_options: list[str]) -> list[str]:
     from devstack._process import free_port
 
     argv = [
@@ -415,9 +419,8 @@ def odoo_argv(prefix: list[str], plan: Plan, *, run_dir: Path, dbname: str, pg, 
         "-i", ",".join(plan.install), f"--test-tags={plan.tags}", "--stop-after-init",
         "--http-interface=127.0.0.1", f"--http-port={free_port()}", f"--gevent-port={free_port()}",
         "--max-cron-threads=0", "--workers=0", "--log-level=info",
+        *demo_options,
     ]
-    if not demo:
-        argv.append("--without-demo=all")
     return argv
 
 
@@ -438,6 +441,8 @@ def run_environment(servers: Servers, plan: Plan, dbname: str, overrides: list[s
 # ------------------------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--series", help="comma-separated Odoo series to run, e.g. 19.0 (default: every "
+                                         "supported series found; a series asked for and missing fails)")
     parser.add_argument("--addons", help="comma-separated addons to install and test "
                                          "(default: every repo addon with tests/)")
     parser.add_argument("--tags", help="--test-tags for odoo-bin (default: /<addon> for each selected addon)")
@@ -455,24 +460,75 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "Odoo addon such as test_http is selected")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run directory (PostgreSQL cluster, filestore, server logs)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds before odoo-bin is killed")
+    parser.add_argument("--timeout", type=float, default=1800,
+                        help="seconds before odoo-bin is killed (per series)")
     parser.add_argument("-v", "--verbose", action="store_true", help="stream Odoo's whole log")
     return parser.parse_args(argv)
+
+
+@dataclass
+class SeriesOutcome:
+    """The verdict on one Odoo series: its line in the final summary and whether it fails the run."""
+
+    series: str
+    line: str
+    failed: bool
+    ran: bool = True  # False: skipped (not found)
+
+
+def selected_series(args: argparse.Namespace) -> tuple[list[str], bool]:
+    """(series to run, oldest first; True when --series named them explicitly)."""
+    from devstack.odoo import SUPPORTED_SERIES, get_series
+
+    if not args.series:
+        return list(SUPPORTED_SERIES), False
+    try:
+        names = [get_series(name).name for name in _split(args.series)]
+    except ValueError as exc:
+        print(f"odoo_tests: --series: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    return sorted(set(names), key=SUPPORTED_SERIES.index), True
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from devstack.odoo import addons_paths, find_odoo, odoo_command
+    from devstack.odoo import find_odoo, get_series
 
+    names, explicit = selected_series(args)
     python_hint = os.environ.get("PYTHON", "python3")
-    odoo_root, reason = find_odoo(python_hint)
-    if odoo_root is None:
-        print(f"Odoo tests SKIPPED: {reason} {SKIP_HINT}")
-        return 0
+    outcomes: list[SeriesOutcome] = []
+    for name in names:
+        series = get_series(name)
+        root, reason = find_odoo(python_hint, series.name)
+        if root is None:
+            hint = (f"set {series.src_variable}=/path/to/odoo-{series.name}, put it at {series.default_src} "
+                    "(README \"Getting Odoo\") or make odoo importable")
+            outcome = SeriesOutcome(series.name, f"odoo {series.name}: SKIPPED: {reason} ({hint})",
+                                    failed=explicit, ran=False)
+        else:
+            outcome = run_series(args, series, root, reason, python_hint)
+        outcomes.append(outcome)
+    # The verdict: one line per series (a run's details are above it).
+    if any(outcome.ran for outcome in outcomes):
+        print()
+    for outcome in outcomes:
+        print(outcome.line)
+    return 1 if any(outcome.failed for outcome in outcomes) else 0
 
+
+def run_series(args: argparse.Namespace, series, odoo_root: Path, reason: str,
+               python_hint: str) -> SeriesOutcome:
+    """Install and test the selected addons on one Odoo series; its verdict line."""
+    from devstack.odoo import addons_paths, odoo_command
+
+    label = f"odoo {series.name}"
     t_start = time.monotonic()
-    odoo_python = ensure_odoo_venv(python_hint)
+    try:
+        odoo_python = ensure_odoo_venv(python_hint, series)
+    except SeriesSetupError as exc:
+        print(f"odoo_tests: {exc}")
+        return SeriesOutcome(series.name, f"{label}: FAILED: could not build {series.venv}", failed=True)
     repo = read_addons(ROOT)
     extra_dirs = [Path(p).resolve() for p in args.extra_addons_path]
     known = dict(repo)
@@ -484,31 +540,34 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"odoo_tests: no addon named {', '.join(missing)} in the repo, --extra-addons-path or "
               f"{', '.join(map(str, odoo_dirs))}")
-        return 2
+        return SeriesOutcome(series.name, f"{label}: FAILED: unknown addon(s) {', '.join(missing)}",
+                             failed=True)
     plan = Plan.build(args, repo, known)
     if plan is None:
         print(f"odoo_tests: no repo addon has tests/ yet ({', '.join(repo) or 'no addons'}): nothing to run")
-        return 0
+        return SeriesOutcome(series.name, f"{label}: nothing to run", failed=False)
 
-    run_dir = Path(tempfile.mkdtemp(prefix="odoo-tests-", dir=os.environ.get("ODOO_TESTS_TMPDIR")))
-    dbname = f"odoo_tests_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
+    run_dir = Path(tempfile.mkdtemp(prefix=f"odoo-tests-{series.major}-",
+                                    dir=os.environ.get("ODOO_TESTS_TMPDIR")))
+    dbname = f"odoo_tests_{series.major}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
     result = RunResult(name=dbname, log_path=LOG_DIR / f"{dbname}.log")
     servers = Servers(run_dir, plan.servers)
-    print(f"odoo_tests: {reason}; install {','.join(plan.install)}; servers postgres "
+    print(f"\nodoo_tests: {reason}; install {','.join(plan.install)}; servers postgres "
           f"{' '.join(sorted(plan.servers))}", flush=True)
     try:
         try:
             servers.start()
         except RuntimeError as exc:
             print(f"odoo_tests: FAILED: {exc}")
-            return 1
+            return SeriesOutcome(series.name, f"{label}: FAILED: could not start the servers", failed=True)
         env = run_environment(servers, plan, dbname, args.env)
         ours = sorted(name for name in env if env[name] != os.environ.get(name))
         print(f"odoo_tests: odoo-bin environment sets {' '.join(ours)}", flush=True)  # names only: secrets
         (run_dir / "odoo.conf").write_text("[options]\n", encoding="utf-8")
         addons_path = ",".join(str(p) for p in [*addons_paths(odoo_root), ROOT, RUNNER_ADDONS, *extra_dirs])
         argv = odoo_argv(odoo_command(odoo_root, odoo_python), plan, run_dir=run_dir, dbname=dbname,
-                         pg=servers.started["postgres"], addons_path=addons_path, demo=args.demo)
+                         pg=servers.started["postgres"], addons_path=addons_path,
+                         demo_options=series.demo_options(args.demo))
         print(f"odoo_tests: servers ready in {servers.seconds:.1f} s; odoo-bin -d {dbname} "
               f"-i {','.join(plan.install)} --test-tags={plan.tags} --load={','.join(plan.server_wide)}; "
               f"log {result.log_path}", flush=True)
@@ -524,10 +583,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"odoo_tests: kept {run_dir} (PostgreSQL cluster, filestore, server logs)")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-    return report(result, plan, total_seconds=time.monotonic() - t_start)
+    return report(result, plan, series=series.name, total_seconds=time.monotonic() - t_start)
 
 
-def report(result: RunResult, plan: Plan, *, total_seconds: float) -> int:
+def report(result: RunResult, plan: Plan, *, series: str, total_seconds: float) -> SeriesOutcome:
+    label = f"odoo {series}"
     for record in result.bad_records:
         print(f"\n--- {record.level} {record.logger}: {record.message}")
         lines = record.extra
@@ -538,12 +598,14 @@ def report(result: RunResult, plan: Plan, *, total_seconds: float) -> int:
     problems = result.problems(plan.expect_tests, plan.must_run)
     tests = result.tests or 0
     broken = result.failed + result.errors
-    print(f"\nodoo_tests: {tests} tests, {result.failed} failed, {result.errors} error(s); "
+    print(f"\nodoo_tests: {label}: {tests} tests, {result.failed} failed, {result.errors} error(s); "
           f"odoo-bin {result.seconds:.1f} s, total {total_seconds:.1f} s; log {result.log_path}")
     for problem in problems:
-        print(f"odoo_tests: FAILED: {problem}")
-    print(f"odoo: {max(tests - broken, 0)} passed, {broken} failed")
-    return 1 if problems else 0
+        print(f"odoo_tests: {label}: FAILED: {problem}")
+    line = f"{label}: {max(tests - broken, 0)} passed, {broken} failed"
+    if problems and not broken:
+        line += f" ({'; '.join(problems)})"
+    return SeriesOutcome(series, line, failed=bool(problems))  # main() prints the line with the others
 
 
 if __name__ == "__main__":

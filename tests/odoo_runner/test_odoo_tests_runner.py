@@ -24,7 +24,7 @@ sys.modules[_spec.name] = odoo_tests  # dataclasses resolve annotations through 
 _spec.loader.exec_module(odoo_tests)
 
 sys.path.insert(0, str(ROOT))
-from devstack.odoo import find_odoo  # noqa: E402
+from devstack.odoo import SERIES, SUPPORTED_SERIES, find_odoo, find_venv_odoo, get_series, odoo_series  # noqa: E402
 
 
 def run_script(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -117,17 +117,68 @@ def test_selecting_an_odoo_addon_keeps_the_asset_pregeneration_its_tests_need():
     assert odoo_tests.Plan.build(untagged, repo, repo).tags == "/session_redis,/test_http"
 
 
+# ------------------------------------------------------------------------------------ finding each series
+def _fake_tree(base: Path, major: int) -> Path:
+    """What is looked at in an Odoo source tree: odoo/release.py's version_info and odoo/addons/base."""
+    (base / "odoo" / "addons" / "base").mkdir(parents=True)
+    (base / "odoo" / "release.py").write_text(f"version_info = ({major}, 0, 0, FINAL, 0, '')\n")
+    return base
+
+
+def test_each_series_is_found_through_its_own_variable_and_never_through_the_other(tmp_path, monkeypatch):
+    tree18, tree19 = _fake_tree(tmp_path / "o18", 18), _fake_tree(tmp_path / "o19", 19)
+    assert (odoo_series(tree18), odoo_series(tree19), odoo_series(tmp_path)) == ("18.0", "19.0", None)
+    monkeypatch.setenv("ODOO_SRC", str(tree18))
+    monkeypatch.setenv("ODOO19_SRC", str(tree19))
+    assert find_odoo("python3", "18.0") == (tree18.resolve(), f"odoo 18.0 from ODOO_SRC={tree18}")
+    assert find_odoo("python3", "19.0") == (tree19.resolve(), f"odoo 19.0 from ODOO19_SRC={tree19}")
+    # a tree of the other series: not taken, and not replaced by the default path either
+    monkeypatch.setenv("ODOO_SRC", str(tree19))
+    root, why = find_odoo("python3", "18.0")
+    assert root is None and f"ODOO_SRC={tree19} holds Odoo 19.0, not 18.0" in why
+    monkeypatch.setenv("ODOO19_SRC", str(tmp_path / "missing"))
+    root, why = find_odoo("python3", "19.0")
+    assert root is None and "has no Odoo tree" in why and why.startswith("no Odoo 19.0 found:")
+
+
+def test_series_names_and_their_command_line_differences():
+    assert SUPPORTED_SERIES == ("18.0", "19.0")
+    assert get_series("19") is get_series("19.0") is SERIES["19.0"]
+    assert SERIES["18.0"].venv.name == "odoo" and SERIES["19.0"].venv.name == "odoo19"
+    assert (SERIES["18.0"].src_variable, SERIES["19.0"].src_variable) == ("ODOO_SRC", "ODOO19_SRC")
+    # 18 loads demo data unless told not to; 19 loads none unless asked (--without-demo=all: not a bool there)
+    assert SERIES["18.0"].demo_options(False) == ["--without-demo=all"]
+    assert SERIES["18.0"].demo_options(True) == []
+    assert SERIES["19.0"].demo_options(False) == []
+    assert SERIES["19.0"].demo_options(True) == ["--with-demo"]
+    with pytest.raises(ValueError, match=r"supported: 18\.0, 19\.0"):
+        get_series("17.0")
+
+
 # ------------------------------------------------------------------------------------ real runs
-def test_without_odoo_one_skipped_line_and_exit_zero(tmp_path):
-    proc = run_script(env={"ODOO_SRC": str(tmp_path / "no-odoo-here")})
+def test_without_odoo_one_skipped_line_per_series_and_exit_zero(tmp_path):
+    proc = run_script(env={"ODOO_SRC": str(tmp_path / "no-odoo-here"),
+                           "ODOO19_SRC": str(tmp_path / "nor-here"), "PYTHON": "python3"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("\n") == 1
-    assert proc.stdout.startswith("Odoo tests SKIPPED: no Odoo 18 found:")
-    assert "(set ODOO_SRC=/path/to/odoo-18 or make odoo importable)" in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2, proc.stdout
+    assert lines[0].startswith("odoo 18.0: SKIPPED: no Odoo 18.0 found:")
+    assert "set ODOO_SRC=/path/to/odoo-18.0, put it at /opt/odoo18" in lines[0]
+    assert lines[1].startswith("odoo 19.0: SKIPPED: no Odoo 19.0 found:")
+    assert "set ODOO19_SRC=/path/to/odoo-19.0, put it at /opt/odoo19" in lines[1]
 
 
-def _odoo_or_skip():
-    root, reason = find_odoo(str(ROOT / ".venvs" / "odoo" / "bin" / "python"))
+def test_a_series_asked_for_and_missing_fails_and_an_unknown_one_is_a_usage_error(tmp_path):
+    proc = run_script("--series", "19.0", env={"ODOO19_SRC": str(tmp_path / "nothing"), "PYTHON": "python3"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [proc.stdout.strip()]  # one line: the 19.0 verdict, no 18.0 run
+    assert proc.stdout.startswith("odoo 19.0: SKIPPED:")
+    unknown = run_script("--series", "17.0")
+    assert unknown.returncode == 2 and "unknown Odoo series '17.0'" in unknown.stderr
+
+
+def _odoo_or_skip(series: str):
+    root, reason = find_venv_odoo(series)
     if root is None:
         pytest.skip(reason)
 
@@ -135,7 +186,8 @@ def _odoo_or_skip():
 def _scratch_addon(base: Path, name: str, test_body: str) -> Path:
     addon = base / name
     (addon / "tests").mkdir(parents=True)
-    (addon / "__manifest__.py").write_text(repr({"name": name, "version": "18.0.1.0.0", "license": "LGPL-3",
+    # x.y.z: Odoo 18 and 19 both prefix their series (a "18.0." prefix is refused by 19)
+    (addon / "__manifest__.py").write_text(repr({"name": name, "version": "1.0.0", "license": "LGPL-3",
                                                  "depends": ["base"]}))
     (addon / "__init__.py").write_text("")
     (addon / "tests" / "__init__.py").write_text("from . import test_scratch\n")
@@ -144,8 +196,9 @@ def _scratch_addon(base: Path, name: str, test_body: str) -> Path:
 
 
 @pytest.mark.slow
-def test_a_failing_odoo_test_fails_the_run_and_is_named_with_its_traceback(tmp_path):
-    _odoo_or_skip()
+@pytest.mark.parametrize("series", SUPPORTED_SERIES)
+def test_a_failing_odoo_test_fails_the_run_and_is_named_with_its_traceback(tmp_path, series):
+    _odoo_or_skip(series)
     addons = _scratch_addon(tmp_path, "scratch_runner_check", """
         from odoo.tests import TransactionCase
 
@@ -158,9 +211,30 @@ def test_a_failing_odoo_test_fails_the_run_and_is_named_with_its_traceback(tmp_p
             def test_deliberately_wrong(self):
                 self.assertEqual(self.env["res.partner"].search_count([("id", "=", -1)]), 1, "runner-probe")
     """)
-    proc = run_script("--extra-addons-path", str(addons), "--addons", "scratch_runner_check")
+    proc = run_script("--series", series, "--extra-addons-path", str(addons),
+                      "--addons", "scratch_runner_check")
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr
     assert "FAIL: TestScratch.test_deliberately_wrong" in out
     assert "runner-probe" in out  # the assertion message, from the traceback
-    assert out.rstrip().splitlines()[-1] == "odoo: 1 passed, 1 failed"
+    assert out.rstrip().splitlines()[-1] == f"odoo {series}: 1 passed, 1 failed"
+
+
+def test_make_run_starts_the_newest_series_found_each_with_its_own_database(tmp_path, monkeypatch):
+    import dataclasses
+
+    from devstack import cli, odoo
+
+    for name in SUPPORTED_SERIES:  # no venv: looking goes by variables and default paths only
+        monkeypatch.setitem(odoo.SERIES, name, dataclasses.replace(odoo.SERIES[name], venv=tmp_path / "none"))
+    monkeypatch.setenv("ODOO_SRC", str(_fake_tree(tmp_path / "o18", 18)))
+    monkeypatch.setenv("ODOO19_SRC", str(_fake_tree(tmp_path / "o19", 19)))
+    series, root, _how = odoo.newest_found("python3")
+    assert (series.name, root) == ("19.0", (tmp_path / "o19").resolve())
+    monkeypatch.setenv("ODOO19_SRC", str(tmp_path / "no-19-here"))
+    series, root, _how = odoo.newest_found("python3")
+    assert (series.name, root) == ("18.0", (tmp_path / "o18").resolve())
+    monkeypatch.setenv("ODOO_SRC", str(tmp_path / "no-18-here"))
+    series, root, how = odoo.newest_found("python3")
+    assert series is None and root is None and "no Odoo 19.0 found" in how and "no Odoo 18.0 found" in how
+    assert [cli.database_name(odoo.SERIES[name]) for name in SUPPORTED_SERIES] == ["devstack", "devstack19"]

@@ -14,9 +14,12 @@ _logger = logging.getLogger(__name__)
 
 
 def post_load():
-    from odoo.addons.base.models.ir_qweb import IrQWeb
+    from odoo.addons.base.models import ir_qweb
+
+    # The model class is IrQWeb on Odoo 18, IrQweb on 19.
+    qweb_class = getattr(ir_qweb, "IrQWeb", None) or ir_qweb.IrQweb
 
     def _pregenerate_assets_bundles(self):
         _logger.info("asset bundles not pregenerated (scripts/odoo_tests.py: no browser tests here)")
 
-    IrQWeb._pregenerate_assets_bundles = _pregenerate_assets_bundles
+    qweb_class._pregenerate_assets_bundles = _pregenerate_assets_bundles

@@ -2,7 +2,7 @@
 {
     "name": "Test runner support (scripts/odoo_tests.py)",
     "summary": "Server-wide only, never installed: skips the asset pregeneration meant for browser tours",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "license": "LGPL-3",
     "author": "Odoo Cloud Addons",
     "depends": ["base"],
