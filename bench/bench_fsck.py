@@ -63,7 +63,8 @@ def populate(server, conn, bucket: str, count: int) -> None:
 
 def raw_listing(client, bucket: str) -> int:
     count = 0
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 1000})
+    paginator = client.get_paginator("list_objects_v2")
+    pages = paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 1000})
     for page in pages:
         count += len(page.get("Contents", ()))
     return count
