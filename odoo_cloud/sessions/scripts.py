@@ -92,15 +92,23 @@ return 1
 
 #: Collect the predecessors of a soft-rotated session. KEYS[1] the session, KEYS[2] its family; ARGV[1] its
 #: value without the collection flag, ARGV[2] its TTL, ARGV[3] the key prefix of sessions, ARGV[4] its id.
-#: The session is rewritten only if it still exists (XX): a revoked session is never resurrected.
+#: The session is rewritten only if it still exists (a revoked session is never resurrected) and has not been
+#: superseded meanwhile (its `next_sid`/`deletion_time` stay). When a late request runs this on a superseded
+#: session, that session stays in the family, for its successor to collect.
 DELETE_PREDECESSORS = """
 local deleted = 0
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if sid ~= ARGV[4] then
     deleted = deleted + redis.call('DEL', ARGV[3] .. sid)
+    redis.call('SREM', KEYS[2], sid)
   end
 end
-redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'XX')
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, data = pcall(cjson.decode, string.sub(current, 22))
+  if not (ok and type(data) == 'table' and data['next_sid']) then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  end
+end
 return deleted
 """

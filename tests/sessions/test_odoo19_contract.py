@@ -188,3 +188,20 @@ def test_generate_key_and_is_valid_key_follow_odoo(store):
     assert len(keys) == 100 and all(len(k) == 84 and store.is_valid_key(k) for k in keys)
     for bad in ("A" * 83, "A" * 85, "A" * 83 + "\n", "A" * 83 + "/", None, 84, b"A" * 84):
         assert not store.is_valid_key(bad)
+
+
+def test_a_late_request_on_a_superseded_session_never_hides_it_from_its_successor(store, raw, clock):
+    session = logged_in(store)
+    store.rotate(session, soft=True)
+    first_successor = session.sid
+    clock.now += 3 * 3600
+    late = store.get(first_successor)  # a request still carrying the first successor's cookie...
+    store.rotate(session, soft=True)  # ...while the current tab rotates again
+    current = session.sid
+    clock.now += DELETION_DELAY + 1
+    store.delete_old_sessions(late)  # the late request collects the oldest id, not itself
+    still = stored(raw, store, first_successor)
+    assert still[NEXT_SID] == current and DELETION_TIME in still  # and does not un-supersede it
+    assert store.delete_old_sessions(session) == 1  # the successor collects it afterwards
+    family = {k.decode() for k in raw.scan_iter(match=store.keys.session_pattern(current[:ID_LENGTH]))}
+    assert family == {store.keys.session(current)}
