@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from . import logging as _logging
+from . import odoo_options as _odoo_options
 from . import platform as _platform
 from . import s3 as _s3
 from . import sessions as _sessions
@@ -19,6 +20,7 @@ from . import storage as _storage
 from . import swift as _swift
 from ._parse import ConfigError, EnvReader, Problem, Secret, mask_url
 from .logging import LoggingSettings
+from .odoo_options import OdooOptionSettings
 from .platform import PlatformSettings
 from .s3 import S3Settings
 from .sessions import SessionSettings
@@ -27,9 +29,9 @@ from .storage import StorageSettings
 from .swift import SwiftSettings
 
 __all__ = [
-    "ConfigError", "EnvReader", "LoggingSettings", "PlatformSettings", "Problem", "S3Settings", "Secret",
-    "SessionSettings", "Settings", "StatsdSettings", "StorageSettings", "SwiftSettings", "load_settings",
-    "mask_url",
+    "ConfigError", "EnvReader", "LoggingSettings", "OdooOptionSettings", "PlatformSettings", "Problem",
+    "S3Settings", "Secret", "SessionSettings", "Settings", "StatsdSettings", "StorageSettings",
+    "SwiftSettings", "load_settings", "mask_url",
 ]
 
 
@@ -42,6 +44,8 @@ class Settings:
     logging: LoggingSettings
     statsd: StatsdSettings
     platform: PlatformSettings
+    #: Odoo's own options met in the environment (Odoo 19 reads ODOO_<OPTION>)
+    odoo_options: OdooOptionSettings = field(default_factory=OdooOptionSettings)
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -55,6 +59,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         logging=_logging.read(env),
         statsd=_statsd.read(env),
         platform=_platform.read(env),
+        odoo_options=_odoo_options.read(env),
     )
     env.raise_if_problems()
     return settings
