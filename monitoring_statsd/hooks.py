@@ -85,8 +85,10 @@ def _json2_params(status):
     request = odoo.http.request
     if status in (401, 403, 404) or not request or request.registry is None:
         return None
-    env = getattr(request, "env", None)
-    if env is None or not env.uid:
+    # _serve_db has dropped request.env by now (http.py:2286): the bearer user is the thread's uid
+    # (update_env, http.py:1819; reset at each request's start), a browser session's is session.uid
+    uid = getattr(threading.current_thread(), "uid", None) or request.session.uid
+    if not uid:
         return None
     params = request.params or {}
     return _public_pair(request.registry, params.get("__model__"), params.get("__method__"))

@@ -302,6 +302,8 @@ def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):
         assert line["http_path"].split("?")[0] == response["path"]
         assert line["http_status"] == response["status"]
         assert line["dbname"] in (server.dbname, None)
+    if server.series == "19.0":  # 19 appends '#<model>.<method>' to the path: kept apart, path unchanged
+        assert access["acc-search"]["rpc_model_method"] == "res.partner.search_read"
     generated = responses["bad id with spaces"]["header"]
     assert generated != "bad id with spaces" and len(generated) == 32
     login = access["acc-authenticate"]
@@ -331,7 +333,9 @@ def test_metrics_reach_the_listener(odoo_run):
 
 # ---------------------------------------------------------------------------------- unauthenticated abuse
 HUGE = 5 * 1024 * 1024
-MEMORY_MARGIN_MB = 40  # 40 huge names kept would be >= 200 MB; parsing buffers come and go
+#: 40 huge names kept would be >= 200 MB; what parsing 5 MB bodies leaves in the allocator varies (up to
+#: ~45 MB seen on a loaded machine, after the warm-up)
+MEMORY_MARGIN_MB = 80
 
 
 def _worker_pid(server: OdooServer) -> int:
@@ -446,7 +450,7 @@ def test_anonymous_rpc_names_grow_no_memory_and_no_metric(odoo_installed, statsd
     server.start(workers=1)
     try:
         worker = _worker_pid(server)
-        _anonymous_abuse(server, "warm", 2, 1, 2)  # allocator pools, caches, imports
+        _anonymous_abuse(server, "warm", 6, 2, 2)  # allocator arenas for 5 MB bodies, caches, imports
         before = _rss_mb(worker)
         _anonymous_abuse(server, "abuse", huge_count=40, shapes_count=5, distinct_count=600)
         assert _worker_pid(server) == worker, "the worker was replaced: its memory was not measured"
