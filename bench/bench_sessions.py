@@ -94,6 +94,25 @@ def commands(client: redis.Redis) -> dict[str, int]:
             if k not in ("cmdstat_info", "cmdstat_config|resetstat")}
 
 
+def client_round_trips(store: RedisSessionStore, fn, count: int) -> float:
+    """Commands the store's client sends per call of `fn` (each one is a network round trip)."""
+    client = store.connection.client
+    original = client.execute_command
+    calls = 0
+
+    def counting(*args, **options):
+        nonlocal calls
+        calls += 1
+        return original(*args, **options)
+
+    client.execute_command = counting
+    try:
+        per_request(fn, count)
+    finally:
+        del client.execute_command
+    return calls / count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -160,6 +179,9 @@ def main() -> int:
             per_request(fn, 100)
             trips[name] = {k: v / 100 for k, v in commands(raw).items()}
 
+        # round trips as the client sends them (the server's commandstats also counts the script's calls)
+        measured = (("store get+save", ours), ("store get+unchanged save", ours_unchanged))
+        round_trips = {name: client_round_trips(store, fn, 100) for name, fn in measured}
         print(f"load average during the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
               f"({os.cpu_count()} CPUs; wall times stretch with load, compare ratios only)")
         print()
@@ -177,16 +199,16 @@ def main() -> int:
         print(f"ratio store get+save / raw GET+SET EX, paired batches of 50 (median of per-pair ratios) = "
               f"wall {paired[0]:.2f}x, client CPU {paired[1]:.2f}x (target <= {TARGET_RATIO}x)")
         print("round trips: store get = 1 (EVALSHA; GET/TTL[/EXPIRE] run inside it), save = 1 SET when "
-              "changed, 0 when unchanged")
+              "changed, 0 when unchanged; measured from the client: "
+              + ", ".join(f"{name} {value:g}" for name, value in round_trips.items()))
         raw.close()
         store.connection.close()
     missed = []
     if paired[0] > TARGET_RATIO:
         missed.append(f"store get+save / raw GET+SET EX = {paired[0]:.2f}x > {TARGET_RATIO}x")
     for name, most in (("store get+save", 2), ("store get+unchanged save", 1)):
-        total = sum(trips[name].values())
-        if total > most:
-            missed.append(f"{name}: {total:g} commands per request > {most}")
+        if round_trips[name] > most:
+            missed.append(f"{name}: {round_trips[name]:g} round trips per request > {most}")
     print("targets: " + ("all met" if not missed else "MISSED " + "; ".join(missed)))
     return 1 if missed else 0
 
