@@ -85,6 +85,26 @@ class TestMonitoringStatsd(HttpCase):
         self.assertEqual([n for n in names if n.startswith(("odoo.rpc.", "odoo.http.button."))], [name])
         self.assertEqual(hooks.metrics.dynamic_name_count(), 1)
 
+    def test_json2_timer_only_for_an_authenticated_existing_pair(self):
+        """Odoo 19's /json/2/<model>/<method> (module `rpc`); skipped where that route does not exist."""
+        if not self.env["ir.module.module"].search([("name", "=", "rpc"), ("state", "=", "installed")]):
+            self.skipTest("no /json/2 route (Odoo 18: no `rpc` module)")
+        bogus = "bogus.model." + "x" * 3000
+        self.assertEqual(self.url_open(f"/json/2/{bogus}/read", data="{}",
+                                       headers={"Content-Type": "application/json"}).status_code, 401)
+        self.authenticate("admin", "admin")
+        browser_tab = {"Content-Type": "application/json", "Sec-Fetch-Dest": "document",
+                       "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-User": "?1"}
+        unknown = self.url_open(f"/json/2/{bogus}/read", data="{}", headers=browser_tab)
+        self.assertEqual(unknown.status_code, 404)
+        response = self.url_open("/json/2/res.partner/search_count", data='{"domain": []}',
+                                 headers=browser_tab)
+        self.assertEqual(response.status_code, 200, response.text[:300])
+        name = "odoo.rpc.odootests.test.res_partner.search_count"
+        names = self.names([name])
+        self.assertIn(name, names)
+        self.assertEqual([n for n in names if n.startswith("odoo.rpc.")], [name])
+
     def test_no_daemon_never_fails_a_request(self):
         closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         closed.bind(("127.0.0.1", 0))
