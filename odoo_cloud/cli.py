@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Optional, TextIO
 
+from .config.platform import DEFAULT_SOURCE, RunningEnv, resolve_running_env
 from .environments import KNOWN_ENVIRONMENTS, Report, check_environment
 from .masking import mask_secrets
 
@@ -51,12 +52,13 @@ def _add_check_parser(subparsers) -> None:
                     "database. Exit 0: all good; 1: problems; 2: usage; 3: a --connect probe failed; "
                     "4: odoo-cloud itself crashed (a bug, traceback on stderr).")
     parser.add_argument("--env", metavar="ENV",
-                        help="running environment to check for (default: running_env of -c FILE, "
-                             "then $RUNNING_ENV, then $ODOO_STAGE, "
-                             f"then 'test' like server_environment); one of {', '.join(KNOWN_ENVIRONMENTS)}")
+                        help="running environment to check for (default: exactly as server_environment: "
+                             "running_env of -c FILE or $ODOO_RC, then $RUNNING_ENV if set (even empty), "
+                             "else $ODOO_STAGE, used when non-empty, else 'test'); "
+                             f"one of {', '.join(KNOWN_ENVIRONMENTS)}")
     parser.add_argument("-c", "--config", metavar="FILE",
-                        help="Odoo configuration file: its 'running_env' option wins over $RUNNING_ENV, "
-                             "as with server_environment")
+                        help="Odoo configuration file (default: $ODOO_RC when it exists): its 'running_env' "
+                             "option wins over $RUNNING_ENV, as with server_environment")
     parser.add_argument("--database", metavar="DB",
                         help="database name, replaces {db} in bucket/container names")
     parser.add_argument("--location", choices=("file", "db", "s3", "swift"),
@@ -127,30 +129,59 @@ def print_report(report: Report, out: TextIO, source: str) -> None:
         out.write("configuration OK\n")
 
 
+#: config-file values Odoo 18 turns into booleans (``load()``) while Odoo 19 keeps the text
+_SERIES_DEPENDENT_VALUES = ("True", "true", "False", "false")
+
+
 def running_env_from_config(path: str) -> Optional[str]:
-    """`running_env` of an Odoo configuration file's [options] (None when absent)."""
+    """`running_env` of an Odoo configuration file's [options] as Odoo reads it (None when absent/empty).
+
+    Odoo reads the file with RawConfigParser (surrounding blanks stripped). A boolean-looking value is
+    refused: Odoo 18 reads it as a boolean (``false``: ignored, then the variables decide; ``true``: True)
+    and Odoo 19 as text, so no answer would be right on both series.
+    """
     parser = configparser.RawConfigParser()
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)
     except (OSError, configparser.Error) as error:
         raise ValueError(f"cannot read Odoo configuration {path}: {error}") from None
-    value = parser.get("options", "running_env", fallback="").strip()
+    value = parser.get("options", "running_env", fallback="")
+    if value in _SERIES_DEPENDENT_VALUES:
+        raise ValueError(f"running_env in {path} is {value!r}: Odoo 18 reads that as a boolean and Odoo 19 "
+                         f"as text; expected one of {', '.join(KNOWN_ENVIRONMENTS)}")
     return value or None
+
+
+def config_file(args: argparse.Namespace, environ) -> Optional[str]:
+    """The Odoo configuration file Odoo would read: -c FILE, else $ODOO_RC when that file exists
+    (Odoo 18 and 19 both fall back to ODOO_RC; ~/.odoorc is not looked at)."""
+    if args.config:
+        return args.config
+    odoo_rc = environ.get("ODOO_RC")
+    return odoo_rc if odoo_rc and os.path.isfile(odoo_rc) else None
+
+
+def resolve_check_env(args: argparse.Namespace, environ) -> RunningEnv:
+    """What `check` judges: --env when given, else exactly server_environment's resolution."""
+    if args.env:
+        return RunningEnv(args.env, "--env")
+    path = config_file(args, environ)
+    value = running_env_from_config(path) if path else None
+    return resolve_running_env(environ, value, f"running_env in {path}")
 
 
 def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) -> int:
     environ = os.environ if environ is None else environ
-    running_env, label = args.env or None, "--env"
-    if running_env is None and args.config:
-        try:
-            running_env = running_env_from_config(args.config)
-        except ValueError as error:
-            sys.stderr.write(f"odoo-cloud check: {error}\n")
-            return EXIT_USAGE
-        label = f"running_env in {args.config}"
+    try:
+        resolved = resolve_check_env(args, environ)
+    except ValueError as error:
+        sys.stderr.write(f"odoo-cloud check: {error}\n")
+        return EXIT_USAGE
+    # the default is left to check_environment: it resolves it the same way and says why in a note
+    running_env = None if resolved.source == DEFAULT_SOURCE else resolved.value
     report = check_environment(running_env, environ, location=args.location, dbname=args.database,
-                               running_env_variable=label)
+                               running_env_variable=resolved.source)
     # probing with a wrong configuration could write a probe object into another environment's bucket
     probes = _probes(report, args) if args.connect and not report.problems else []
     ready = _readiness(report, args, environ) if args.connect and not report.problems else []

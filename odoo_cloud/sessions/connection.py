@@ -21,15 +21,26 @@ from ..config.sessions import SessionSettings
 RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
+#: longest pause between two attempts (redis-py's exponential backoff, capped)
+BACKOFF_CAP = 0.2
+
+
 def client_options(settings: SessionSettings) -> dict:
     """Timeouts and bounded retries shared by every way of reaching Redis."""
     return {
         "socket_timeout": settings.timeout,
         "socket_connect_timeout": settings.connect_timeout,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), settings.retries),
+        "retry": Retry(ExponentialBackoff(cap=BACKOFF_CAP, base=0.02), settings.retries),
         "retry_on_error": list(RETRYABLE),
         "health_check_interval": 0,
     }
+
+
+def failure_deadline(settings: SessionSettings) -> float:
+    """The longest one store call may wait before it raises on an outage: every attempt may spend its
+    connect and read timeouts, with a capped backoff in between. "Fails fast" means within this."""
+    attempts = settings.retries + 1
+    return attempts * (settings.connect_timeout + settings.timeout) + settings.retries * BACKOFF_CAP
 
 
 def build_client(settings: SessionSettings) -> redis.Redis:

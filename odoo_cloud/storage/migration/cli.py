@@ -51,11 +51,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def default_data_dir() -> str:
-    """Odoo's default data_dir (appdirs user_data_dir of 'Odoo'), overridable with ODOO_DATA_DIR."""
-    return os.environ.get("ODOO_DATA_DIR") or str(Path.home() / ".local" / "share" / "Odoo")
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from .objects import VERIFY_MODES
 
@@ -77,7 +72,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--filestore", help="this database's filestore directory "
                                             "(default: <data-dir>/filestore/<database>)")
     parser.add_argument("--data-dir", default=None,
-                        help="Odoo's data_dir (default: $ODOO_DATA_DIR or ~/.local/share/Odoo)")
+                        help="Odoo's data_dir (default: $ODOO_DATA_DIR as Odoo 19 reads it, else "
+                             "$XDG_DATA_HOME/Odoo or ~/.local/share/Odoo)")
     parser.add_argument("--batch-size", type=_positive_int, default=200, help="rows per committed batch")
     parser.add_argument("--workers", type=_positive_int, default=8, help="concurrent uploads/downloads")
     parser.add_argument("--limit", type=_positive_int, default=None, help="move at most this many rows")
@@ -144,7 +140,7 @@ def _migrate(args, settings, database) -> int:
 
     dbname = database.dbname
     filestore_dir = Path(args.filestore) if args.filestore else (
-        Path(args.data_dir or default_data_dir()) / "filestore" / dbname)
+        Path(args.data_dir or settings.odoo_options.data_dir) / "filestore" / dbname)
     try:
         rules = keep_in_db_rules(database)
         stores = {}
