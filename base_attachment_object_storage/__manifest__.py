@@ -10,5 +10,5 @@
     "depends": ["base"],
     "external_dependencies": {"python": ["odoo-cloud"]},
     "data": ["data/ir_config_parameter.xml", "data/ir_cron_fsck.xml"],
-    "installable": True,
+    "uninstall_hook": "uninstall_hook",
 }

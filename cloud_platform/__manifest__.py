@@ -18,6 +18,4 @@
         "monitoring_statsd",
     ],
     "external_dependencies": {"python": ["odoo-cloud"]},
-    "data": [],
-    "installable": True,
 }

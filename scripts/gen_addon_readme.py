@@ -6,10 +6,10 @@
 
 Why not oca-gen-addon-readme itself: it is not published on PyPI (OCA installs it from its maintainer-tools
 repository) and it converts Markdown with pandoc, a binary neither the venv nor CI has. The fragments use a
-small Markdown subset (paragraphs, `-` lists, pipe tables, fenced and indented code, inline code, bold, links), converted
-here; tests/test_addon_readmes.py parses every result with docutils, so a construct this converter gets
-wrong fails there instead of shipping broken reStructuredText. The README.rst is what whool (through
-manifestoo-core) puts in the wheel's long description.
+small Markdown subset (paragraphs, `-` lists, pipe tables, fenced and indented code, inline code, bold,
+links), converted here; tests/packaging/test_addon_readmes.py parses every result with docutils, so a
+construct this converter gets wrong fails there instead of shipping broken reStructuredText. The
+README.rst is what whool (through manifestoo-core) puts in the wheel's long description.
 """
 from __future__ import annotations
 
@@ -205,7 +205,7 @@ def render(addon: Path) -> str:
     contributors = readme / "CONTRIBUTORS.md"
     if contributors.is_file():
         lines += _title("Contributors", "~")
-        lines += markdown_to_rst(contributors.read_text(encoding="utf-8")).rstrip().splitlines() + [""]
+        lines += [*markdown_to_rst(contributors.read_text(encoding="utf-8")).rstrip().splitlines(), ""]
     lines += _title("Maintainers", "~")
     lines += [f"This module is part of the `{website.rstrip('/').rsplit('/', 1)[-1]} "
               f"<{website}/tree/main/{addon.name}>`__ project on GitHub.", ""]

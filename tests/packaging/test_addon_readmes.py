@@ -75,9 +75,11 @@ def test_inline_markup_that_touches_words_is_escaped_so_docutils_reads_it():
 
 def test_blocks_lists_tables_code_and_headings():
     markdown = ("# Title\n\nA paragraph\nover two lines.\n\n- item one\n  continued\n- item two\n\n"
-                "| A | B |\n|---|---|\n| `x` | 1 |\n\n```shell\nodoo-cloud check\n```\n\n## Sub\n\ntext\n\n    indented code\n")
+                "| A | B |\n|---|---|\n| `x` | 1 |\n\n```shell\nodoo-cloud check\n```\n\n"
+                "## Sub\n\ntext\n\n    indented code\n")
     rst = gen.markdown_to_rst(markdown)
-    assert rst.startswith("Title\n~~~~~\n\nA paragraph\nover two lines.\n\n- item one\n  continued\n- item two\n")
+    assert rst.startswith("Title\n~~~~~\n\nA paragraph\nover two lines.\n\n"
+                          "- item one\n  continued\n- item two\n")
     assert "   * - A\n     - B\n   * - ``x``\n     - 1\n" in rst
     assert ".. code-block:: shell\n\n    odoo-cloud check\n" in rst
     assert "Sub\n^^^\n" in rst and rst.endswith("::\n\n    indented code\n")
