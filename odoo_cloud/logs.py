@@ -417,7 +417,7 @@ class JsonFormatter(_PythonJsonFormatter):
         self._second = (second, prefix)
         return prefix
 
-    def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
+    def _fields(self, record: logging.LogRecord) -> dict[str, Any]:  # noqa: C901, PLR0912, PLR0915  # hot path, flat on purpose
         # one flat function with a dict display: this runs for every log line of the server, and each
         # avoided call or store is measurable against the text formatter (bench/bench_logs.py)
         if self._thread_context:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from .config import Settings
+from .extras import missing_extra
 from .masking import mask_secrets
 from .storage.keys import PROBE_PREFIX  # the one key form besides content keys that a store writes
 
@@ -43,6 +44,7 @@ class ProbeFailed(Exception):
 
 def _describe(error: BaseException) -> str:
     """The exception type and message (a client's message may quote a URL: masked by `run_probe`)."""
+    error = missing_extra(error)
     text = str(error).strip() or repr(error)
     return f"{type(error).__name__}: {text}"
 

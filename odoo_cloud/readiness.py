@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from .extras import missing_extra
+
 __all__ = [
     "FAIL",
     "PASS",
@@ -168,6 +170,7 @@ class Check:
 
 
 def _describe(error: BaseException) -> str:
+    error = missing_extra(error)
     text = " ".join(str(error).split()) or repr(error)
     return f"{type(error).__name__}: {text}"[:500]
 
@@ -253,7 +256,15 @@ class Readiness:
 def redis_check(sessions, timeout: float) -> Check:
     """PING through a client of this process's own, with `timeout` and no retry (not the session
     store's client: its retries and longer timeouts are right for requests, not for a probe)."""
-    from .sessions.connection import RedisConnection
+    try:
+        from .sessions.connection import RedisConnection
+    except ImportError as error:  # redis is the `[redis]` extra: the check fails saying so
+        missing = error
+
+        def unavailable() -> str:
+            raise missing
+
+        return Check("redis", unavailable)
 
     connection = RedisConnection(replace(sessions, timeout=timeout, connect_timeout=timeout, retries=0))
 

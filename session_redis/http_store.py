@@ -51,7 +51,7 @@ class RedisSession(_series.SessionBase):
     def __setitem__(self, item, value):
         try:
             value = codec.clone(value)
-        except (TypeError, ValueError, RecursionError):
+        except (TypeError, ValueError, RecursionError):  # pylint: disable=except-pass
             pass  # not storable: left out at save time, with an error log naming `item`
         data = self._Session__data
         if item not in data or data[item] != value:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import odoo
-from odoo import _, api, models
+from odoo import api, models
 from odoo.exceptions import AccessError, UserError
 
 from odoo_cloud.storage import SCHEMES, StorageError, rules
@@ -37,7 +37,7 @@ class IrAttachment(models.Model):
     def force_storage(self):
         """Core's entry point, admin only: move every attachment to the configured location."""
         if not self.env.is_admin():
-            raise AccessError(_("Only administrators can execute this action."))
+            raise AccessError(self.env._("Only administrators can execute this action."))
         report = self.migrate_storage()
         if report["failed"]:
             _logger.warning("force_storage: %d attachment(s) could not be moved, see the log above",
@@ -54,9 +54,9 @@ class IrAttachment(models.Model):
         again, and returns the report as a dict (moved, kept_in_db, failed, failures, remaining...).
         """
         if not self.env.is_admin():
-            raise AccessError(_("Only administrators can execute this action."))
+            raise AccessError(self.env._("Only administrators can execute this action."))
         if verify not in VERIFY_MODES:
-            raise UserError(_("verify must be one of %(modes)s", modes=", ".join(VERIFY_MODES)))
+            raise UserError(self.env._("verify must be one of %(modes)s", modes=", ".join(VERIFY_MODES)))
         location = location or self.env["ir.config_parameter"].sudo().get_param(LOCATION_PARAMETER, "file")
         if storage_settings().storage.disabled:
             _logger.warning("DISABLE_ATTACHMENT_STORAGE is set: attachment migration to %s skipped", location)
@@ -81,9 +81,9 @@ class IrAttachment(models.Model):
         try:
             report = engine.run()
         except (MigrationAborted, StorageError) as exc:
-            raise UserError(_("Attachment migration to %(location)s stopped: %(error)s. Batches done so "
-                              "far are committed; run it again to resume.", location=location,
-                              error=exc)) from None
+            raise UserError(self.env._(
+                "Attachment migration to %(location)s stopped: %(error)s. Batches done so "
+                "far are committed; run it again to resume.", location=location, error=exc)) from None
         finally:
             self.env.invalidate_all(flush=False)
         return report.as_dict()

@@ -12,7 +12,7 @@ import logging
 import threading
 
 import psycopg2
-from odoo import _, api, models
+from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.sql_db import connection_info_for
 from odoo.tools import config
@@ -157,7 +157,7 @@ class IrAttachment(models.Model):
             try:
                 gc.check_grace_seconds(options["grace_seconds"])
             except ValueError as error:
-                raise UserError(_("System parameter %(error)s", error=error)) from None
+                raise UserError(self.env._("System parameter %(error)s", error=error)) from None
         return options
 
     @api.model

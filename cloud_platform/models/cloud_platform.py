@@ -13,6 +13,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
 from odoo_cloud.environments import DEV, KNOWN_ENVIRONMENTS, LOCATION_PARAMETER, check_environment
+from odoo_cloud.storage import SCHEMES
 
 _logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class CloudPlatform(models.AbstractModel):
             _logger.info("cloud_platform: running_env dev: %s left at %r, nothing migrated",
                          LOCATION_PARAMETER, before)
             return done
+        self._require_store_addon(target)
         if before != target:
             params.set_param(LOCATION_PARAMETER, target)
             _logger.info("cloud_platform: %s set from %r to %r for running_env %r",
@@ -108,6 +110,15 @@ class CloudPlatform(models.AbstractModel):
         if migrate:
             done["migration"] = self._migrate_attachments(**migration_options)
         return done
+
+    @api.model
+    def _require_store_addon(self, location):
+        """This addon depends on neither store (installing it must not pull boto3 and swiftclient): the
+        store of the environment needs its own addon, `attachment_s3` or `attachment_swift`."""
+        if location in SCHEMES and location not in self.env["ir.attachment"]._object_storage_schemes():
+            raise UserError(self.env._(
+                "cloud_platform: the environment stores attachments in %(location)s: install the addon "
+                "attachment_%(location)s first (it brings that store's client library)", location=location))
 
     @api.model
     def _refuse(self, report, problems, unsafe):

@@ -392,7 +392,7 @@ def plan_collection(cr: Cursor, store: ObjectStore, *, me: Optional[DatabaseIden
     return plan
 
 
-def _resolve(cr: Cursor, record: OwnerRecord, me: DatabaseIdentity,
+def _resolve(cr: Cursor, record: OwnerRecord, me: DatabaseIdentity,  # noqa: C901, PLR0912  # one early return per refusal reason
              connect: Optional[Connect]) -> tuple[list[str], Optional[str]]:
     """(names of the databases of this cluster that `record` stands for, why it cannot be checked)."""
     who = record.describe()

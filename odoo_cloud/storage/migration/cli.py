@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
         database.close()
 
 
-def _migrate(args, settings, database) -> int:
+def _migrate(args, settings, database) -> int:  # noqa: C901, PLR0912, PLR0915  # issue 14 item 5 splits it
     from ...storage.errors import StorageError
     from ...storage.factory import build_store, configured_scheme
     from ..rules import RulesError

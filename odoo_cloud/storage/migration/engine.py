@@ -345,7 +345,7 @@ class Engine:
                 start += 1
             yield chunk
 
-    def _migrate_batch(self, pool: ThreadPoolExecutor, rows: list[_Row], report: Report):
+    def _migrate_batch(self, pool: ThreadPoolExecutor, rows: list[_Row], report: Report):  # noqa: C901, PLR0912, PLR0915  # issue 14 item 5 splits it into named steps
         units = self._units(rows)
         once = _Once(self.writer) if self.writer else None
         budget = _ByteBudget(self.options.max_inflight_bytes)
