@@ -121,8 +121,8 @@ class EnvReader:
             return default
 
     # -- typed readers ----------------------------------------------------
-    def str(self, name: str, default: Optional[str] = None, required: bool = False,
-            pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
+    def text(self, name: str, default: Optional[str] = None, required: bool = False,
+             pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
         value = self.raw(name)
         if value is None:
             if required:
@@ -142,7 +142,7 @@ class EnvReader:
             return None
         return Secret(value)
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def flag(self, name: str, default: bool = False) -> bool:
         def parse(value: str) -> bool:
             word = value.lower()
             if word in TRUE_WORDS:
@@ -153,8 +153,8 @@ class EnvReader:
 
         return self._typed(name, default, parse, BOOL_FORM)
 
-    def int(self, name: str, default: Optional[int] = None, minimum: Optional[int] = None,
-            maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]:
+    def integer(self, name: str, default: Optional[int] = None, minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]:
         bounds = []
         if minimum is not None:
             bounds.append(f">= {minimum}")
@@ -170,8 +170,8 @@ class EnvReader:
 
         return self._typed(name, default, parse, form)
 
-    def float(self, name: str, default: Optional[float] = None, minimum: float = 0.0,
-              expected: Optional[str] = None) -> Optional[float]:
+    def number(self, name: str, default: Optional[float] = None, minimum: float = 0.0,
+               expected: Optional[str] = None) -> Optional[float]:
         form = expected or f"a number >= {minimum:g} (seconds)"
 
         def parse(value: str) -> float:
@@ -183,11 +183,11 @@ class EnvReader:
         return self._typed(name, default, parse, form)
 
     def port(self, name: str, default: Optional[int] = None) -> Optional[int]:
-        return self.int(name, default, minimum=1, maximum=65535,
-                        expected="a TCP/UDP port number between 1 and 65535")
+        return self.integer(name, default, minimum=1, maximum=65535,
+                            expected="a TCP/UDP port number between 1 and 65535")
 
     def ttl(self, name: str, default: Optional[int] = None) -> Optional[int]:
-        return self.int(name, default, minimum=1, expected="a duration in whole seconds >= 1")
+        return self.integer(name, default, minimum=1, expected="a duration in whole seconds >= 1")
 
     def url(self, name: str, schemes: tuple[str, ...], default: Optional[str] = None,
             required: bool = False, secret_parts: bool = True) -> Optional[str]:

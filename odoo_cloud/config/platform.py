@@ -38,10 +38,10 @@ def read(env: EnvReader) -> PlatformSettings:
             running_env, variable = env.raw(name), name
             break
     return PlatformSettings(
-        unsafe=env.bool("ODOO_CLOUD_PLATFORM_UNSAFE"),
+        unsafe=env.flag("ODOO_CLOUD_PLATFORM_UNSAFE"),
         running_env=running_env,
         running_env_variable=variable,
-        project=env.str("ODOO_CLOUD_PLATFORM_PROJECT", pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
+        project=env.text("ODOO_CLOUD_PLATFORM_PROJECT", pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
         storage=env.choice("ODOO_CLOUD_PLATFORM_STORAGE", STORAGE_CHOICES),
-        redis_prefix_unstructured=env.bool("ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED"),
+        redis_prefix_unstructured=env.flag("ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED"),
     )

@@ -18,7 +18,7 @@ from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
 from .errors import ObjectNotFound, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config._parse import Secret
+    from ..config import Secret
     from ..config.swift import SwiftSettings
 
 HEAD_BEFORE_PUT_MIN_SIZE = 16 * 1024 * 1024
