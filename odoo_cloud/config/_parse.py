@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional, TypeVar
 from urllib.parse import urlsplit
 
+from ..errors import Misconfigured
 from ..masking import MASK, mask_secrets
 
 T = TypeVar("T")
@@ -72,7 +73,7 @@ class Problem:
         return f"{self.variable}={self.found}: expected {self.expected}"
 
 
-class ConfigError(ValueError):
+class ConfigError(Misconfigured, ValueError):
     """Raised once with every problem found, each naming its variable."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Optional
 
+from ..errors import DataIntegrity
+
 try:
     import orjson
 except ImportError:  # optional speed-up: the stdlib codec below is complete on its own
@@ -49,7 +51,7 @@ _LONG_NUMBER = b"1" * 19
 _SET_MEMBERS = (str, int, float, bool, type(None), date)
 
 
-class CorruptSession(ValueError):
+class CorruptSession(DataIntegrity, ValueError):
     """Bytes under a session key that are not a session written by this store."""
 
 

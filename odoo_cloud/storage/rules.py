@@ -14,14 +14,16 @@ import json
 from collections.abc import Mapping
 from typing import Optional
 
+from ..errors import Misconfigured
+
 PARAMETER = "ir_attachment.storage.force.database"
 DEFAULT_RULES: dict[str, int] = {"image/": 51200, "application/javascript": 0, "text/css": 0}
 RULES_FORM = ('a mapping of mimetype prefix to max size in bytes (0 = any size), e.g. '
               '{"image/": 51200, "application/javascript": 0, "text/css": 0}')
 
 
-class RulesError(ValueError):
-    pass
+class RulesError(Misconfigured, ValueError):
+    """The rules parameter (ir_attachment.storage.force.database) is not a valid mapping."""
 
 
 def parse_rules(text: Optional[str]) -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import Optional, Protocol
 from .. import gc as object_gc
 from . import location as loc
 from .db import Database, commits
-from .errors import MigrationAborted, MissingSource, RowError
+from .errors import MigrationDataMismatch, MigrationMisconfigured, MissingSource, RowError
 from .filestore import Filestore, FilestoreError, MissingFile
 from .report import Failure, Progress, Report
 
@@ -518,10 +518,10 @@ class Engine:
     def _read(self, store_fname: str) -> bytes:
         if "://" in store_fname:
             if self.read_object is None:
-                raise MigrationAborted(f"no object store configured to read {store_fname}")
+                raise MigrationMisconfigured(f"no object store configured to read {store_fname}")
             return self.read_object(store_fname)
         if self.filestore is None:
-            raise MigrationAborted(f"no filestore directory configured to read {store_fname}")
+            raise MigrationMisconfigured(f"no filestore directory configured to read {store_fname}")
         try:
             return self.filestore.read(store_fname)
         except MissingFile as exc:
@@ -548,7 +548,8 @@ class Engine:
             stored_size, stored_md5 = self.db.fetchone()
             if (stored_size or 0) != result.size or (
                     result.size and stored_md5 != hashlib.md5(result.data_for_db).hexdigest()):
-                raise MigrationAborted(f"attachment {row.id}: the database returned other bytes than written")
+                raise MigrationDataMismatch(
+                    f"attachment {row.id}: the database returned other bytes than written")
             if row.keep_in_db and self.target.kind != loc.DB:
                 report.kept_in_db += 1
         result.data_for_db = None
