@@ -32,7 +32,7 @@ from ..errors import DataIntegrity
 try:
     import orjson
 except ImportError:  # optional speed-up: the stdlib codec below is complete on its own
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 _logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class StoredSession:
     kind: str  # "a" or "n"
     written_at: int
     payload: bytes  # the JSON part, compared on save to skip unchanged sessions
-    data: dict
+    data: dict[str, Any]
 
 
 def _tag(obj: Any) -> Any:
@@ -90,7 +90,7 @@ def _escape(value: Any) -> Any:
     return value
 
 
-def _untag(obj: dict) -> Any:
+def _untag(obj: dict[str, Any]) -> Any:
     tag = obj.get(TAG)
     if tag is None and TAG not in obj:
         return obj

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -21,7 +21,7 @@ from ..config.sessions import SessionSettings
 RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
-def client_options(settings: SessionSettings) -> dict:
+def client_options(settings: SessionSettings) -> dict[str, Any]:
     """Timeouts and bounded retries shared by every way of reaching Redis."""
     return {
         "socket_timeout": settings.timeout,
@@ -46,8 +46,11 @@ def build_client(settings: SessionSettings) -> redis.Redis:
         sentinel_options = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
         if settings.sentinel_password:
             sentinel_options["password"] = settings.sentinel_password.reveal()
-        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options, **options)
-        return sentinel.master_for(settings.sentinel_master_name, password=password)
+        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options,  # type: ignore[no-untyped-call]
+                            **options)
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            settings.sentinel_master_name, password=password)
+        return master
     return redis.Redis(host=settings.host, port=settings.port, password=password, **options)
 
 

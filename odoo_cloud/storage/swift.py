@@ -40,9 +40,10 @@ class ConnectionPool:
         from keystoneauth1.identity import v3
 
         cfg = self.settings
+        # None only when unset (the platform check names the variable): keystoneauth refuses it, as before
         auth = v3.Password(
-            auth_url=cfg.auth_url, username=cfg.account,
-            password=cfg.password.reveal() if cfg.password else None,
+            auth_url=cfg.auth_url, username=cfg.account,  # type: ignore[arg-type]
+            password=cfg.password.reveal() if cfg.password else None,  # type: ignore[arg-type]
             project_name=cfg.project_name, user_domain_name=cfg.user_domain_name,
             project_domain_name=cfg.project_domain_name)
         return ks_session.Session(auth=auth, timeout=cfg.read_timeout)
@@ -93,7 +94,8 @@ class ConnectionPool:
         with self.connection() as conn:
             if not conn.url:
                 _call(conn.get_auth, "authenticate", "?", None)
-            return conn.url
+            url: str = conn.url
+            return url
 
 
 def _translate(exc: Exception, action: str, container: str, key: Optional[str]) -> StorageError:
@@ -194,7 +196,8 @@ class SwiftStore(ObjectStore):
         return True
 
     def _get(self, bucket: str, key: str) -> bytes:
-        return self._do("get", bucket, key, lambda c: c.get_object(bucket, key))[1]
+        data: bytes = self._do("get", bucket, key, lambda c: c.get_object(bucket, key))[1]
+        return data
 
     def _head(self, bucket: str, key: str) -> ObjectInfo:
         headers = self._do("head", bucket, key, lambda c: c.head_object(bucket, key))

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
     from . import db as dbmod
 
     try:
-        database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect_dbname(args.database)
+        database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect(dbname=args.database)
     except Exception as exc:  # psycopg2.OperationalError: its message names host/port, never the password
         _logger.error("cannot connect to the database: %s", mask_secrets(str(exc).strip()))
         return EXIT_ABORTED
