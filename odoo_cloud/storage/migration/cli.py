@@ -15,11 +15,15 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ...masking import mask_secrets
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...config import Settings
+    from .db import PsycopgDatabase
 
 EXIT_OK = 0
 EXIT_FAILED_ROWS = 1
@@ -56,7 +60,7 @@ def default_data_dir() -> str:
     return os.environ.get("ODOO_DATA_DIR") or str(Path.home() / ".local" / "share" / "Odoo")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     from .objects import VERIFY_MODES
 
     parser = subparsers.add_parser(
@@ -103,7 +107,7 @@ def _setup_logging() -> None:
         _logger.setLevel(logging.INFO)
 
 
-def run(args: argparse.Namespace, environ=None) -> int:
+def run(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None) -> int:
     """Run one migration as described by parsed `args`; returns the exit status."""
     _setup_logging()
     environ = os.environ if environ is None else environ
@@ -131,7 +135,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
         database.close()
 
 
-def _migrate(args, settings, database) -> int:
+def _migrate(args: argparse.Namespace, settings: Settings, database: PsycopgDatabase) -> int:
     from ...storage.errors import StorageError
     from ...storage.factory import build_store, configured_scheme
     from ..rules import RulesError

@@ -23,6 +23,14 @@ class Database(Protocol):
     def rollback(self) -> None: ...
 
 
+def one_row(db: Database) -> Sequence[Any]:
+    """The row of a query that always returns one (count(*), to_regclass, an UPDATE ... RETURNING by id)."""
+    row = db.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row
+
+
 class PsycopgDatabase:
     """A psycopg2 connection seen as one cursor with commit/rollback, like Odoo's ``env.cr``."""
 
