@@ -27,6 +27,7 @@ test-odoo:
 
 lint:
 	$(PY) -m ruff check odoo_cloud devstack scripts tests bench */models */tests
+	$(PY) -m mypy
 
 bench:
 	$(PY) -m bench

@@ -46,9 +46,9 @@ def build_client(settings: SessionSettings) -> redis.Redis:
         sentinel_options = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
         if settings.sentinel_password:
             sentinel_options["password"] = settings.sentinel_password.reveal()
-        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options,  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options,
                             **options)
-        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        master: redis.Redis = sentinel.master_for(
             settings.sentinel_master_name, password=password)
         return master
     return redis.Redis(host=settings.host, port=settings.port, password=password, **options)

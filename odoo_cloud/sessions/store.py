@@ -12,7 +12,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Optional
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import redis
 
@@ -24,6 +25,9 @@ from .errors import SessionStoreUnavailable
 from .expiry import ANONYMOUS, AUTHENTICATED, ExpiryPolicy
 from .keys import KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
 from .session import Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config.sessions import SessionSettings
 
 _logger = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ class RedisSessionStore:
         self.expiry = expiry
         self.session_class = session_class
         self.clock = clock or _now
-        self._vacuum_script = redis.commands.core.Script(None, _VACUUM_SCRIPT.encode())
+        self._vacuum_script = redis.commands.core.Script(None, _VACUUM_SCRIPT.encode())  # type: ignore[arg-type]
         # the read runs on every request: EVALSHA sent directly, pre-encoded, with the key as its only
         # argument (redis-py's Script wrapper costs ~15 µs more per call), NOSCRIPT handled in _read
         self._get_script = _GET_SCRIPT.format(
@@ -98,8 +102,8 @@ class RedisSessionStore:
         self._get_sha = hashlib.sha1(self._get_script.encode()).hexdigest().encode("ascii")
 
     @classmethod
-    def from_settings(cls, settings, session_class: Callable[..., Any] = Session,
-                      **kwargs) -> RedisSessionStore:
+    def from_settings(cls, settings: SessionSettings, session_class: Callable[..., Any] = Session,
+                      **kwargs: Any) -> RedisSessionStore:
         return cls(
             RedisConnection(settings),
             KeyLayout(settings.key_prefix),
@@ -183,6 +187,7 @@ class RedisSessionStore:
         """Store `session` under its (new) id and drop `old_sid`, atomically (MULTI/EXEC)."""
         session.stored = None  # a rotated session is always written
         value, stored = self._prepare(session)
+        assert value is not None  # stored was cleared: _prepare always packs a value
         with operation("sessions.rotate") as op, self._redis("rotate"):
             op.nbytes = len(value)
             pipe = self.connection.client.pipeline(transaction=True)
@@ -231,10 +236,10 @@ class RedisSessionStore:
     # ------------------------------------------------------------------ helpers
     def _read(self, client: redis.Redis, key: str) -> Optional[bytes]:
         try:
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key)  # type: ignore[no-any-return]
         except redis.exceptions.NoScriptError:  # a restarted (or other) server: load the script once
             client.script_load(self._get_script)
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key)  # type: ignore[no-any-return]
 
     def _prepare(self, session: Any) -> tuple[Optional[bytes], codec.StoredSession]:
         """(value to SET or None when unchanged and not due, what is stored afterwards)."""
@@ -254,7 +259,7 @@ class RedisSessionStore:
         while True:
             cursor, keys = client.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
             if keys:
-                yield keys
+                yield keys  # type: ignore[misc]  # bytes: the client never decodes responses
             if cursor == 0:
                 return
 
@@ -278,7 +283,8 @@ class _UnavailableOnRedisError:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, traceback) -> bool:
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 traceback: Optional[TracebackType]) -> Literal[False]:
         if exc_type is None or not issubclass(exc_type, redis.exceptions.RedisError):
             return False
         cause = f"{type(exc).__name__}: {exc}"
