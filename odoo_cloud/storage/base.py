@@ -217,8 +217,6 @@ class ObjectStore(ABC):
     """
 
     scheme: ClassVar[str]
-    #: The server honours `If-None-Match: *` on PUT (set by a probe or a backend).
-    conditional_put: Optional[bool] = None
     #: Host-wide local copy of content-addressed objects, consulted by `get` and `open` (None: off).
     #: Never consulted by writes, deletes, `head`/`exists` or the GC.
     read_cache: Optional[ReadCache] = None

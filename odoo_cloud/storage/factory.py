@@ -41,10 +41,6 @@ class PerProcess(Generic[T]):
                     self._pid = pid
         return self._value  # type: ignore[return-value]
 
-    @property
-    def built(self) -> bool:
-        return self._pid == os.getpid()
-
 
 _lock = threading.Lock()
 _clients: dict[tuple[Any, ...], PerProcess[Any]] = {}

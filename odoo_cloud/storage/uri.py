@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .errors import InvalidKey
-from .keys import is_content_key, shown, validate_bucket, validate_key
+from .keys import shown, validate_bucket, validate_key
 
 SCHEMES = ("s3", "swift")
 
@@ -68,10 +68,6 @@ def is_object_uri(store_fname: Optional[str]) -> bool:
         return parse_uri(store_fname) is not None
     except InvalidKey:
         return False
-
-
-def is_sha1(key: str) -> bool:
-    return is_content_key(key)
 
 
 def bucket_for_db(template: str, dbname: Optional[str]) -> str:

@@ -95,12 +95,3 @@ def pending_sql(location: Location) -> tuple[str, list[object]]:
         f" ELSE {IN_DB_WITH_CONTENT} OR (store_fname IS NOT NULL AND NOT starts_with(store_fname, %s)) END)"
     )
     return sql, [*params, location.uri_prefix]
-
-
-def source_kind(store_fname: Optional[str]) -> str:
-    """db, file, or the URI scheme of an object store (s3, swift)."""
-    if not store_fname:
-        return DB
-    if "://" in store_fname:
-        return store_fname.split("://", 1)[0]
-    return FILE
