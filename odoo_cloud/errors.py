@@ -48,11 +48,3 @@ class DataIntegrity(OdooCloudError):
 
 #: the meanings, in the order above: every concrete error derives from exactly one
 MEANINGS: tuple[type[OdooCloudError], ...] = (Misconfigured, Unavailable, NotFound, Refused, DataIntegrity)
-
-
-def meaning_of(error: BaseException) -> type[OdooCloudError] | None:
-    """The meaning class of `error`, or None for an error that is not ours (or a bare family base)."""
-    for meaning in MEANINGS:
-        if isinstance(error, meaning):
-            return meaning
-    return None
