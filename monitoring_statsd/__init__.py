@@ -11,9 +11,8 @@ _logger = logging.getLogger(__name__)
 
 
 def post_load():
-    from odoo_cloud.config import ConfigError
+    from odoo_cloud.config import ConfigError, EnvReader
     from odoo_cloud.config import statsd as statsd_settings
-    from odoo_cloud.config._parse import EnvReader
 
     env = EnvReader(os.environ)
     settings = statsd_settings.read(env)

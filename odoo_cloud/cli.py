@@ -19,12 +19,16 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import Optional, TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 from .config.platform import DEFAULT_SOURCE, RunningEnv, resolve_running_env
 from .environments import KNOWN_ENVIRONMENTS, Report, check_environment
 from .masking import mask_secrets
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .preflight import ProbeResult
+    from .readiness import CheckResult
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -44,7 +48,7 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _add_check_parser(subparsers) -> None:
+def _add_check_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check", help="check the environment variables against the running environment's rules",
         description="Check the environment variables against the rules of the running environment "
@@ -75,7 +79,7 @@ def _add_check_parser(subparsers) -> None:
                         help=f"seconds allowed to each --connect probe (default {DEFAULT_TIMEOUT:g})")
 
 
-def _add_migrate_parser(subparsers) -> Optional[str]:
+def _add_migrate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> Optional[str]:
     """Register `migrate` from the migration engine; None, or why it is unavailable."""
     try:
         from .storage.migration import cli as migration_cli
@@ -87,7 +91,7 @@ def _add_migrate_parser(subparsers) -> Optional[str]:
     return None
 
 
-def _add_fsck_parser(subparsers) -> Optional[str]:
+def _add_fsck_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> Optional[str]:
     """Register `fsck` (needs psycopg2 and the store clients); None, or why it is unavailable."""
     try:
         from .storage import fsck_cli
@@ -153,16 +157,16 @@ def running_env_from_config(path: str) -> Optional[str]:
     return value or None
 
 
-def config_file(args: argparse.Namespace, environ) -> Optional[str]:
+def config_file(args: argparse.Namespace, environ: Mapping[str, str]) -> Optional[str]:
     """The Odoo configuration file Odoo would read: -c FILE, else $ODOO_RC when that file exists
     (Odoo 18 and 19 both fall back to ODOO_RC; ~/.odoorc is not looked at)."""
     if args.config:
-        return args.config
+        return str(args.config)
     odoo_rc = environ.get("ODOO_RC")
     return odoo_rc if odoo_rc and os.path.isfile(odoo_rc) else None
 
 
-def resolve_check_env(args: argparse.Namespace, environ) -> RunningEnv:
+def resolve_check_env(args: argparse.Namespace, environ: Mapping[str, str]) -> RunningEnv:
     """What `check` judges: --env when given, else exactly server_environment's resolution."""
     if args.env:
         return RunningEnv(args.env, "--env")
@@ -171,7 +175,8 @@ def resolve_check_env(args: argparse.Namespace, environ) -> RunningEnv:
     return resolve_running_env(environ, value, f"running_env in {path}")
 
 
-def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) -> int:
+def run_check(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None,
+              out: TextIO = sys.stdout) -> int:
     environ = os.environ if environ is None else environ
     try:
         resolved = resolve_check_env(args, environ)
@@ -202,7 +207,7 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
     return code
 
 
-def _probes(report: Report, args: argparse.Namespace) -> list:
+def _probes(report: Report, args: argparse.Namespace) -> list[ProbeResult]:
     from .storage import ownership
 
     # the stores' non-prod guard must judge the environment being checked, not the variables alone
@@ -213,7 +218,7 @@ def _probes(report: Report, args: argparse.Namespace) -> list:
         ownership.set_running_env(previous)
 
 
-def _run_probes(report: Report, args: argparse.Namespace) -> list:
+def _run_probes(report: Report, args: argparse.Namespace) -> list[ProbeResult]:
     from . import preflight
 
     # the store probe's write goes through the stores' non-prod guard: never into prod's bucket
@@ -226,7 +231,7 @@ def _run_probes(report: Report, args: argparse.Namespace) -> list:
     ]
 
 
-def _readiness(report: Report, args: argparse.Namespace, environ) -> list:
+def _readiness(report: Report, args: argparse.Namespace, environ: Mapping[str, str]) -> list[CheckResult]:
     """The checks of ``GET /web/health/ready``, run once from here (same code, same timeouts)."""
     from dataclasses import replace
 
@@ -238,7 +243,8 @@ def _readiness(report: Report, args: argparse.Namespace, environ) -> list:
     return readiness.run_checks(checks, args.timeout)
 
 
-def _postgres_connect(args: argparse.Namespace, environ, timeout: float):
+def _postgres_connect(args: argparse.Namespace, environ: Mapping[str, str],
+                      timeout: float) -> Optional[Callable[[], None]]:
     """A ``SELECT 1`` on the server of -c FILE's db_* options (else libpq's PG* variables); None when
     neither says where PostgreSQL is (an init container may not know it)."""
     options: dict[str, str] = {}
@@ -271,7 +277,8 @@ def _postgres_connect(args: argparse.Namespace, environ, timeout: float):
     return select_one
 
 
-def _print_text(report: Report, probes: list, connect: bool, out: TextIO, ready: Sequence = ()) -> None:
+def _print_text(report: Report, probes: list[ProbeResult], connect: bool, out: TextIO,
+                ready: Sequence[CheckResult] = ()) -> None:
     print_report(report, out, report.running_env_source)
     if not connect:
         return
@@ -296,7 +303,7 @@ def _print_text(report: Report, probes: list, connect: bool, out: TextIO, ready:
         out.write("connections OK\n")
 
 
-def _as_json(report: Report, probes: list, connect: bool, code: int) -> dict:
+def _as_json(report: Report, probes: list[ProbeResult], connect: bool, code: int) -> dict[str, Any]:
     """One object for scripts: what the text output says, nothing more (no secrets there either)."""
     return {
         "running_env": report.running_env,

@@ -24,13 +24,19 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Optional
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Optional
 
 from statsd import StatsClient
 
 from .config.statsd import StatsdSettings
 from .instrumentation import Operation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from .logs import WsgiCall
 
 __all__ = [
     "JSON2_PATH", "MAX_DYNAMIC_NAMES", "PREFIX", "Metrics", "NonBlockingStatsClient", "RateLimitedLog",
@@ -91,7 +97,7 @@ class RateLimitedLog:
         return True
 
 
-class NonBlockingStatsClient(StatsClient):
+class NonBlockingStatsClient(StatsClient):  # type: ignore[misc]  # statsd ships no types
     """statsd's UDP client on a non-blocking socket whose send errors are reported, rate-limited.
 
     The stock client swallows every error silently; an operator should learn once a minute that
@@ -251,11 +257,11 @@ class Metrics:
 
 
 # ------------------------------------------------------------------------------------------- WSGI timing
-def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[Metrics]],
+def wrap_wsgi_call(call: WsgiCall, metrics: Callable[[], Optional[Metrics]],
                    button_params: Optional[Callable[[], Optional[tuple[Any, Any]]]] = None,
                    sql_figures: Optional[Callable[[], tuple[Optional[int], Optional[float]]]] = None,
                    clock: Callable[[], float] = time.perf_counter, *,
-                   json2_params: Optional[Callable[[int], Optional[tuple[Any, Any]]]] = None) -> Callable:
+                   json2_params: Optional[Callable[[int], Optional[tuple[Any, Any]]]] = None) -> WsgiCall:
     """Time an unbound WSGI ``__call__(self, environ, start_response)``.
 
     `button_params` is asked for ``(model, method)`` while ``start_response`` runs (the framework's
@@ -266,17 +272,18 @@ def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[Metrics]],
     logged and never reaches the request.
     """
 
-    def __call__(self, environ, start_response):
+    def __call__(self: Any, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         current = metrics()
         if current is None:
             return call(self, environ, start_response)
         t0 = clock()
-        state = [None, None, None]  # status, button, rpc
+        state: list[Any] = [None, None, None]  # status, button, rpc
         path = environ.get("PATH_INFO", "")
         is_button = path.startswith(BUTTON_PATH)
         is_json2 = path.startswith(JSON2_PATH)
 
-        def start_response_timed(status, headers, exc_info=None):
+        def start_response_timed(status: str, headers: list[tuple[str, str]],
+                                 exc_info: Optional[OptExcInfo] = None) -> Callable[[bytes], object]:
             try:
                 state[0] = int(status[:3])
                 if is_button and button_params is not None:
@@ -297,7 +304,7 @@ def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[Metrics]],
             except Exception as exc:
                 current.errors.warning("statsd: request metrics failed: %s: %s", type(exc).__name__, exc)
 
-    __call__.__wrapped__ = call
+    __call__.__wrapped__ = call  # type: ignore[attr-defined]
     __call__.__name__ = getattr(call, "__name__", "__call__")
     __call__.__doc__ = getattr(call, "__doc__", None)
     return __call__

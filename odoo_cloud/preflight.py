@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from .config import Settings
+from .errors import Unavailable
 from .extras import missing_extra
 from .masking import mask_secrets
 from .storage.keys import PROBE_PREFIX  # the one key form besides content keys that a store writes
@@ -38,8 +39,9 @@ class ProbeResult:
         return {True: "ok", False: "FAILED", None: "skipped"}[self.ok]
 
 
-class ProbeFailed(Exception):
-    """A probe's own clear message (never carries a secret)."""
+class ProbeFailed(Unavailable):
+    """A probed dependency cannot serve this process as configured: the probe's own clear message
+    (never carries a secret)."""
 
 
 def _describe(error: BaseException) -> str:

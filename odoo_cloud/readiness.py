@@ -25,9 +25,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import SessionSettings, Settings
+    from .storage.base import ObjectStore
 
 from .extras import missing_extra
 
@@ -61,12 +65,13 @@ _AUTH_WORDS = ("authentication failed", "noauth", "wrongpass", "invalid password
                "access denied", "forbidden", "no pg_hba.conf entry", "permission denied")
 
 
-def _chain(error: BaseException):
+def _chain(error: BaseException) -> Iterator[BaseException]:
     seen = 0
-    while error is not None and seen < _CHAIN_LIMIT:
-        yield error
+    cause: Optional[BaseException] = error
+    while cause is not None and seen < _CHAIN_LIMIT:
+        yield cause
         seen += 1
-        error = error.__cause__ or error.__context__
+        cause = cause.__cause__ or cause.__context__
 
 
 def classify(error: BaseException) -> str:
@@ -132,7 +137,7 @@ class Check:
     """
 
     def __init__(self, name: str, probe: Callable[[], Optional[str]],
-                 prepare: Optional[Callable[[], None]] = None) -> None:
+                 prepare: Optional[Callable[[], object]] = None) -> None:
         self.name = name
         self.probe = probe
         self.prepare = prepare
@@ -253,7 +258,7 @@ class Readiness:
 
 
 # ----------------------------------------------------------------------------------------- the checks
-def redis_check(sessions, timeout: float) -> Check:
+def redis_check(sessions: SessionSettings, timeout: float) -> Check:
     """PING through a client of this process's own, with `timeout` and no retry (not the session
     store's client: its retries and longer timeouts are right for requests, not for a probe)."""
     try:
@@ -276,7 +281,8 @@ def redis_check(sessions, timeout: float) -> Check:
     return Check("redis", ping, prepare=lambda: connection.client)
 
 
-def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[str] = None) -> Check:
+def object_store_check(settings: Settings, scheme: str, timeout: float,
+                       dbname: Optional[str] = None) -> Check:
     """List at most one key of the write bucket/container: read-only and cheap, never a write.
 
     A missing bucket passes when the store may create it on first write (a fresh deployment must
@@ -288,14 +294,14 @@ def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[s
     name = settings.s3.bucket_name if scheme == "s3" else settings.swift.write_container
     unchecked = bool(name and "{db}" in name and not dbname)
 
-    def build():
+    def build() -> ObjectStore:
         from .storage.factory import build_store
 
         return build_store(scheme, probe_settings, dbname)
 
     def prepare() -> None:
         if not unchecked and scheme == "s3":
-            build().client  # noqa: B018 - builds this process's boto3 client (no network call)
+            build().client  # type: ignore[attr-defined]  # noqa: B018 - S3Store builds its boto3 client (no network call)
 
     def list_one() -> str:
         from .storage.errors import ObjectNotFound
@@ -324,14 +330,14 @@ def postgres_check(connect: Callable[[], Any]) -> Check:
     return Check("postgresql", select_one)
 
 
-def readiness_checks(settings, postgres: Optional[Callable[[], Any]] = None,
+def readiness_checks(settings: Settings, postgres: Optional[Callable[[], Any]] = None,
                      dbname: Optional[str] = None) -> list[Check]:
     """The checks this configuration needs: PostgreSQL (when `postgres` is given), Redis when sessions
     are in Redis, the write bucket/container when attachments go to object storage."""
     from .storage.factory import configured_scheme
 
     timeout = settings.readiness.timeout
-    checks = []
+    checks: list[Check] = []
     if postgres is not None:
         checks.append(postgres_check(postgres))
     if settings.sessions.enabled:

@@ -19,11 +19,11 @@ from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.sql_db import db_connect
 
-from odoo_cloud.config import ConfigError
 from odoo_cloud.storage import SCHEMES, StorageError, factory, gc, parse_uri, rules
 from odoo_cloud.storage.uri import has_object_scheme
 
 from . import _series
+from .errors import CORE_ERRORS
 from .reading import AttachmentStorageUnavailable, object_size, read_bytes
 from .settings import storage_settings
 from .stream import ObjectStoreStream
@@ -86,7 +86,7 @@ class IrAttachment(models.Model):
         """The store writing to this database's bucket/container; clear UserError when unusable."""
         try:
             return factory.build_store(scheme, storage_settings(), dbname=self.env.cr.dbname)
-        except (StorageError, ConfigError, ValueError) as exc:
+        except CORE_ERRORS as exc:
             raise UserError(self.env._("Attachment storage %(scheme)s is not usable: %(error)s",
                                        scheme=scheme, error=exc)) from None
 

@@ -23,6 +23,7 @@ from odoo_cloud.storage.migration import (
 )
 from odoo_cloud.storage.migration.objects import VERIFY_MODES, ObjectWriter, StoreReader
 
+from .errors import CORE_ERRORS
 from .settings import storage_settings
 
 _logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class IrAttachment(models.Model):
             reader = self._migration_reader()
             options = Options(batch_size=batch_size, workers=workers, limit=limit, dry_run=dry_run,
                               progress_interval=progress_interval)
-        except (StorageError, rules.RulesError, ValueError) as exc:
+        except CORE_ERRORS as exc:
             raise UserError(str(exc)) from None
         self.env.flush_all()
         database = self.env.cr if commit else NoCommitDatabase(self.env.cr)

@@ -17,9 +17,9 @@ from odoo.exceptions import UserError
 from odoo.sql_db import connection_info_for
 from odoo.tools import config
 
-from odoo_cloud.config import ConfigError
 from odoo_cloud.storage import ObjectNotFound, StorageError, factory, gc, ownership
 
+from .errors import CORE_ERRORS
 from .settings import storage_settings
 
 _logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _record(store, identity, running_env, role):
         ownership.register(store, identity, role, running_env)
     except ObjectNotFound:
         return  # a bucket that does not exist holds nothing of ours to protect
-    except (StorageError, ValueError) as error:
+    except CORE_ERRORS as error:
         _logger.warning("object storage: cannot record %s as %s of %s: %s", identity, role, store.prefix,
                         error)
 
@@ -121,7 +121,7 @@ class IrAttachment(models.Model):
             try:
                 store = factory.build_store(scheme, settings, dbname=self.env.cr.dbname, bucket=bucket)
                 targets.append((store, ownership.READER))
-            except (StorageError, ConfigError, ValueError) as error:
+            except CORE_ERRORS as error:
                 _logger.warning("object storage: cannot record this database as reader of %s://%s: %s",
                                 scheme, bucket, error)
 

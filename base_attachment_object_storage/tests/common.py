@@ -32,6 +32,7 @@ from odoo_cloud.storage import gc as object_gc
 
 from ..models.reading import AttachmentStorageUnavailable
 from ..models.settings import reset_settings, storage_settings
+from . import request_timeouts  # noqa: F401 - Swift's (connect, read) timeout under Odoo's test client
 
 # A stopped store must fail fast: one attempt, short connect timeout.
 FAIL_FAST = {

@@ -10,12 +10,14 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Optional, TypeVar
+from typing import Optional, TypeVar, overload
 from urllib.parse import urlsplit
 
+from ..errors import Misconfigured
 from ..masking import MASK, mask_secrets
 
 T = TypeVar("T")
+D = TypeVar("D")  # a default: a value of the read type, or None
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -56,7 +58,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
-    def __reduce__(self):  # pickling must not be a side door either way
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:  # pickling must not be a side door either way
         return (Secret, (self._value,))
 
 
@@ -72,7 +74,7 @@ class Problem:
         return f"{self.variable}={self.found}: expected {self.expected}"
 
 
-class ConfigError(ValueError):
+class ConfigError(Misconfigured, ValueError):
     """Raised once with every problem found, each naming its variable."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -109,8 +111,8 @@ class EnvReader:
         shown = "<unset>" if found is None else (MASK if secret else repr(mask_secrets(found)))
         self.problems.append(Problem(name, shown, expected))
 
-    def _typed(self, name: str, default: T, parse: Callable[[str], T], expected: str,
-               secret: bool = False) -> T:
+    def _typed(self, name: str, default: D, parse: Callable[[str], T], expected: str,
+               secret: bool = False) -> T | D:
         value = self.raw(name)
         if value is None:
             return default
@@ -121,8 +123,15 @@ class EnvReader:
             return default
 
     # -- typed readers ----------------------------------------------------
-    def str(self, name: str, default: Optional[str] = None, required: bool = False,
-            pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
+    # Each reader returns its type when given a default of that type, Optional when the default is None.
+    @overload
+    def text(self, name: str, default: str, required: bool = False, pattern: Optional[str] = None,
+             expected: str = ...) -> str: ...
+    @overload
+    def text(self, name: str, default: None = None, required: bool = False, pattern: Optional[str] = None,
+             expected: str = ...) -> Optional[str]: ...
+    def text(self, name: str, default: Optional[str] = None, required: bool = False,
+             pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
         value = self.raw(name)
         if value is None:
             if required:
@@ -142,7 +151,7 @@ class EnvReader:
             return None
         return Secret(value)
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def flag(self, name: str, default: bool = False) -> bool:
         def parse(value: str) -> bool:
             word = value.lower()
             if word in TRUE_WORDS:
@@ -153,8 +162,14 @@ class EnvReader:
 
         return self._typed(name, default, parse, BOOL_FORM)
 
-    def int(self, name: str, default: Optional[int] = None, minimum: Optional[int] = None,
-            maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]:
+    @overload
+    def integer(self, name: str, default: int, minimum: Optional[int] = None, maximum: Optional[int] = None,
+                expected: Optional[str] = None) -> int: ...
+    @overload
+    def integer(self, name: str, default: None = None, minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]: ...
+    def integer(self, name: str, default: Optional[int] = None, minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]:
         bounds = []
         if minimum is not None:
             bounds.append(f">= {minimum}")
@@ -170,8 +185,14 @@ class EnvReader:
 
         return self._typed(name, default, parse, form)
 
-    def float(self, name: str, default: Optional[float] = None, minimum: float = 0.0,
-              expected: Optional[str] = None) -> Optional[float]:
+    @overload
+    def number(self, name: str, default: float, minimum: float = 0.0,
+               expected: Optional[str] = None) -> float: ...
+    @overload
+    def number(self, name: str, default: None = None, minimum: float = 0.0,
+               expected: Optional[str] = None) -> Optional[float]: ...
+    def number(self, name: str, default: Optional[float] = None, minimum: float = 0.0,
+               expected: Optional[str] = None) -> Optional[float]:
         form = expected or f"a number >= {minimum:g} (seconds)"
 
         def parse(value: str) -> float:
@@ -182,12 +203,20 @@ class EnvReader:
 
         return self._typed(name, default, parse, form)
 
+    @overload
+    def port(self, name: str, default: int) -> int: ...
+    @overload
+    def port(self, name: str, default: None = None) -> Optional[int]: ...
     def port(self, name: str, default: Optional[int] = None) -> Optional[int]:
-        return self.int(name, default, minimum=1, maximum=65535,
-                        expected="a TCP/UDP port number between 1 and 65535")
+        return self.integer(name, default, minimum=1, maximum=65535,
+                            expected="a TCP/UDP port number between 1 and 65535")
 
+    @overload
+    def ttl(self, name: str, default: int) -> int: ...
+    @overload
+    def ttl(self, name: str, default: None = None) -> Optional[int]: ...
     def ttl(self, name: str, default: Optional[int] = None) -> Optional[int]:
-        return self.int(name, default, minimum=1, expected="a duration in whole seconds >= 1")
+        return self.integer(name, default, minimum=1, expected="a duration in whole seconds >= 1")
 
     def url(self, name: str, schemes: tuple[str, ...], default: Optional[str] = None,
             required: bool = False, secret_parts: bool = True) -> Optional[str]:
@@ -210,6 +239,10 @@ class EnvReader:
             return default
         return value
 
+    @overload
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str: ...
+    @overload
+    def choice(self, name: str, choices: tuple[str, ...], default: None = None) -> Optional[str]: ...
     def choice(self, name: str, choices: tuple[str, ...], default: Optional[str] = None) -> Optional[str]:
         value = self.raw(name)
         if value is None:

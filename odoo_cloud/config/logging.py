@@ -12,4 +12,4 @@ class LoggingSettings:
 
 
 def read(env: EnvReader) -> LoggingSettings:
-    return LoggingSettings(json=env.bool("ODOO_LOGGING_JSON"))
+    return LoggingSettings(json=env.flag("ODOO_LOGGING_JSON"))

@@ -98,7 +98,7 @@ def read(env: EnvReader) -> OdooOptionSettings:
         else:  # Odoo 19 would put the filestore under the working directory
             env.problem(DATA_DIR_VARIABLE, value, "an absolute directory, e.g. /var/lib/odoo "
                         "(empty: Odoo 19 would use the current directory)")
-    workers = env.int(WORKERS_VARIABLE, None, minimum=0, maximum=10000)
+    workers = env.integer(WORKERS_VARIABLE, None, minimum=0, maximum=10000)
     modules = env.raw(SERVER_WIDE_VARIABLE)
     return OdooOptionSettings(
         data_dir=data_dir,

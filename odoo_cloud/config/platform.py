@@ -64,6 +64,7 @@ def resolve_running_env(environ: Mapping[str, str], config_value: Any = None,
     parsed it), else ``RUNNING_ENV`` if present, else ``ODOO_STAGE``, used only when truthy, else ``test``."""
     if config_value:
         return RunningEnv(config_value, config_label)
+    value: Optional[str]
     if "RUNNING_ENV" in environ:
         value, source = environ["RUNNING_ENV"], "RUNNING_ENV"
     else:
@@ -83,10 +84,10 @@ def read(env: EnvReader) -> PlatformSettings:
     running_env, variable = (None, None) if resolved.source == DEFAULT_SOURCE else (resolved.value,
                                                                                     resolved.source)
     return PlatformSettings(
-        unsafe=env.bool("ODOO_CLOUD_PLATFORM_UNSAFE"),
+        unsafe=env.flag("ODOO_CLOUD_PLATFORM_UNSAFE"),
         running_env=running_env,
         running_env_variable=variable,
-        project=env.str("ODOO_CLOUD_PLATFORM_PROJECT", pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
+        project=env.text("ODOO_CLOUD_PLATFORM_PROJECT", pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
         storage=env.choice("ODOO_CLOUD_PLATFORM_STORAGE", STORAGE_CHOICES),
-        redis_prefix_unstructured=env.bool("ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED"),
+        redis_prefix_unstructured=env.flag("ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED"),
     )

@@ -22,10 +22,10 @@ class PrometheusSettings:
 
 def read(env: EnvReader) -> PrometheusSettings:
     return PrometheusSettings(
-        enabled=env.bool("ODOO_PROMETHEUS"),
+        enabled=env.flag("ODOO_PROMETHEUS"),
         port=env.port("ODOO_PROMETHEUS_PORT", DEFAULT_PORT),
-        interface=env.str("ODOO_PROMETHEUS_INTERFACE", DEFAULT_INTERFACE,
-                          pattern=r"[0-9A-Fa-f:.]{2,45}", expected=INTERFACE_FORM),
-        multiproc_dir=env.str("PROMETHEUS_MULTIPROC_DIR", pattern=r"/.{0,4095}",
-                              expected="an absolute directory path"),
+        interface=env.text("ODOO_PROMETHEUS_INTERFACE", DEFAULT_INTERFACE,
+                           pattern=r"[0-9A-Fa-f:.]{2,45}", expected=INTERFACE_FORM),
+        multiproc_dir=env.text("PROMETHEUS_MULTIPROC_DIR", pattern=r"/.{0,4095}",
+                               expected="an absolute directory path"),
     )

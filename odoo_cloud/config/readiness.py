@@ -20,13 +20,13 @@ class ReadinessSettings:
 
 
 def read(env: EnvReader) -> ReadinessSettings:
-    timeout = env.float("ODOO_READINESS_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.001,
-                        expected=f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}, e.g. 2")
+    timeout = env.number("ODOO_READINESS_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.001,
+                         expected=f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}, e.g. 2")
     if timeout > MAX_TIMEOUT:
         env.problem("ODOO_READINESS_TIMEOUT", str(timeout), f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}")
         timeout = DEFAULT_TIMEOUT
-    cache = env.float("ODOO_READINESS_CACHE_SECONDS", DEFAULT_CACHE_SECONDS, minimum=0.0,
-                      expected=f"a number of seconds >= 0 and <= {MAX_CACHE_SECONDS:g}, e.g. 2")
+    cache = env.number("ODOO_READINESS_CACHE_SECONDS", DEFAULT_CACHE_SECONDS, minimum=0.0,
+                       expected=f"a number of seconds >= 0 and <= {MAX_CACHE_SECONDS:g}, e.g. 2")
     if cache > MAX_CACHE_SECONDS:
         env.problem("ODOO_READINESS_CACHE_SECONDS", str(cache),
                     f"a number of seconds >= 0 and <= {MAX_CACHE_SECONDS:g}")

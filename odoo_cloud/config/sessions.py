@@ -101,14 +101,14 @@ def _redis_url(env: EnvReader) -> Optional[str]:
 def read(env: EnvReader) -> SessionSettings:
     url = _redis_url(env)
     sentinel_port = env.port("ODOO_SESSION_REDIS_SENTINEL_PORT", 26379)
-    sentinel_host = env.str("ODOO_SESSION_REDIS_SENTINEL_HOST")
+    sentinel_host = env.text("ODOO_SESSION_REDIS_SENTINEL_HOST")
     if sentinel_host:
         try:
             _sentinel_nodes(sentinel_host, sentinel_port)
         except ValueError:
             env.problem("ODOO_SESSION_REDIS_SENTINEL_HOST", sentinel_host, SENTINEL_HOST_FORM)
             sentinel_host = None
-    master_name = env.str("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME")
+    master_name = env.text("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME")
     if sentinel_host and not master_name:
         env.problem("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME", None,
                     "the monitored master's name, required when ODOO_SESSION_REDIS_SENTINEL_HOST is set")
@@ -116,12 +116,12 @@ def read(env: EnvReader) -> SessionSettings:
         env.problem("ODOO_SESSION_REDIS_SENTINEL_HOST", sentinel_host,
                     "unset when ODOO_SESSION_REDIS_URL is set (use one way to reach Redis)")
     return SessionSettings(
-        enabled=env.bool("ODOO_SESSION_REDIS"),
-        host=env.str("ODOO_SESSION_REDIS_HOST", "localhost"),
+        enabled=env.flag("ODOO_SESSION_REDIS"),
+        host=env.text("ODOO_SESSION_REDIS_HOST", "localhost"),
         port=env.port("ODOO_SESSION_REDIS_PORT", 6379),
         password=env.secret("ODOO_SESSION_REDIS_PASSWORD"),
         url=Secret(url) if url else None,
-        prefix=env.str("ODOO_SESSION_REDIS_PREFIX", pattern=PREFIX_PATTERN, expected=PREFIX_FORM),
+        prefix=env.text("ODOO_SESSION_REDIS_PREFIX", pattern=PREFIX_PATTERN, expected=PREFIX_FORM),
         expiration=env.ttl("ODOO_SESSION_REDIS_EXPIRATION"),
         expiration_anonymous=env.ttl("ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS", DEFAULT_ANONYMOUS_EXPIRATION),
         sentinel_host=sentinel_host,
@@ -130,11 +130,11 @@ def read(env: EnvReader) -> SessionSettings:
         sentinel_password=env.secret("ODOO_SESSION_REDIS_SENTINEL_PASSWORD"),
         connect_timeout=_timeout(env, "ODOO_SESSION_REDIS_CONNECT_TIMEOUT", 1.0),
         timeout=_timeout(env, "ODOO_SESSION_REDIS_TIMEOUT", 2.0),
-        retries=env.int("ODOO_SESSION_REDIS_RETRIES", 1, minimum=0, maximum=10),
+        retries=env.integer("ODOO_SESSION_REDIS_RETRIES", 1, minimum=0, maximum=10),
         refresh_interval=env.ttl("ODOO_SESSION_REDIS_REFRESH_INTERVAL"),
-        import_filesystem=env.bool("ODOO_SESSION_REDIS_IMPORT_FILESYSTEM"),
+        import_filesystem=env.flag("ODOO_SESSION_REDIS_IMPORT_FILESYSTEM"),
     )
 
 
 def _timeout(env: EnvReader, name: str, default: float) -> float:
-    return env.float(name, default, minimum=0.001, expected="a number of seconds > 0, e.g. 0.5")
+    return env.number(name, default, minimum=0.001, expected="a number of seconds > 0, e.g. 0.5")

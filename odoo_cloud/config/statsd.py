@@ -19,13 +19,13 @@ class StatsdSettings:
 
 
 def read(env: EnvReader) -> StatsdSettings:
-    enabled = env.bool("ODOO_STATSD")
+    enabled = env.flag("ODOO_STATSD")
     form = "a metric name part: letters, digits, '_' or '-'"
     return StatsdSettings(
         enabled=enabled,
-        customer=env.str("STATSD_CUSTOMER", required=enabled, pattern=NAME_PART,
-                         expected=form + " (required when ODOO_STATSD is on)"),
-        environment=env.str("STATSD_ENVIRONMENT", pattern=NAME_PART, expected=form),
-        host=env.str("STATSD_HOST", "localhost"),
+        customer=env.text("STATSD_CUSTOMER", required=enabled, pattern=NAME_PART,
+                          expected=form + " (required when ODOO_STATSD is on)"),
+        environment=env.text("STATSD_ENVIRONMENT", pattern=NAME_PART, expected=form),
+        host=env.text("STATSD_HOST", "localhost"),
         port=env.port("STATSD_PORT", 8125),
     )

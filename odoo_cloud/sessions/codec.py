@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Optional
 
+from ..errors import DataIntegrity
+
 try:
     import orjson
 except ImportError:  # optional speed-up: the stdlib codec below is complete on its own
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 _logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ _LONG_NUMBER = b"1" * 19
 _SET_MEMBERS = (str, int, float, bool, type(None), date)
 
 
-class CorruptSession(ValueError):
+class CorruptSession(DataIntegrity, ValueError):
     """Bytes under a session key that are not a session written by this store."""
 
 
@@ -60,7 +62,7 @@ class StoredSession:
     kind: str  # "a" or "n"
     active_at: int  # last write, or last request that read it (to within the activity granularity)
     payload: bytes  # the JSON part, compared on save to skip unchanged sessions
-    data: dict
+    data: dict[str, Any]
 
 
 def _tag(obj: Any) -> Any:
@@ -90,7 +92,7 @@ def _escape(value: Any) -> Any:
     return value
 
 
-def _untag(obj: dict) -> Any:
+def _untag(obj: dict[str, Any]) -> Any:
     tag = obj.get(TAG)
     if tag is None and TAG not in obj:
         return obj

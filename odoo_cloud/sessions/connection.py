@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -25,7 +25,7 @@ RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 BACKOFF_CAP = 0.2
 
 
-def client_options(settings: SessionSettings) -> dict:
+def client_options(settings: SessionSettings) -> dict[str, Any]:
     """Timeouts and bounded retries shared by every way of reaching Redis."""
     return {
         "socket_timeout": settings.timeout,
@@ -57,8 +57,11 @@ def build_client(settings: SessionSettings) -> redis.Redis:
         sentinel_options = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
         if settings.sentinel_password:
             sentinel_options["password"] = settings.sentinel_password.reveal()
-        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options, **options)
-        return sentinel.master_for(settings.sentinel_master_name, password=password)
+        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options,
+                            **options)
+        master: redis.Redis = sentinel.master_for(
+            settings.sentinel_master_name, password=password)
+        return master
     return redis.Redis(host=settings.host, port=settings.port, password=password, **options)
 
 

@@ -16,7 +16,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Optional
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import redis
 
@@ -28,6 +29,9 @@ from .errors import SessionStoreUnavailable
 from .expiry import ANONYMOUS, AUTHENTICATED, ExpiryPolicy
 from .keys import IDENTIFIER_LENGTH, KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
 from .session import Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config.sessions import SessionSettings
 
 _logger = logging.getLogger(__name__)
 
@@ -59,11 +63,11 @@ class RedisSessionStore:
         self.session_class = session_class
         self.clock = clock or _now
         self.deletion_delay = deletion_delay
-        script = redis.commands.core.Script
-        self._vacuum_script = script(None, scripts.VACUUM.encode())
-        self._replace_script = script(None, scripts.REPLACE.encode())
-        self._soft_rotate_script = script(None, scripts.SOFT_ROTATE.encode())
-        self._delete_predecessors_script = script(None, scripts.DELETE_PREDECESSORS.encode())
+        script = redis.commands.core.Script  # registered lazily: no client yet (built after fork)
+        self._vacuum_script = script(None, scripts.VACUUM.encode())  # type: ignore[arg-type]
+        self._replace_script = script(None, scripts.REPLACE.encode())  # type: ignore[arg-type]
+        self._soft_rotate_script = script(None, scripts.SOFT_ROTATE.encode())  # type: ignore[arg-type]
+        self._delete_predecessors_script = script(None, scripts.DELETE_PREDECESSORS.encode())  # type: ignore[arg-type]
         # the read runs on every request: EVALSHA sent directly, pre-encoded, with the key and the clock as
         # its only arguments (redis-py's Script wrapper costs ~15 µs more per call), NOSCRIPT handled in _read
         self._get_script = scripts.GET.format(
@@ -76,8 +80,8 @@ class RedisSessionStore:
         self._get_sha = hashlib.sha1(self._get_script.encode()).hexdigest().encode("ascii")
 
     @classmethod
-    def from_settings(cls, settings, session_class: Callable[..., Any] = Session,
-                      **kwargs) -> RedisSessionStore:
+    def from_settings(cls, settings: SessionSettings, session_class: Callable[..., Any] = Session,
+                      **kwargs: Any) -> RedisSessionStore:
         return cls(
             RedisConnection(settings),
             KeyLayout(settings.key_prefix),
@@ -315,10 +319,10 @@ class RedisSessionStore:
     # ------------------------------------------------------------------ helpers
     def _read(self, client: redis.Redis, key: str, now: int) -> Optional[bytes]:
         try:
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return]
         except redis.exceptions.NoScriptError:  # a restarted (or other) server: load the script once
             client.script_load(self._get_script)
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return]
 
     def _prepare(self, session: Any) -> tuple[Optional[bytes], codec.StoredSession]:
         """(value to SET or None when its bytes did not change, what is stored afterwards)."""
@@ -331,7 +335,7 @@ class RedisSessionStore:
         now = int(self.clock())
         return codec.pack(kind, now, payload), codec.StoredSession(kind, now, payload, data)
 
-    def _pack(self, data: dict, sid: str) -> tuple[bytes, codec.StoredSession]:
+    def _pack(self, data: dict[str, Any], sid: str) -> tuple[bytes, codec.StoredSession]:
         """The value to store for `data` now, and what is stored afterwards."""
         payload = codec.encode_data(data, sid_hint=sid[:6])
         kind = self.expiry.kind_of(data)
@@ -354,7 +358,7 @@ class RedisSessionStore:
         while True:
             cursor, keys = client.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
             if keys:
-                yield keys
+                yield keys  # type: ignore[misc]  # bytes: the client never decodes responses
             if cursor == 0:
                 return
 
@@ -378,7 +382,8 @@ class _UnavailableOnRedisError:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, traceback) -> bool:
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 traceback: Optional[TracebackType]) -> Literal[False]:
         if exc_type is None or not issubclass(exc_type, redis.exceptions.RedisError):
             return False
         cause = f"{type(exc).__name__}: {exc}"

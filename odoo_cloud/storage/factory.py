@@ -41,17 +41,13 @@ class PerProcess(Generic[T]):
                     self._pid = pid
         return self._value  # type: ignore[return-value]
 
-    @property
-    def built(self) -> bool:
-        return self._pid == os.getpid()
-
 
 _lock = threading.Lock()
-_clients: dict[tuple, PerProcess[Any]] = {}
-_stores: dict[tuple, ObjectStore] = {}
+_clients: dict[tuple[Any, ...], PerProcess[Any]] = {}
+_stores: dict[tuple[Any, ...], ObjectStore] = {}
 
 
-def _client(kind: str, settings_key: tuple, build: Callable[[], Any]) -> PerProcess[Any]:
+def _client(kind: str, settings_key: tuple[Any, ...], build: Callable[[], Any]) -> PerProcess[Any]:
     key = (kind, settings_key)
     with _lock:
         holder = _clients.get(key)
@@ -92,7 +88,7 @@ def _known(settings: Settings) -> KnownKeys:
     return KnownKeys(max_entries=settings.storage.known_keys)
 
 
-_caches: dict[tuple, ReadCache] = {}
+_caches: dict[tuple[Any, ...], ReadCache] = {}
 
 
 def read_cache(settings: Settings) -> Optional[ReadCache]:

@@ -439,9 +439,9 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
             failed = {key: error for key in keys}
     finally:
         remote.commit()  # releases the other databases; their writers now see collected-elsewhere rows
-    for key, error in failed.items():
+    for key, failure in failed.items():
         report.failed += 1
-        _logger.warning("object storage GC could not delete %s: %s", keys[key], error)
+        _logger.warning("object storage GC could not delete %s: %s", keys[key], failure)
     collected = sorted(name for key, name in keys.items() if key not in failed)
     done = [row_id for name, ids in ids_by_name.items()
             if name in referenced or name in collected or name in invalid for row_id in ids]

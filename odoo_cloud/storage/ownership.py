@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from ..errors import Refused
 from .base import ObjectStore
 from .errors import ObjectNotFound, StorageError
 
@@ -73,7 +74,7 @@ Cursor = Any  # DB-API cursor with %s parameters
 Connect = Callable[[str], Any]
 
 
-class OwnershipRefused(StorageError):
+class OwnershipRefused(StorageError, Refused):
     """This process must not write to or delete from a bucket that another environment owns."""
 
 

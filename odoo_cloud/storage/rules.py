@@ -15,14 +15,16 @@ import json
 from collections.abc import Mapping
 from typing import Optional
 
+from ..errors import Misconfigured
+
 PARAMETER = "ir_attachment.storage.force.database"
 DEFAULT_RULES: dict[str, int] = {"image/": 51200, "application/javascript": 0, "text/css": 0}
 DEFAULT_RULES_TEXT = json.dumps(DEFAULT_RULES)  # the parameter's value at install
 RULES_FORM = f"a mapping of mimetype prefix to max size in bytes (0 = any size), e.g. {DEFAULT_RULES_TEXT}"
 
 
-class RulesError(ValueError):
-    pass
+class RulesError(Misconfigured, ValueError):
+    """The rules parameter (ir_attachment.storage.force.database) is not a valid mapping."""
 
 
 def parse_rules(text: Optional[str]) -> dict[str, int]:

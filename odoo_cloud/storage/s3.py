@@ -7,7 +7,7 @@ overwrite identical bytes (keys are content addresses).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
@@ -158,7 +158,8 @@ class S3Store(ObjectStore):
 
         response = self._call("get", bucket, key, self.client.get_object, Bucket=bucket, Key=key)
         try:
-            return response["Body"].read()
+            data: bytes = response["Body"].read()
+            return data
         except (ClientError, BotoCoreError, OSError) as exc:
             raise self._error(exc, "get", bucket, key) from None
 
@@ -207,7 +208,7 @@ class S3Store(ObjectStore):
             size = length
             first, last = resolve_range(size, None, None)
 
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             try:
                 yield from body.iter_chunks(chunk_size)
             except (ClientError, BotoCoreError, OSError) as exc:
@@ -247,8 +248,9 @@ class S3Store(ObjectStore):
             params["ResponseContentDisposition"] = content_disposition(filename)
         if mimetype:
             params["ResponseContentType"] = mimetype
-        return self._call("presign", bucket, key, self.client.generate_presigned_url,
-                          ClientMethod="get_object", Params=params, ExpiresIn=expires)
+        url: str = self._call("presign", bucket, key, self.client.generate_presigned_url,
+                              ClientMethod="get_object", Params=params, ExpiresIn=expires)
+        return url
 
 
 def content_disposition(filename: str, disposition: str = "attachment") -> str:

@@ -15,11 +15,15 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ...masking import mask_secrets
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...config import Settings
+    from .db import PsycopgDatabase
 
 EXIT_OK = 0
 EXIT_FAILED_ROWS = 1
@@ -51,7 +55,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     from .objects import VERIFY_MODES
 
     parser = subparsers.add_parser(
@@ -99,7 +103,7 @@ def _setup_logging() -> None:
         _logger.setLevel(logging.INFO)
 
 
-def run(args: argparse.Namespace, environ=None) -> int:
+def run(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None) -> int:
     """Run one migration as described by parsed `args`; returns the exit status."""
     _setup_logging()
     environ = os.environ if environ is None else environ
@@ -117,7 +121,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
     from . import db as dbmod
 
     try:
-        database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect_dbname(args.database)
+        database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect(dbname=args.database)
     except Exception as exc:  # psycopg2.OperationalError: its message names host/port, never the password
         _logger.error("cannot connect to the database: %s", mask_secrets(str(exc).strip()))
         return EXIT_ABORTED
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
         database.close()
 
 
-def _migrate(args, settings, database) -> int:  # noqa: C901, PLR0912, PLR0915  # issue 14 item 5 splits it
+def _migrate(args: argparse.Namespace, settings: Settings, database: PsycopgDatabase) -> int:  # noqa: C901, PLR0912, PLR0915  # issue 14 item 5 splits it
     from ...storage.errors import StorageError
     from ...storage.factory import build_store, configured_scheme
     from ..rules import RulesError

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
-from typing import Optional
+from typing import Any, Optional
 
 from ..base import ObjectStore
 from ..errors import InvalidKey, ObjectNotFound, StorageNotConfigured
@@ -76,7 +76,7 @@ class ObjectWriter:
         return None
 
 
-def _add_content_md5(params, **_kwargs) -> None:
+def _add_content_md5(params: dict[str, Any], **_kwargs: Any) -> None:
     body = params.get("Body")
     if isinstance(body, (bytes, bytearray)) and "ContentMD5" not in params:
         params["ContentMD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
@@ -111,7 +111,7 @@ class StoreReader:
         except InvalidKey:
             return 0
         store = self.stores.get(uri.scheme) if uri is not None else None
-        if store is None:
+        if uri is None or store is None:
             return 0
         try:
             return store.head(uri.key, bucket=uri.bucket).size
