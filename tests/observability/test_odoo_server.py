@@ -60,6 +60,11 @@ def _odoo(series: str) -> tuple[Path, Path]:
     return root, ODOO19_PYTHON
 
 
+def _odoo_root() -> Path:
+    """The Odoo 18 source root (tests/operations builds its servers on it), or skip."""
+    return _odoo("18.0")[0]
+
+
 class OdooServer:
     def __init__(self, root: Path, postgres, statsd_listener, workdir: Path, python: Path = ODOO_PYTHON,
                  series: str = "18.0"):
