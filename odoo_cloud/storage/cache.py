@@ -104,24 +104,15 @@ class ReadCache:
     # -- reads --------------------------------------------------------------------------------------------
     def get(self, key: str) -> Optional[bytes]:
         """The cached bytes of `key`, verified; None on a miss (or a corrupted file, removed)."""
-        started = time.perf_counter()
-        if not self.cacheable(key):
+        handle = self.open(key)
+        if handle is None:
             return None
         try:
-            with open(self.path(key), "rb") as handle:
-                data = handle.read(self.max_object_bytes + 1)
-        except (FileNotFoundError, NotADirectoryError):
-            publish(Operation("storage.cache.miss", seconds=time.perf_counter() - started))
-            return None
+            with handle:
+                return handle.read()
         except OSError as exc:
             self._degraded("read", exc)
             return None
-        if hashlib.sha1(data).hexdigest() != key:
-            self._corrupted(key)
-            return None
-        self._touch(key)
-        publish(Operation("storage.cache.hit", seconds=time.perf_counter() - started, nbytes=len(data)))
-        return data
 
     def open(self, key: str) -> Optional[BinaryIO]:
         """An open, verified cached file positioned at 0 (for ranges); None on a miss."""
