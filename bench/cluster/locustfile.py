@@ -130,13 +130,13 @@ class OdooUser(FastHttpUser):
     def login(self) -> None:
         self._rpc("/web/session/authenticate", {"db": DB, "login": LOGIN, "password": PASSWORD}, "login")
 
-    @task(10)
+    @task(20)
     def read_partners(self) -> None:
         self._call_kw("res.partner", "web_search_read", [], {
             "domain": [], "specification": {"display_name": {}, "email": {}, "phone": {}, "city": {}},
             "limit": 80, "offset": 0, "order": "name"}, "json-rpc read")
 
-    @task(2)
+    @task(4)
     def upload(self) -> None:
         data = os.urandom(UPLOAD_BYTES)
         att_id = self._call_kw("ir.attachment", "create", [{
@@ -146,11 +146,11 @@ class OdooUser(FastHttpUser):
             att_id = att_id[0] if isinstance(att_id, list) else att_id
             _append("uploads.jsonl", {"id": att_id, "sha1": hashlib.sha1(data).hexdigest(), "t": time.time()})
 
-    @task(5)
+    @task(8)
     def download_small(self) -> None:
         self._download(SMALL_ID, "download 100 KB")
 
-    @task(1)
+    @task(2)
     def download_large(self) -> None:
         self._download(LARGE_ID, "download 5 MB")
 
