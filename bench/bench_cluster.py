@@ -140,9 +140,14 @@ class Stack:
             list(pool.map(warm, range(8)))
         return self.ids[dbname]
 
-    def locust_env(self, dbname: str) -> dict[str, str]:
+    def locust_env(self, url: str, dbname: str, users: int) -> dict[str, str]:
+        """Locust's parameters, with one fresh logged-in session per user (logged in through `url`)."""
         small, large = self.ids[dbname]
-        return {"BENCH_DB": dbname, "BENCH_SMALL_ID": str(small), "BENCH_LARGE_ID": str(large)}
+        with ThreadPoolExecutor(2) as pool:
+            clients = list(pool.map(lambda _i: OdooClient(url, dbname), range(users)))
+        sessions = ",".join(client.http.cookies["session_id"] for client in clients)
+        return {"BENCH_DB": dbname, "BENCH_SMALL_ID": str(small), "BENCH_LARGE_ID": str(large),
+                "BENCH_SESSIONS": sessions}
 
     def stop(self) -> None:
         for server in (self.pg, self.s3, self.redis, self.statsd):
@@ -153,7 +158,7 @@ def run_phase(stack: Stack, name: str, url: str, dbname: str, args) -> tuple[Loa
     print(f"phase {name}: {args.users} users for {args.seconds} s against {url}", flush=True)
     busy0, total0 = cpu_busy()
     result = run_locust(url, stack.base / f"locust-{name.replace(' ', '-')}", users=args.users,
-                        seconds=args.seconds, environ=stack.locust_env(dbname))
+                        seconds=args.seconds, environ=stack.locust_env(url, dbname, args.users))
     busy1, total1 = cpu_busy()
     return result, (busy1 - busy0) / max(1, total1 - total0)
 
@@ -278,7 +283,7 @@ def run_chaos(stack: Stack, frontends: list[OdooFrontend], haproxy: HAProxyServe
     out = stack.base / "locust-chaos"
     print(f"\nchaos: {args.users} users for {seconds} s against {haproxy.url}", flush=True)
     proc = run_locust(haproxy.url, out, users=args.users, seconds=seconds,
-                      environ=stack.locust_env(stack.suite_db), background=True)
+                      environ=stack.locust_env(haproxy.url, stack.suite_db, args.users), background=True)
     t0 = time.time()
     events: list[chaos.Event] = []
     problems: list[str] = []

@@ -1,7 +1,8 @@
 """Locust user flows of the cluster benchmark (bench/bench_cluster.py): what an Odoo user really does.
 
 Run by `locust -f` in headless mode; parameters come from the environment (set by the orchestrator):
-BENCH_DB, BENCH_LOGIN, BENCH_PASSWORD, BENCH_SMALL_ID / BENCH_LARGE_ID (a 100 KB and a 5 MB attachment
+BENCH_DB, BENCH_LOGIN, BENCH_PASSWORD, BENCH_SESSIONS (session ids already logged in, one per user),
+BENCH_SMALL_ID / BENCH_LARGE_ID (a 100 KB and a 5 MB attachment
 to download), BENCH_OUT (a directory: this file writes there `uploads.jsonl` — id and sha1 of every
 upload that got a success answer, checked byte for byte afterwards —, `errors.jsonl` — each failure with
 its status and whether its body carried a Python traceback — and `timeline.json` — requests and failures
@@ -20,9 +21,11 @@ import re
 import time
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
+from requests.cookies import create_cookie
 
 DB = os.environ.get("BENCH_DB", "")
 LOGIN = os.environ.get("BENCH_LOGIN", "admin")
@@ -30,6 +33,7 @@ PASSWORD = os.environ.get("BENCH_PASSWORD", "admin")
 SMALL_ID = os.environ.get("BENCH_SMALL_ID", "0")
 LARGE_ID = os.environ.get("BENCH_LARGE_ID", "0")
 OUT = Path(os.environ.get("BENCH_OUT", "."))
+_SESSIONS = [sid for sid in os.environ.get("BENCH_SESSIONS", "").split(",") if sid]
 UPLOAD_BYTES = 100 * 1024
 # asset bundles referenced by the web client's page (scripts and style sheets)
 _ASSET_RE = re.compile(rb"""(?:src|href)="(/web/assets/[^"?#]{1,300})\"""")
@@ -68,7 +72,14 @@ class OdooUser(FastHttpUser):
     network_timeout = 60.0
 
     def on_start(self) -> None:
-        self.login()
+        # a session logged in before the run (BENCH_SESSIONS, one per user): the measurement starts
+        # with users at work, not with a burst of password hashing; without one, log in now
+        if _SESSIONS:
+            host = urlsplit(self.host).hostname or "127.0.0.1"
+            self.client.cookiejar.set_cookie(create_cookie("session_id", _SESSIONS.pop(), domain=host,
+                                                           path="/"))
+        else:
+            self.login()
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _failed(self, response, name: str, why: str) -> None:
