@@ -45,7 +45,10 @@ backend odoo_front_ends
     balance roundrobin
     option httpchk GET {health_path}
     http-check expect status 200
-    default-server inter 1s fall 2 rise 2
+    # the probe is served by the same prefork workers as the users: under load it waits for a free
+    # worker, so a 1 s check timeout takes every busy front-end out at once (measured: all 503)
+    timeout check 5s
+    default-server inter 2s fall 3 rise 2
 {servers}"""
 
 
