@@ -84,8 +84,11 @@ class OdooUser(FastHttpUser):
     # -- helpers ---------------------------------------------------------------------------------------
     def _failed(self, response, name: str, why: str) -> None:
         body = response.content or b""
-        _append("errors.jsonl", {"t": time.time(), "flow": name, "status": response.status_code or 0,
-                                 "why": why[:200], "traceback": _has_traceback(body)})
+        record = {"t": time.time(), "flow": name, "status": response.status_code or 0, "why": why[:200],
+                  "traceback": _has_traceback(body)}
+        if not response.status_code:  # no HTTP answer at all: say what the connection did
+            record["error"] = repr(getattr(response, "error", None))[:200]
+        _append("errors.jsonl", record)
         response.failure(why)
 
     def _rpc(self, path: str, params: dict, name: str):

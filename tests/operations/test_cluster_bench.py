@@ -54,6 +54,11 @@ def test_chaos_verdicts_flag_what_the_issue_forbids():
     assert any("session" in p for p in chaos.judge_errors(_result([lost]), events))
     rpc_error = {**clean, "status": 200, "why": "JSON-RPC error x"}
     assert any("not a clean 5xx" in p for p in chaos.judge_errors(_result([rpc_error]), events))
+    events.append(chaos.Event("kill -9 suite-1", start=200.0, end=210.0))
+    cut = {**clean, "t": 200.5, "status": 0, "why": "HTTP 0"}
+    assert chaos.judge_errors(_result([cut]), events) == []
+    reset_later = {**cut, "t": 200.0 + chaos.CUT_SECONDS + 2}
+    assert any("not a clean 5xx" in p for p in chaos.judge_errors(_result([reset_later]), events))
     late = {**clean, "t": 105.0 + chaos.RECOVERY_SECONDS + 5}
     assert any("outside" in p for p in chaos.judge_errors(_result([late]), events))
 
