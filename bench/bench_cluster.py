@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,6 +112,13 @@ class Stack:
                          data_dir=self.base / "install-suite", environ=self.suite_env,
                          log_path=self.base / "install-suite.log")
         set_parameter(self.pg, self.suite_db, "ir_attachment.location", "s3")
+        # what the install stored in its filestore (before the location was s3) moves to the bucket, as
+        # on a real site: the front-ends share no disk, each has its own data dir
+        migrate = [str(Path(sys.executable).parent / "odoo-cloud"), "migrate", "--to", "s3",
+                   "--dsn", self.pg.dsn(self.suite_db), "--data-dir", str(self.base / "install-suite")]
+        with open(self.base / "migrate-suite.log", "ab") as log:
+            subprocess.run(migrate, env={**os.environ, **self.suite_env, "PYTHONPATH": str(ROOT)},
+                           stdout=log, stderr=subprocess.STDOUT, check=True, timeout=600)
         print(f"databases installed in {time.monotonic() - t0:.0f} s", flush=True)
 
     def frontend(self, name: str, suite: bool, extra: dict[str, str] | None = None) -> OdooFrontend:
