@@ -389,6 +389,9 @@ def main() -> int:
     parser.add_argument("--chaos", action="store_true",
                         help="run the chaos scenario instead of the comparison")
     parser.add_argument("--chaos-seconds", type=int, default=100)
+    parser.add_argument("--health-path", default="/web/health/ready",
+                        help="HAProxy's check in the chaos run (/web/health: liveness only, the front-ends "
+                             "stay in rotation while a shared dependency is down)")
     parser.add_argument("--presigned-downloads", type=int, default=20)
     parser.add_argument("--dir", help="keep the servers' data and logs and Locust's files here")
     args = parser.parse_args()
@@ -412,7 +415,8 @@ def main() -> int:
                 frontends = [stack.frontend("suite-1", True).start(), stack.frontend("suite-2", True).start()]
                 for frontend in frontends:
                     stack.prepare(frontend.url, stack.suite_db)
-                haproxy = HAProxyServer(base, [(f.name, f.port) for f in frontends]).start()
+                haproxy = HAProxyServer(base, [(f.name, f.port) for f in frontends],
+                                        health_path=args.health_path).start()
                 time.sleep(5)
                 missed = run_chaos(stack, frontends, haproxy, args)
                 label = "chaos requirements"
