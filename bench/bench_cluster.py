@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The whole suite against stock Odoo on real requests, scaled out behind HAProxy, and chaos under load.
 
-    .venv/bin/python bench/bench_cluster.py [--seconds 60] [--users 8]     # make bench-cluster
+    .venv/bin/python bench/bench_cluster.py [--seconds 40] [--rounds 3] [--users 8]   # make bench-cluster
     .venv/bin/python bench/bench_cluster.py --chaos [--chaos-seconds 100]   # make bench-chaos
 
 Starts on 127.0.0.1 free ports PostgreSQL, Redis, SeaweedFS (S3) and a statsd listener (devstack), two
@@ -10,7 +10,8 @@ front-ends in prefork mode (--workers=2 each). Locust (headless, bounded run tim
 flows in every phase (bench/cluster/locustfile.py): log in, JSON-RPC reads (web_search_read of
 partners), 100 KB uploads, 100 KB and 5 MB downloads, the web client page and its asset bundles.
 
-Comparison phases, one after the other (never two at once: one machine):
+Comparison phases, one at a time (never two at once: one machine), in --rounds interleaved rounds
+whose medians are compared:
   stock     one front-end, `--load=base,web`: filestore, filesystem sessions, text logs
   suite     one front-end with S3 + Redis sessions + JSON logs + statsd (+ readiness), same config
   suite x2  two such front-ends behind HAProxy (roundrobin, no stickiness, /web/health/ready checks)
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import devstack  # noqa: E402
 from bench.cluster import chaos  # noqa: E402
 from bench.cluster.haproxy import HAProxyServer, haproxy_binary  # noqa: E402
-from bench.cluster.load import LoadResult, locust_binary, read_result, run_locust  # noqa: E402
+from bench.cluster.load import FlowStats, LoadResult, locust_binary, read_result, run_locust  # noqa: E402
 from bench.cluster.odoo import (  # noqa: E402
     STOCK_LOAD,
     SUITE_LOAD,
@@ -171,6 +173,18 @@ def run_phase(stack: Stack, name: str, url: str, dbname: str, args) -> tuple[Loa
     return result, (busy1 - busy0) / max(1, total1 - total0)
 
 
+def median_result(runs: list[LoadResult]) -> LoadResult:
+    """Per flow: requests and failures summed over the rounds, rate and percentiles their medians."""
+    flows = {}
+    for flow in {name for run in runs for name in run.flows}:
+        stats = [run.flows[flow] for run in runs if flow in run.flows]
+        flows[flow] = FlowStats(sum(x.requests for x in stats), sum(x.failures for x in stats),
+                                statistics.median(x.per_second for x in stats),
+                                statistics.median(x.p50_ms for x in stats),
+                                statistics.median(x.p99_ms for x in stats))
+    return LoadResult(flows, runs[-1].out_dir)
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
 
@@ -252,22 +266,31 @@ def presigned_cpu(stack: Stack, streamed: OdooFrontend, downloads: int) -> tuple
 
 
 def compare(stack: Stack, args) -> tuple[list[str], list[OdooFrontend], HAProxyServer | None]:
-    results: dict[str, LoadResult] = {}
-    busy: dict[str, float] = {}
+    """Every variant up at once (an idle front-end costs no CPU), measured one at a time, in rounds whose
+    order alternates: on a shared machine the load of others drifts, and medians over interleaved
+    rounds compare like with like where one long phase each would compare two different moments."""
     stock = stack.frontend("stock", False).start()
-    try:
-        stack.prepare(stock.url, stack.stock_db)
-        results["stock"], busy["stock"] = run_phase(stack, "stock", stock.url, stack.stock_db, args)
-    finally:
-        stock.stop()
+    stack.prepare(stock.url, stack.stock_db)
     fe1 = stack.frontend("suite-1", True).start()
     stack.prepare(fe1.url, stack.suite_db)
-    results["suite"], busy["suite"] = run_phase(stack, "suite", fe1.url, stack.suite_db, args)
     fe2 = stack.frontend("suite-2", True).start()
     stack.prepare(fe2.url, stack.suite_db)
     haproxy = HAProxyServer(stack.base, [(fe1.name, fe1.port), (fe2.name, fe2.port)]).start()
     time.sleep(5)  # two passing health checks each
-    results["suite x2"], busy["suite x2"] = run_phase(stack, "suite x2", haproxy.url, stack.suite_db, args)
+    variants = [("stock", stock.url, stack.stock_db), ("suite", fe1.url, stack.suite_db),
+                ("suite x2", haproxy.url, stack.suite_db)]
+    rounds: dict[str, list[LoadResult]] = {name: [] for name, _url, _db in variants}
+    busy_rounds: dict[str, list[float]] = {name: [] for name, _url, _db in variants}
+    try:
+        for round_ in range(args.rounds):
+            for name, url, dbname in (variants if round_ % 2 == 0 else variants[::-1]):
+                result, busy_fraction = run_phase(stack, f"{name} r{round_ + 1}", url, dbname, args)
+                rounds[name].append(result)
+                busy_rounds[name].append(busy_fraction)
+    finally:
+        stock.stop()
+    results = {name: median_result(runs) for name, runs in rounds.items()}
+    busy = {name: statistics.median(values) for name, values in busy_rounds.items()}
     missed = print_comparison(results, busy)
     print(f"\nstatsd datagram lines received: {len(stack.statsd.packets(timeout=0))}; "
           f"JSON log lines in {fe1.log_path.name}: {_json_lines(fe1.log_path)}")
@@ -384,7 +407,8 @@ def _uid(client: OdooClient) -> int | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=60, help="Locust run time of each comparison phase")
+    parser.add_argument("--seconds", type=int, default=40, help="Locust run time of each comparison phase")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the comparison")
     parser.add_argument("--users", type=int, default=8, help="concurrent Locust users")
     parser.add_argument("--chaos", action="store_true",
                         help="run the chaos scenario instead of the comparison")
