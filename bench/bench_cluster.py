@@ -364,7 +364,7 @@ def run_chaos(stack: Stack, frontends: list[OdooFrontend], haproxy: HAProxyServe
     failed = sum(s.failures for s in result.flows.values())
     kinds: dict[str, int] = {}
     for error in result.errors:
-        key = f"{error['flow']}: {error['why']}"
+        key = chaos.kind_of(error)
         kinds[key] = kinds.get(key, 0) + 1
     print(f"\n{total} requests, {failed} failed; failures by kind:")
     for key, count in sorted(kinds.items(), key=lambda kv: -kv[1]):

@@ -9,6 +9,7 @@ the dependency's return.
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -89,6 +90,14 @@ def verify_uploads(client, uploads: list[dict]) -> list[str]:
     return problems
 
 
+_SHA1 = re.compile(r"\b[0-9a-f]{40}\b")
+
+
+def kind_of(error: dict) -> str:
+    """The failure's flow and reason, object keys masked so that one cause makes one kind."""
+    return _SHA1.sub("<sha1>", f"{error['flow']}: {error['why']} (HTTP {error['status']})")
+
+
 def judge_errors(result: LoadResult, events: list[Event]) -> list[str]:
     """Requirement failures among the recorded errors."""
     problems = []
@@ -107,11 +116,11 @@ def judge_errors(result: LoadResult, events: list[Event]) -> list[str]:
     unclean = [e for e in result.errors if not (500 <= e["status"] <= 599) and "session lost" not in e["why"]
                and e not in cut]
     if unclean:
-        kinds = sorted({f"{e['flow']}: {e['why']} (HTTP {e['status']})" for e in unclean})[:6]
+        kinds = sorted({kind_of(e) for e in unclean})[:6]
         problems.append(f"{len(unclean)} error(s) not a clean 5xx: " + "; ".join(kinds))
     outside = [e for e in result.errors if not in_window(e["t"], events)]
     if outside:
-        kinds = sorted({f"{e['flow']}: {e['why']}" for e in outside})[:6]
+        kinds = sorted({kind_of(e) for e in outside})[:6]
         problems.append(f"{len(outside)} error(s) outside every outage window: " + "; ".join(kinds))
     return problems
 
