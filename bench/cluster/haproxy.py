@@ -2,7 +2,7 @@
 
 Round robin without stickiness — consecutive requests of one user land on different front-ends, so a
 session store that is not shared shows at once. Each front-end is health-checked with `health_path`
-(the readiness endpoint `/web/health/ready` of monitoring_readiness): a front-end whose Redis or bucket
+(the readiness endpoint `/web/health/ready` of monitoring_readiness, sent as HTTP/1.1 with a Host header): a front-end whose Redis or bucket
 is unreachable leaves the rotation, a killed one too, and comes back after two passing checks.
 """
 from __future__ import annotations
@@ -43,7 +43,10 @@ frontend odoo_in
 
 backend odoo_front_ends
     balance roundrobin
-    option httpchk GET {health_path}
+    # HTTP/1.1 with a Host header: Odoo's own /web/health answers a bare HTTP/1.0 probe (HAProxy's
+    # default) with a 500, KeyError 'HTTP_HOST' (the readiness endpoint does not care)
+    option httpchk
+    http-check send meth GET uri {health_path} ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
     # the probe is served by the same prefork workers as the users: under load it waits for a free
     # worker, so a 1 s check timeout takes every busy front-end out at once (measured: all 503)

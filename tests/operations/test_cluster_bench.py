@@ -23,7 +23,7 @@ def test_haproxy_accepts_the_generated_config(tmp_path):
     _require(haproxy_binary(), "haproxy (Debian package `haproxy`)")
     text = haproxy_config(18080, [("suite-1", 18081), ("suite-2", 18082)])
     # shared sessions are the point: no stickiness of any kind, readiness as the health check
-    assert "balance roundrobin" in text and "option httpchk GET /web/health/ready" in text
+    assert "balance roundrobin" in text and "uri /web/health/ready ver HTTP/1.1 hdr Host" in text
     assert "cookie" not in text and "stick" not in text
     path = tmp_path / "haproxy.cfg"
     path.write_text(text)
