@@ -2,8 +2,9 @@
 
 Round robin without stickiness — consecutive requests of one user land on different front-ends, so a
 session store that is not shared shows at once. Each front-end is health-checked with `health_path`
-(the readiness endpoint `/web/health/ready` of monitoring_readiness, sent as HTTP/1.1 with a Host header): a front-end whose Redis or bucket
-is unreachable leaves the rotation, a killed one too, and comes back after two passing checks.
+(default: the readiness endpoint `/web/health/ready` of monitoring_readiness), sent as HTTP/1.1 with
+a Host header: a front-end whose Redis or bucket is unreachable leaves the rotation, a killed one too,
+and comes back after two passing checks.
 """
 from __future__ import annotations
 
