@@ -12,6 +12,7 @@ import hashlib
 import re
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .load import LoadResult
@@ -78,16 +79,18 @@ def recovery_seconds(result: LoadResult, event: Event) -> float | None:
 
 def verify_uploads(client, uploads: list[dict]) -> list[str]:
     """Problems (empty when every successful upload reads back byte-identical)."""
-    problems = []
-    for upload in uploads:
+    def check(upload: dict) -> str | None:
         try:
             data = client.download(upload["id"])
         except Exception as exc:
-            problems.append(f"upload {upload['id']} unreadable: {exc}")
-            continue
+            return f"upload {upload['id']} unreadable: {exc}"
         if hashlib.sha1(data).hexdigest() != upload["sha1"]:
-            problems.append(f"upload {upload['id']} differs ({len(data)} bytes read)")
-    return problems
+            return f"upload {upload['id']} differs ({len(data)} bytes read)"
+        return None
+
+    # a few at once: an object the S3 server lost answers only after its own retries (seconds each)
+    with ThreadPoolExecutor(4) as pool:
+        return [problem for problem in pool.map(check, uploads) if problem]
 
 
 _SHA1 = re.compile(r"\b[0-9a-f]{40}\b")
