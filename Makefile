@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SERIES ?=
 SERIES_OPT := $(if $(SERIES),--series $(SERIES))
 
-.PHONY: test run setup test-core test-odoo lint readme bench wheels clean
+.PHONY: test run setup test-core test-odoo lint readme bench bench-cluster bench-chaos wheels clean
 
 test: setup lint
 	$(PY) -m pytest
@@ -36,6 +36,13 @@ readme:
 
 bench:
 	$(PY) -m bench
+
+# several prefork front-ends behind HAProxy under Locust: the suite vs stock Odoo (README "Many front-ends")
+bench-cluster:
+	$(PY) bench/bench_cluster.py
+
+bench-chaos:
+	$(PY) bench/bench_cluster.py --chaos
 
 # dist/odoo_cloud-*.whl (framework-free, every series) and dist/<series>/odoo_addon_*.whl pinning odoo <series>
 wheels:

@@ -14,7 +14,7 @@ cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 SWIFT_SPEC="swift==2.38.3 keystonemiddleware"
 KEYSTONE_SPEC="keystone==30.0.0 gunicorn"
-APT_PACKAGES=(redis-server memcached postgresql-15 libpq-dev prometheus)
+APT_PACKAGES=(redis-server memcached postgresql-15 libpq-dev prometheus haproxy)
 T0=$(date +%s%N)
 
 say() { printf '[setup] %s\n' "$*"; }

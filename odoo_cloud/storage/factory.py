@@ -4,11 +4,17 @@ Odoo's prefork server forks workers after `post_load`; a client (and its
 connection pool) inherited across fork would share sockets between
 processes. `PerProcess` rebuilds its value when the pid changes, so callers
 may hold a store across fork safely.
+
+Its locks are renewed in every forked child too: with `-d`, the prefork master loads the registry,
+whose ownership registration builds the client in a background thread; a fork while that thread
+holds a build lock would hand the worker a lock nobody will ever release, and the worker's first
+object-store call would hang until Odoo's time limit killed it.
 """
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, Optional, TypeVar
 
@@ -31,6 +37,7 @@ class PerProcess(Generic[T]):
         self._pid: Optional[int] = None
         self._value: Optional[T] = None
         self._lock = threading.Lock()
+        _holders.add(self)
 
     def __call__(self) -> T:
         pid = os.getpid()
@@ -42,8 +49,20 @@ class PerProcess(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
+_holders: weakref.WeakSet[PerProcess[Any]] = weakref.WeakSet()
 _lock = threading.Lock()
 _clients: dict[tuple[Any, ...], PerProcess[Any]] = {}
+
+
+def _renew_locks_in_child() -> None:
+    """After fork, in the child: fresh locks (a parent's thread may have held one at the fork)."""
+    global _lock
+    _lock = threading.Lock()
+    for holder in list(_holders):
+        holder._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_renew_locks_in_child)
 _stores: dict[tuple[Any, ...], ObjectStore] = {}
 
 
