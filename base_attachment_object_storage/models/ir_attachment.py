@@ -21,7 +21,7 @@ from odoo.sql_db import db_connect
 
 from odoo_cloud.config import ConfigError
 from odoo_cloud.storage import SCHEMES, StorageError, factory, gc, parse_uri, rules
-from odoo_cloud.storage.uri import has_object_scheme
+from odoo_cloud.storage.uri import has_object_scheme, like_prefix
 
 from . import _series
 from .reading import AttachmentStorageUnavailable, object_size, read_bytes
@@ -95,7 +95,7 @@ class IrAttachment(models.Model):
         if location not in SCHEMES:
             return super()._get_storage_domain()
         store = self._object_store(location)
-        pattern = store.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_prefix(store.prefix)
         # attachments not already in the write bucket of the store
         return ["|", ("db_datas", "!=", False),
                 "&", ("store_fname", "!=", False), "!", ("store_fname", "=like", pattern)]

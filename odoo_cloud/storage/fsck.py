@@ -36,7 +36,7 @@ from typing import Any, Optional
 from ..instrumentation import Operation, publish
 from .base import ObjectInfo, ObjectStore
 from .errors import ObjectNotFound
-from .uri import is_sha1
+from .uri import is_sha1, like_prefix
 
 _logger = logging.getLogger(__name__)
 
@@ -184,11 +184,6 @@ def _duration(seconds: Optional[float]) -> str:
         if seconds >= length:
             return f"{seconds / length:.1f} {unit}"
     return f"{seconds:.0f} s"
-
-
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching `prefix` literally."""
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 # ---------------------------------------------------------------- the database side

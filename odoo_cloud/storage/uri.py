@@ -70,6 +70,16 @@ def is_object_uri(store_fname: Optional[str]) -> bool:
         return False
 
 
+def like_prefix(prefix: str) -> str:
+    """A SQL LIKE pattern matching every `store_fname` that starts with `prefix` literally.
+
+    `_`, `%` and the escape character itself are ordinary characters of bucket names and prefixes
+    (`acme_odoo_prod`): unescaped, `_` would match any character and select another bucket's rows.
+    PostgreSQL's default LIKE escape is the backslash.
+    """
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def is_sha1(key: str) -> bool:
     return is_content_key(key)
 
