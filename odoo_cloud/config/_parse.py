@@ -10,10 +10,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Optional, TypeVar
+from typing import Any, Optional, TypeVar, Union
 from urllib.parse import urlsplit
 
 from ..masking import MASK, mask_secrets
+from .variables import Variable
 
 T = TypeVar("T")
 
@@ -85,26 +86,50 @@ class ConfigError(ValueError):
         return [p.variable for p in self.problems]
 
 
+#: "no default given": take the declared variable's (odoo_cloud.config.variables)
+_DECLARED: Any = object()
+
+Name = Union[str, Variable]
+
+
+def _declared(name: Name, default: Any, kind: str, fallback: Any = None) -> tuple[str, Any]:
+    """(name, default) of `name`; a declared Variable brings its own default and must be read as the
+    type it is declared with (a reader disagreeing with the registry is a programming error)."""
+    if isinstance(name, Variable):
+        if name.type != kind:
+            raise TypeError(f"{name.name} is declared as {name.type!r} but read as {kind!r}")
+        return name.name, name.default if default is _DECLARED else default
+    return name, fallback if default is _DECLARED else default
+
+
 class EnvReader:
-    """Reads typed values from an environment mapping, collecting problems."""
+    """Reads typed values from an environment mapping, collecting problems.
+
+    Every reader takes the variable's name or, better, its declaration from
+    `odoo_cloud.config.variables` (then the name and the default are written once, there).
+    """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.problems: list[Problem] = []
 
     # -- raw access -------------------------------------------------------
-    def raw(self, name: str) -> Optional[str]:
+    def raw(self, name: Name) -> Optional[str]:
         """The stripped value, or None when unset or empty."""
+        if isinstance(name, Variable):
+            name = name.name
         value = self.environ.get(name)
         if value is None:
             return None
         value = value.strip()
         return value or None
 
-    def is_set(self, name: str) -> bool:
+    def is_set(self, name: Name) -> bool:
         return self.raw(name) is not None
 
-    def problem(self, name: str, found: Optional[str], expected: str, secret: bool = False) -> None:
+    def problem(self, name: Name, found: Optional[str], expected: str, secret: bool = False) -> None:
+        if isinstance(name, Variable):
+            name = name.name
         # masked even when not secret: a URL with credentials lands in the wrong variable too
         shown = "<unset>" if found is None else (MASK if secret else repr(mask_secrets(found)))
         self.problems.append(Problem(name, shown, expected))
@@ -121,8 +146,9 @@ class EnvReader:
             return default
 
     # -- typed readers ----------------------------------------------------
-    def str(self, name: str, default: Optional[str] = None, required: bool = False,
+    def str(self, name: Name, default: Optional[str] = _DECLARED, required: bool = False,
             pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
+        name, default = _declared(name, default, "str")
         value = self.raw(name)
         if value is None:
             if required:
@@ -133,8 +159,9 @@ class EnvReader:
             return default
         return value
 
-    def secret(self, name: str, required: bool = False,
+    def secret(self, name: Name, required: bool = False,
                expected: str = "a non-empty secret") -> Optional[Secret]:
+        name, _ = _declared(name, None, "secret")
         value = self.environ.get(name)
         if not value:
             if required:
@@ -142,7 +169,9 @@ class EnvReader:
             return None
         return Secret(value)
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: Name, default: bool = _DECLARED) -> bool:
+        name, default = _declared(name, default, "bool", False)
+
         def parse(value: str) -> bool:
             word = value.lower()
             if word in TRUE_WORDS:
@@ -153,8 +182,10 @@ class EnvReader:
 
         return self._typed(name, default, parse, BOOL_FORM)
 
-    def int(self, name: str, default: Optional[int] = None, minimum: Optional[int] = None,
-            maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]:
+    def int(self, name: Name, default: Optional[int] = _DECLARED, minimum: Optional[int] = None,
+            maximum: Optional[int] = None, expected: Optional[str] = None, *,
+            kind: str = "int") -> Optional[int]:
+        name, default = _declared(name, default, kind)
         bounds = []
         if minimum is not None:
             bounds.append(f">= {minimum}")
@@ -170,8 +201,9 @@ class EnvReader:
 
         return self._typed(name, default, parse, form)
 
-    def float(self, name: str, default: Optional[float] = None, minimum: float = 0.0,
+    def float(self, name: Name, default: Optional[float] = _DECLARED, minimum: float = 0.0,
               expected: Optional[str] = None) -> Optional[float]:
+        name, default = _declared(name, default, "float")
         form = expected or f"a number >= {minimum:g} (seconds)"
 
         def parse(value: str) -> float:
@@ -182,16 +214,17 @@ class EnvReader:
 
         return self._typed(name, default, parse, form)
 
-    def port(self, name: str, default: Optional[int] = None) -> Optional[int]:
+    def port(self, name: Name, default: Optional[int] = _DECLARED) -> Optional[int]:
         return self.int(name, default, minimum=1, maximum=65535,
-                        expected="a TCP/UDP port number between 1 and 65535")
+                        expected="a TCP/UDP port number between 1 and 65535", kind="port")
 
-    def ttl(self, name: str, default: Optional[int] = None) -> Optional[int]:
-        return self.int(name, default, minimum=1, expected="a duration in whole seconds >= 1")
+    def ttl(self, name: Name, default: Optional[int] = _DECLARED) -> Optional[int]:
+        return self.int(name, default, minimum=1, expected="a duration in whole seconds >= 1", kind="ttl")
 
-    def url(self, name: str, schemes: tuple[str, ...], default: Optional[str] = None,
+    def url(self, name: Name, schemes: tuple[str, ...], default: Optional[str] = _DECLARED,
             required: bool = False, secret_parts: bool = True) -> Optional[str]:
         """A URL with one of `schemes` and a host; credentials are masked in problems."""
+        name, default = _declared(name, default, "url")
         value = self.raw(name)
         expected = f"a URL like {schemes[0]}://host[:port][/path] (scheme one of {', '.join(schemes)})"
         if value is None:
@@ -210,7 +243,9 @@ class EnvReader:
             return default
         return value
 
-    def choice(self, name: str, choices: tuple[str, ...], default: Optional[str] = None) -> Optional[str]:
+    def choice(self, name: Name, choices: tuple[str, ...],
+               default: Optional[str] = _DECLARED) -> Optional[str]:
+        name, default = _declared(name, default, "choice")
         value = self.raw(name)
         if value is None:
             return default

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
 #: what `[a-z0-9]` names of projects, buckets and prefixes are made of
@@ -33,15 +34,15 @@ class PlatformSettings:
 
 def read(env: EnvReader) -> PlatformSettings:
     running_env, variable = None, None
-    for name in ("RUNNING_ENV", "ODOO_STAGE"):
+    for name in (V.RUNNING_ENV.name, *V.RUNNING_ENV.aliases):
         if env.is_set(name):
             running_env, variable = env.raw(name), name
             break
     return PlatformSettings(
-        unsafe=env.bool("ODOO_CLOUD_PLATFORM_UNSAFE"),
+        unsafe=env.bool(V.ODOO_CLOUD_PLATFORM_UNSAFE),
         running_env=running_env,
         running_env_variable=variable,
-        project=env.str("ODOO_CLOUD_PLATFORM_PROJECT", pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
-        storage=env.choice("ODOO_CLOUD_PLATFORM_STORAGE", STORAGE_CHOICES),
-        redis_prefix_unstructured=env.bool("ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED"),
+        project=env.str(V.ODOO_CLOUD_PLATFORM_PROJECT, pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
+        storage=env.choice(V.ODOO_CLOUD_PLATFORM_STORAGE, STORAGE_CHOICES),
+        redis_prefix_unstructured=env.bool(V.ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
 NAME_PART = r"[A-Za-z0-9_-]+"
@@ -19,13 +20,13 @@ class StatsdSettings:
 
 
 def read(env: EnvReader) -> StatsdSettings:
-    enabled = env.bool("ODOO_STATSD")
+    enabled = env.bool(V.ODOO_STATSD)
     form = "a metric name part: letters, digits, '_' or '-'"
     return StatsdSettings(
         enabled=enabled,
-        customer=env.str("STATSD_CUSTOMER", required=enabled, pattern=NAME_PART,
+        customer=env.str(V.STATSD_CUSTOMER, required=enabled, pattern=NAME_PART,
                          expected=form + " (required when ODOO_STATSD is on)"),
-        environment=env.str("STATSD_ENVIRONMENT", pattern=NAME_PART, expected=form),
-        host=env.str("STATSD_HOST", "localhost"),
-        port=env.port("STATSD_PORT", 8125),
+        environment=env.str(V.STATSD_ENVIRONMENT, pattern=NAME_PART, expected=form),
+        host=env.str(V.STATSD_HOST),
+        port=env.port(V.STATSD_PORT),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
 
@@ -24,13 +25,12 @@ class StorageSettings:
 
 def read(env: EnvReader) -> StorageSettings:
     return StorageSettings(
-        disabled=env.bool("DISABLE_ATTACHMENT_STORAGE"),
-        presigned_url=env.bool("ATTACHMENT_STORAGE_PRESIGNED_URL"),
-        presigned_url_expiry=env.int("ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY", 300, minimum=10,
+        disabled=env.bool(V.DISABLE_ATTACHMENT_STORAGE),
+        presigned_url=env.bool(V.ATTACHMENT_STORAGE_PRESIGNED_URL),
+        presigned_url_expiry=env.int(V.ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY, minimum=10,
                                      maximum=7 * 24 * 3600),
-        known_keys=env.int("ATTACHMENT_STORAGE_KNOWN_KEYS", 100_000, minimum=0),
-        read_cache_bytes=env.int("ATTACHMENT_STORAGE_CACHE_SIZE", 0, minimum=0),
-        read_cache_dir=env.str("ATTACHMENT_STORAGE_CACHE_DIR"),
-        read_cache_max_object_bytes=env.int("ATTACHMENT_STORAGE_CACHE_MAX_OBJECT_SIZE", 8 * 1024 * 1024,
-                                            minimum=1),
+        known_keys=env.int(V.ATTACHMENT_STORAGE_KNOWN_KEYS, minimum=0),
+        read_cache_bytes=env.int(V.ATTACHMENT_STORAGE_CACHE_SIZE, minimum=0),
+        read_cache_dir=env.str(V.ATTACHMENT_STORAGE_CACHE_DIR),
+        read_cache_max_object_bytes=env.int(V.ATTACHMENT_STORAGE_CACHE_MAX_OBJECT_SIZE, minimum=1),
     )

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
+from ...config import variables
 from ...masking import mask_secrets
 
 EXIT_OK = 0
@@ -53,7 +54,7 @@ def _seconds(text: str) -> float:
 
 def default_data_dir() -> str:
     """Odoo's default data_dir (appdirs user_data_dir of 'Odoo'), overridable with ODOO_DATA_DIR."""
-    return os.environ.get("ODOO_DATA_DIR") or str(Path.home() / ".local" / "share" / "Odoo")
+    return os.environ.get(variables.ODOO_DATA_DIR.name) or str(Path.home() / ".local" / "share" / "Odoo")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -1,0 +1,101 @@
+"""The environment-variable registry (odoo_cloud/config/variables.py) drives the readers and the
+documentation: the generated tables match it, every variable the readers read is declared, and a
+reader disagreeing with a declaration fails."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from odoo_cloud.config import EnvReader, load_settings, variables
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class RecordingEnviron(dict):
+    """An environment that remembers every name looked up."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: set[str] = set()
+
+    def get(self, name, default=None):
+        self.asked.add(name)
+        return super().get(name, default)
+
+
+def test_generated_tables_are_up_to_date():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert variables.stale() == []
+
+
+def test_check_mode_fails_on_a_hand_edited_table(tmp_path):
+    for path in variables.documents(REPO):
+        copy = tmp_path / path.relative_to(REPO)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, copy)
+    assert variables.stale(tmp_path) == []
+    readme = tmp_path / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8").replace("| 300 |", "| 600 |"), encoding="utf-8")
+    s3 = tmp_path / "attachment_s3" / "readme" / "CONFIGURE.md"
+    s3.write_text(s3.read_text(encoding="utf-8").replace(variables.END, "| `AWS_NEW` | — | x |\n" + variables.END),
+                  encoding="utf-8")
+    assert variables.stale(tmp_path) == [readme, s3]
+    assert variables.write(tmp_path) == [readme, s3]
+    assert variables.stale(tmp_path) == []
+
+
+def test_a_file_without_markers_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="markers"):
+        variables.render("| Variable |\n", "table", tmp_path / "README.md")
+
+
+def test_every_variable_read_is_declared_and_every_declared_one_is_read():
+    environ = RecordingEnviron()
+    load_settings(environ)
+    declared = set(variables.BY_NAME) | set(variables.ALIASES)
+    assert environ.asked - declared == set(), "read but not declared in odoo_cloud/config/variables.py"
+    read_elsewhere = {v.name for v in variables.REGISTRY if v.type == "external"}
+    assert declared - read_elsewhere - environ.asked == set(), "declared but never read"
+
+
+def test_declared_defaults_are_what_the_readers_return():
+    settings = load_settings({})
+    assert settings.storage.presigned_url_expiry == variables.ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY.default
+    assert settings.s3.read_timeout == variables.AWS_READ_TIMEOUT.default
+    assert settings.swift.interface == variables.SWIFT_INTERFACE.default
+    assert settings.sessions.expiration_anonymous == variables.ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS.default
+    assert settings.prometheus.port == variables.ODOO_PROMETHEUS_PORT.default
+
+
+def test_a_reader_disagreeing_with_the_declared_type_fails():
+    env = EnvReader({})
+    with pytest.raises(TypeError, match="AWS_BUCKETNAME is declared as 'str' but read as 'bool'"):
+        env.bool(variables.AWS_BUCKETNAME)
+
+
+def test_names_and_identifiers_agree_and_are_unique():
+    assert len(variables.BY_NAME) == len(variables.REGISTRY)
+    for variable in variables.REGISTRY:
+        assert getattr(variables, variable.name) is variable
+        assert variable.doc and "\n" not in variable.doc
+
+
+def test_bucket_variable_is_written_once_in_the_code():
+    """`AWS_BUCKETNAME` as a literal only in the registry (the docs and the tests may say it)."""
+    pattern = re.compile(r"AWS_BUCKETNAME(?!_)")
+    found = []
+    for root in ["odoo_cloud", *[p.name for p in REPO.iterdir() if (p / "__manifest__.py").exists()]]:
+        for path in (REPO / root).rglob("*.py"):
+            if path == REPO / "odoo_cloud" / "config" / "variables.py":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if pattern.search(line.split("#", 1)[0]):
+                    found.append(f"{path.relative_to(REPO)}:{number}")
+    assert found == []
