@@ -272,9 +272,11 @@ def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[s
     become ready before anything was written), and fails (``missing``) otherwise.
     """
     from .preflight import _probe_settings
+    from .storage import backends
 
     probe_settings = _probe_settings(settings, timeout)
-    name = settings.s3.bucket_name if scheme == "s3" else settings.swift.write_container
+    backend = backends.get(scheme)
+    name = backend.bucket_template(settings)
     unchecked = bool(name and "{db}" in name and not dbname)
 
     def build():
@@ -283,8 +285,8 @@ def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[s
         return build_store(scheme, probe_settings, dbname)
 
     def prepare() -> None:
-        if not unchecked and scheme == "s3":
-            build().client  # noqa: B018 - builds this process's boto3 client (no network call)
+        if not unchecked and backend.can(backends.PREBUILT_CLIENT):
+            build().client  # noqa: B018 - builds this process's client (no network call)
 
     def list_one() -> str:
         from .storage.errors import ObjectNotFound

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from odoo_cloud.config import variables  # noqa: E402 - after the path of this checkout
+from odoo_cloud.config import variables
 
 if __name__ == "__main__":
     sys.exit(variables.main())

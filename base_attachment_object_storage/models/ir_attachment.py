@@ -20,7 +20,7 @@ from odoo.exceptions import UserError
 from odoo.sql_db import db_connect
 
 from odoo_cloud.config import ConfigError
-from odoo_cloud.storage import SCHEMES, StorageError, factory, gc, parse_uri, rules
+from odoo_cloud.storage import SCHEMES, StorageError, backends, factory, gc, parse_uri, rules
 from odoo_cloud.storage.uri import has_object_scheme, like_prefix
 
 from . import _series
@@ -247,7 +247,6 @@ class IrAttachment(models.Model):
         settings = storage_settings()
         reports = []
         for scheme in self._object_storage_schemes():
-            configured = settings.s3.configured if scheme == "s3" else settings.swift.configured
-            if configured:
+            if backends.get(scheme).configured(settings):
                 reports.append(gc.collect(self.env.cr, self._object_store(scheme), commit=commit, **options))
         return reports

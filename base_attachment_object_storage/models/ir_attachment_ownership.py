@@ -18,7 +18,7 @@ from odoo.sql_db import connection_info_for
 from odoo.tools import config
 
 from odoo_cloud.config import ConfigError
-from odoo_cloud.storage import ObjectNotFound, StorageError, factory, gc, ownership
+from odoo_cloud.storage import ObjectNotFound, StorageError, backends, factory, gc, ownership
 
 from .settings import storage_settings
 
@@ -106,7 +106,7 @@ class IrAttachment(models.Model):
         written = set()
         schemes = self._object_storage_schemes()
         for scheme in schemes:
-            if not (settings.s3.configured if scheme == "s3" else settings.swift.configured):
+            if not backends.get(scheme).configured(settings):
                 continue
             try:
                 store = self._object_store(scheme)

@@ -13,6 +13,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
 from odoo_cloud.environments import DEV, KNOWN_ENVIRONMENTS, LOCATION_PARAMETER, check_environment
+from odoo_cloud.storage import backends
 
 _logger = logging.getLogger(__name__)
 
@@ -90,9 +91,10 @@ class CloudPlatform(models.AbstractModel):
                     env=report.running_env, known=", ".join(KNOWN_ENVIRONMENTS)))
             if report.running_env != DEV:
                 raise UserError(self.env._(
-                    "cloud_platform: no object store to use in %(env)s (set AWS_BUCKETNAME or "
-                    "SWIFT_WRITE_CONTAINER, and ODOO_CLOUD_PLATFORM_STORAGE when both are set)",
-                    env=report.running_env))
+                    "cloud_platform: no object store to use in %(env)s (set %(variables)s, and "
+                    "ODOO_CLOUD_PLATFORM_STORAGE when both are set)",
+                    env=report.running_env,
+                    variables=" or ".join(b.bucket_variable.name for b in backends.all_backends())))
             _logger.info("cloud_platform: running_env dev: %s left at %r, nothing migrated",
                          LOCATION_PARAMETER, before)
             return done

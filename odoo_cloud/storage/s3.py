@@ -8,14 +8,20 @@ overwrite identical bytes (keys are content addresses).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
+from ..config import variables
 from ..masking import mask_secrets
+from . import backends
 from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
-from .errors import ObjectNotFound, StorageError, StorageUnavailable
+from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
+from .keys import validate_bucket
+from .uri import bucket_for_db
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Settings
     from ..config.s3 import S3Settings
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
@@ -255,3 +261,42 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     """RFC 6266 header value safe for any (non-ASCII) filename."""
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
     return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ---------------------------------------------------------------- the backend declaration
+def build_store(settings: Settings, dbname: Optional[str], other_bucket: Optional[str] = None) -> ObjectStore:
+    """The S3 store of `settings` (`{db}` replaced by `dbname`), or of `other_bucket` on the same endpoint
+    (never created: someone else's); one per process and options, clients per endpoint."""
+    from . import factory
+
+    cfg = settings.s3
+    variable = variables.AWS_BUCKETNAME.name
+    if not cfg.bucket_name:
+        raise StorageNotConfigured(f"S3 store requested but {variable} is not set", scheme="s3")
+    bucket = validate_bucket(other_bucket or bucket_for_db(cfg.bucket_name, dbname), source=variable)
+    create = cfg.create_bucket and other_bucket is None
+    endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
+                cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
+    key = ("s3", endpoint, bucket, create, cfg.server_side_encryption, cfg.sse_kms_key_id,
+           settings.platform.running_env, settings.platform.unsafe, settings.storage)
+
+    def build() -> ObjectStore:
+        client = factory.client("s3", endpoint, lambda: build_client(cfg))
+        return S3Store(client, bucket, server_side_encryption=cfg.server_side_encryption,
+                       sse_kms_key_id=cfg.sse_kms_key_id, region=cfg.region,
+                       create_bucket=create, known_keys=factory.known_keys(settings))
+
+    return factory.cached_store(key, build, settings)
+
+
+def _bounded(cfg: S3Settings, timeout: float) -> S3Settings:
+    return replace(cfg, connect_timeout=timeout, read_timeout=timeout, max_attempts=1)
+
+
+BACKEND = backends.register(backends.Backend(
+    scheme="s3", label="S3", section="s3",
+    bucket_variable=variables.AWS_BUCKETNAME, unstructured_variable=variables.AWS_BUCKETNAME_UNSTRUCTURED,
+    bucket_field="bucket_name", unstructured_field="bucket_name_unstructured",
+    build=build_store, bounded=_bounded,
+    capabilities=frozenset({backends.PRESIGN, backends.SSE, backends.BULK_DELETE, backends.PREBUILT_CLIENT}),
+))

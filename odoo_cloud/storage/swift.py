@@ -11,13 +11,19 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
+from ..config import variables
+from . import backends
 from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
-from .errors import ObjectNotFound, StorageError, StorageUnavailable
+from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
+from .keys import validate_bucket
+from .uri import bucket_for_db
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Settings
     from ..config._parse import Secret
     from ..config.swift import SwiftSettings
 
@@ -292,3 +298,44 @@ class SwiftStore(ObjectStore):
         if filename:
             url += "&filename=" + quote(filename, safe="")
         return url
+
+
+# ---------------------------------------------------------------- the backend declaration
+def build_store(settings: Settings, dbname: Optional[str], other_bucket: Optional[str] = None) -> ObjectStore:
+    """The Swift store of `settings` (`{db}` replaced by `dbname`), or of `other_bucket` on the same account
+    (never created: someone else's); one per process and options, connection pools per endpoint."""
+    from . import factory
+
+    cfg = settings.swift
+    variable = variables.SWIFT_WRITE_CONTAINER.name
+    if not cfg.write_container:
+        raise StorageNotConfigured(f"Swift store requested but {variable} is not set", scheme="swift")
+    container = validate_bucket(other_bucket or bucket_for_db(cfg.write_container, dbname), source=variable)
+    create = cfg.create_container and other_bucket is None
+    endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
+                cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
+                cfg.connect_timeout, cfg.read_timeout, cfg.retries)
+    key = ("swift", endpoint, container, create, cfg.temp_url_key, settings.platform.running_env,
+           settings.platform.unsafe, settings.storage)
+
+    def build() -> ObjectStore:
+        pool = factory.client("swift", endpoint, lambda: ConnectionPool(cfg))
+        return SwiftStore(pool, container, temp_url_key=cfg.temp_url_key,
+                          create_bucket=create, known_keys=factory.known_keys(settings))
+
+    return factory.cached_store(key, build, settings)
+
+
+def _bounded(cfg: SwiftSettings, timeout: float) -> SwiftSettings:
+    return replace(cfg, connect_timeout=timeout, read_timeout=timeout, retries=0)
+
+
+BACKEND = backends.register(backends.Backend(
+    scheme="swift", label="Swift", section="swift",
+    bucket_variable=variables.SWIFT_WRITE_CONTAINER,
+    unstructured_variable=variables.SWIFT_WRITE_CONTAINER_UNSTRUCTURED,
+    bucket_field="write_container", unstructured_field="write_container_unstructured",
+    build=build_store, bounded=_bounded,
+    capabilities=frozenset({backends.PRESIGN}), bucket_word="container",
+    required_in_production=(variables.SWIFT_AUTH_URL, variables.SWIFT_ACCOUNT, variables.SWIFT_PASSWORD),
+))

@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .backends import SCHEMES
 from .errors import InvalidKey
 from .keys import is_content_key, shown, validate_bucket, validate_key
-
-SCHEMES = ("s3", "swift")
 
 
 @dataclass(frozen=True)
