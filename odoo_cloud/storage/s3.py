@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ..config import variables
 from ..masking import mask_secrets
 from . import backends
-from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
+from .base import ObjectInfo, ObjectStore, ObjectStream, parse_content_range, range_header
 from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
 from .keys import validate_bucket
 from .uri import bucket_for_db
@@ -25,9 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..config.s3 import S3Settings
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
-#: Bodies at least this big get a HEAD before the conditional PUT: the HEAD
-#: (~5-10 ms) is cheap next to sending them again.
-HEAD_BEFORE_PUT_MIN_SIZE = 16 * 1024 * 1024
 
 
 def build_client(settings: S3Settings) -> Any:
@@ -63,13 +60,11 @@ class S3Store(ObjectStore):
 
     def __init__(self, client: Callable[[], Any], bucket: str, *,
                  server_side_encryption: Optional[str] = None,
-                 sse_kms_key_id: Optional[str] = None, region: Optional[str] = None,
-                 head_before_put_min_size: int = HEAD_BEFORE_PUT_MIN_SIZE, **kwargs: Any) -> None:
+                 sse_kms_key_id: Optional[str] = None, region: Optional[str] = None, **kwargs: Any) -> None:
         """`client` returns the process's boto3 client (see factory: one per process and endpoint)."""
         super().__init__(bucket, **kwargs)
         self._client = client
         self.region = region
-        self.head_before_put_min_size = head_before_put_min_size
         self._sse: dict[str, str] = {}
         if server_side_encryption:
             self._sse["ServerSideEncryption"] = server_side_encryption
@@ -145,8 +140,6 @@ class S3Store(ObjectStore):
     def _put_if_absent(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if len(data) >= self.head_before_put_min_size and self.exists(key):
-            return False
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*", **self._sse)
         except ClientError as exc:
@@ -189,11 +182,9 @@ class S3Store(ObjectStore):
         from botocore.exceptions import BotoCoreError, ClientError
 
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        ranged = start is not None or end is not None
-        if ranged:
-            if start is not None and start < 0:
-                raise ValueError(f"negative range start {start}")
-            params["Range"] = f"bytes={start or 0}-{'' if end is None else end}"
+        wanted = range_header(start, end)
+        if wanted:
+            params["Range"] = wanted
         try:
             response = self.client.get_object(**params)
         except ClientError as exc:
@@ -203,15 +194,7 @@ class S3Store(ObjectStore):
         except BotoCoreError as exc:
             raise self._error(exc, "stream", bucket, key) from None
         body = response["Body"]
-        length = int(response["ContentLength"])
-        content_range = response.get("ContentRange")  # "bytes 0-9/8388608"
-        if content_range:
-            span, _, total = content_range.partition(" ")[2].partition("/")
-            size = int(total)
-            first, last = (int(x) for x in span.split("-"))
-        else:
-            size = length
-            first, last = resolve_range(size, None, None)
+        size, first, last = parse_content_range(response.get("ContentRange"), response["ContentLength"])
 
         def chunks():
             try:

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from ..config import variables
 from . import backends
-from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
+from .base import ObjectInfo, ObjectStore, ObjectStream, parse_content_range, range_header
 from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
 from .keys import validate_bucket
 from .uri import bucket_for_db
@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..config._parse import Secret
     from ..config.swift import SwiftSettings
 
-HEAD_BEFORE_PUT_MIN_SIZE = 16 * 1024 * 1024
 _logger = logging.getLogger(__name__)
 
 
@@ -172,13 +171,11 @@ class SwiftStore(ObjectStore):
     scheme = "swift"
 
     def __init__(self, pool: Callable[[], ConnectionPool], container: str, *,
-                 temp_url_key: Optional[Secret] = None,
-                 head_before_put_min_size: int = HEAD_BEFORE_PUT_MIN_SIZE, **kwargs: Any) -> None:
+                 temp_url_key: Optional[Secret] = None, **kwargs: Any) -> None:
         """`pool` returns the process's connection pool (see factory)."""
         super().__init__(container, **kwargs)
         self._pool = pool
         self.temp_url_key = temp_url_key
-        self.head_before_put_min_size = head_before_put_min_size
 
     @property
     def pool(self) -> ConnectionPool:
@@ -202,8 +199,6 @@ class SwiftStore(ObjectStore):
     def _put_if_absent(self, key: str, data: bytes) -> bool:
         from swiftclient import ClientException
 
-        if len(data) >= self.head_before_put_min_size and self.exists(key):
-            return False
         with self.pool.connection() as conn:
             try:
                 conn.put_object(self.bucket, key, data, content_length=len(data),
@@ -236,10 +231,9 @@ class SwiftStore(ObjectStore):
         from swiftclient import ClientException
 
         headers = {}
-        if start is not None or end is not None:
-            if start is not None and start < 0:
-                raise ValueError(f"negative range start {start}")
-            headers["Range"] = f"bytes={start or 0}-{'' if end is None else end}"
+        wanted = range_header(start, end)
+        if wanted:
+            headers["Range"] = wanted
         pool = self.pool
         conn = pool.acquire()
         try:
@@ -252,14 +246,8 @@ class SwiftStore(ObjectStore):
         except Exception as exc:
             pool.release(conn)
             raise _translate(exc, "stream", bucket, key) from None
-        content_range = response_headers.get("content-range")
-        if content_range:
-            span, _, total = content_range.partition(" ")[2].partition("/")
-            size = int(total)
-            first, last = (int(x) for x in span.split("-"))
-        else:
-            size = int(response_headers["content-length"])
-            first, last = resolve_range(size, None, None)
+        size, first, last = parse_content_range(response_headers.get("content-range"),
+                                                response_headers.get("content-length"))
 
         def chunks() -> Iterator[bytes]:
             try:
