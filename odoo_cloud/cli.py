@@ -24,6 +24,7 @@ from typing import Optional, TextIO
 
 from .environments import KNOWN_ENVIRONMENTS, Report, check_environment
 from .masking import mask_secrets
+from .storage.backends import SCHEMES
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -59,7 +60,7 @@ def _add_check_parser(subparsers) -> None:
                              "as with server_environment")
     parser.add_argument("--database", metavar="DB",
                         help="database name, replaces {db} in bucket/container names")
-    parser.add_argument("--location", choices=("file", "db", "s3", "swift"),
+    parser.add_argument("--location", choices=("file", "db", *SCHEMES),
                         help="current ir_attachment.location, to check it too")
     parser.add_argument("--connect", action="store_true",
                         help="also ping Redis, write, read back and delete a probe object in the "

@@ -268,12 +268,11 @@ def _rule_object_storage(ctx: _Context) -> Iterable[Problem]:
     for variable in chosen.required_in_production if chosen else ():
         if not ctx.env.is_set(variable):
             yield _problem(variable.name, None, f"set: {chosen.label} is the object store of {env}")
-    if store == "s3":
-        key_id, secret = ctx.env.is_set("AWS_ACCESS_KEY_ID"), ctx.env.is_set("AWS_SECRET_ACCESS_KEY")
-        if key_id and not secret:
-            yield _problem("AWS_SECRET_ACCESS_KEY", None, "set, since AWS_ACCESS_KEY_ID is set")
-        if secret and not key_id:
-            yield _problem("AWS_ACCESS_KEY_ID", None, "set, since AWS_SECRET_ACCESS_KEY is set")
+    for first, second in chosen.variables_set_together if chosen else ():
+        if ctx.env.is_set(first) and not ctx.env.is_set(second):
+            yield _problem(second.name, None, f"set, since {first.name} is set")
+        if ctx.env.is_set(second) and not ctx.env.is_set(first):
+            yield _problem(first.name, None, f"set, since {second.name} is set")
 
 
 def _rule_redis(ctx: _Context) -> Iterable[Problem]:

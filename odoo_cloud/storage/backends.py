@@ -55,6 +55,8 @@ class Backend:
     bucket_word: str = "bucket"
     #: variables that must be set when this backend holds a prod/integration environment's attachments
     required_in_production: tuple[Variable, ...] = ()
+    #: pairs of variables that are set together or not at all (S3's access key id and secret)
+    variables_set_together: tuple[tuple[Variable, Variable], ...] = ()
 
     def settings(self, settings: Settings) -> Any:
         return getattr(settings, self.section)

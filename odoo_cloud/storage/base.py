@@ -307,6 +307,11 @@ class ObjectStore(ABC):
             return False
         return self._put_if_absent(key, data)
 
+    def verify_uploads_by_md5(self) -> bool:
+        """Have every later upload carry its Content-MD5, checked by the server before it stores the
+        bytes; True when the backend can (the migration then skips its HEAD after a new upload)."""
+        return False
+
     def put(self, key: str, data: bytes, *, recheck: bool = False) -> bool:
         """Store `data` under `key` in the write bucket; False when it was already there.
 

@@ -7,6 +7,8 @@ overwrite identical bytes (keys are content addresses).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
@@ -57,6 +59,15 @@ def build_client(settings: S3Settings) -> Any:
 
 class S3Store(ObjectStore):
     scheme = "s3"
+
+    def verify_uploads_by_md5(self) -> bool:
+        """Every PutObject of this store's client carries Content-MD5 (BadDigest on a mismatch)."""
+        events = getattr(getattr(self.client, "meta", None), "events", None)
+        if events is None:
+            return False
+        events.register("before-parameter-build.s3.PutObject", _add_content_md5,
+                        unique_id="odoo-cloud-migration-content-md5")
+        return True
 
     def __init__(self, client: Callable[[], Any], bucket: str, *,
                  server_side_encryption: Optional[str] = None,
@@ -240,6 +251,12 @@ class S3Store(ObjectStore):
                           ClientMethod="get_object", Params=params, ExpiresIn=expires)
 
 
+def _add_content_md5(params: dict[str, Any], **_kwargs: Any) -> None:
+    body = params.get("Body")
+    if isinstance(body, (bytes, bytearray)) and "ContentMD5" not in params:
+        params["ContentMD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
     """RFC 6266 header value safe for any (non-ASCII) filename."""
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
@@ -282,4 +299,5 @@ BACKEND = backends.register(backends.Backend(
     bucket_field="bucket_name", unstructured_field="bucket_name_unstructured",
     build=build_store, bounded=_bounded,
     capabilities=frozenset({backends.PRESIGN, backends.SSE, backends.BULK_DELETE, backends.PREBUILT_CLIENT}),
+    variables_set_together=((variables.AWS_ACCESS_KEY_ID, variables.AWS_SECRET_ACCESS_KEY),),
 ))
