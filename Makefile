@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SERIES ?=
 SERIES_OPT := $(if $(SERIES),--series $(SERIES))
 
-.PHONY: test run setup test-core test-odoo lint bench wheels clean
+.PHONY: test run setup test-core test-odoo lint readme bench wheels clean
 
 test: setup lint
 	$(PY) -m pytest
@@ -25,8 +25,14 @@ test-core:
 test-odoo:
 	$(PY) scripts/odoo_tests.py $(SERIES_OPT)
 
+# ruff, pylint-odoo (addons: OCA checks; core: SQL/commit checks) and the README.rst check, as listed in
+# .pre-commit-config.yaml; `.venv/bin/pre-commit install` runs the same hooks at each commit
 lint:
-	$(PY) -m ruff check odoo_cloud devstack scripts tests bench */models */tests
+	$(PY) -m pre_commit run --all-files --show-diff-on-failure
+
+# README.rst of every addon, from its readme/*.md (a test fails while one is stale)
+readme:
+	$(PY) scripts/gen_addon_readme.py
 
 bench:
 	$(PY) -m bench

@@ -9,5 +9,4 @@
     "license": "LGPL-3",
     "depends": ["base_attachment_object_storage"],
     "external_dependencies": {"python": ["odoo-cloud", "boto3"]},
-    "installable": True,
 }

@@ -9,6 +9,7 @@
     "license": "LGPL-3",
     "depends": ["base"],
     "external_dependencies": {"python": ["odoo-cloud"]},
-    "data": ["data/ir_config_parameter.xml", "data/ir_cron_fsck.xml"],
-    "installable": True,
+    "data": ["data/ir_cron_fsck.xml"],
+    "post_init_hook": "post_init_hook",
+    "uninstall_hook": "uninstall_hook",
 }

@@ -144,7 +144,7 @@ def measure(url: str, ids: list[int], clients: int, count: int) -> tuple[float, 
                                                                        int(len(latencies) * 0.99))]
 
 
-def main() -> int:
+def main() -> int:  # noqa: C901, PLR0912, PLR0915  # one linear scenario: servers, measure, report
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=60, help="downloads (or pages) per measurement")

@@ -63,14 +63,17 @@ def populate(server, conn, bucket: str, count: int) -> None:
 
 def raw_listing(client, bucket: str) -> int:
     count = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 1000}):
+    paginator = client.get_paginator("list_objects_v2")
+    pages = paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 1000})
+    for page in pages:
         count += len(page.get("Contents", ()))
     return count
 
 
 def environ(server, bucket: str) -> dict[str, str]:
-    return {"AWS_HOST": server.endpoint_url, "AWS_REGION": server.region, "AWS_ACCESS_KEY_ID": server.access_key,
-            "AWS_SECRET_ACCESS_KEY": server.secret_key, "AWS_BUCKETNAME": bucket, "AWS_CREATE_BUCKET": "0"}
+    return {"AWS_HOST": server.endpoint_url, "AWS_REGION": server.region,
+            "AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key,
+            "AWS_BUCKETNAME": bucket, "AWS_CREATE_BUCKET": "0"}
 
 
 def run_fsck(store, dsn: str):
@@ -97,7 +100,7 @@ def child(dsn: str, bucket: str) -> None:
                       "orphans": report.orphans.count + report.pending_orphans, "peak_mib": peak_kib / 1024}))
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915  # one linear scenario: servers, measure, report
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=10_000)
@@ -147,8 +150,8 @@ def main() -> int:
             peaks = {}
             for label in sizes:
                 env = {**os.environ, **environ(s3, buckets[label]), "PYTHONPATH": str(ROOT)}
-                out = subprocess.run([sys.executable, __file__, "--child", dsns[label], buckets[label]], env=env,
-                                     check=True, capture_output=True, text=True).stdout
+                out = subprocess.run([sys.executable, __file__, "--child", dsns[label], buckets[label]],
+                                     env=env, check=True, capture_output=True, text=True).stdout
                 peaks[label] = json.loads(out.strip().splitlines()[-1])["peak_mib"]
         finally:
             s3.stop()
@@ -156,8 +159,8 @@ def main() -> int:
     memory_ratio = peaks["large"] / peaks["small"]
     print(f"fsck of {args.objects} objects: median {statistics.median(ours_times):.2f} s vs raw listing "
           f"{statistics.median(raw_times):.2f} s -> ratio {ratio:.2f} (target <= {TIME_TARGET})")
-    print(f"peak RSS: {peaks['small']:.1f} MiB at {args.small} objects, {peaks['large']:.1f} MiB at {args.objects} "
-          f"-> ratio {memory_ratio:.2f} (target <= {MEMORY_TARGET})")
+    print(f"peak RSS: {peaks['small']:.1f} MiB at {args.small} objects, {peaks['large']:.1f} MiB at "
+          f"{args.objects} -> ratio {memory_ratio:.2f} (target <= {MEMORY_TARGET})")
     missed = [name for name, ok in (("time", ratio <= TIME_TARGET), ("memory", memory_ratio <= MEMORY_TARGET))
               if not ok]
     print("targets met" if not missed else f"targets MISSED: {', '.join(missed)}")

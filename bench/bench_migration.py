@@ -221,7 +221,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915  # one linear scenario: servers, measure, report
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=10_000, help="rows of the big engine run")
     parser.add_argument("--small", type=int, default=2_000, help="rows of each engine round (and the "

@@ -7,17 +7,14 @@
     "author": "Odoo Cloud Addons contributors",
     "website": "https://github.com/odoo-cloud/odoo-cloud-addons",
     "license": "LGPL-3",
+    # not attachment_s3 / attachment_swift: install the one the environment uses (install() says so)
     "depends": [
         "base",
         "server_environment",
         "base_attachment_object_storage",
-        "attachment_s3",
-        "attachment_swift",
         "session_redis",
         "logging_json",
         "monitoring_statsd",
     ],
     "external_dependencies": {"python": ["odoo-cloud"]},
-    "data": [],
-    "installable": True,
 }

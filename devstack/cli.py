@@ -155,7 +155,7 @@ def _start_odoo(base: Path, env: dict[str, str], postgres: PostgresServer,
     argv = [
         *odoo_command(root, python),
         f"--addons-path={addons}",
-        f"--load={SERVER_WIDE}",
+        f"--load={','.join(series.server_wide(SERVER_WIDE.split(',')))}",
         f"--db_host={postgres.host}",
         f"--db_port={postgres.port}",
         f"--db_user={postgres.user}",

@@ -39,6 +39,14 @@ class OdooSeries:
     def major(self) -> int:
         return int(self.name.split(".")[0])
 
+    def server_wide(self, modules: list[str]) -> list[str]:
+        """`--load` modules for this series: 19 moved XML-RPC/JSON-RPC into the server-wide `rpc` module,
+        which must be loaded (after `base`) or /xmlrpc and /jsonrpc answer 404."""
+        if self.major >= 19 and "rpc" not in modules:
+            at = modules.index("base") + 1 if "base" in modules else 0
+            return [*modules[:at], "rpc", *modules[at:]]
+        return list(modules)
+
     def demo_options(self, demo: bool) -> list[str]:
         """odoo-bin options for demo data: 18 loads it unless told not to; 19 loads none unless asked."""
         if self.major >= 19:

@@ -12,9 +12,8 @@ _logger = logging.getLogger(__name__)
 
 
 def post_load():
-    from odoo_cloud.config import ConfigError
+    from odoo_cloud.config import ConfigError, EnvReader
     from odoo_cloud.config import logging as logging_settings
-    from odoo_cloud.config._parse import EnvReader
 
     env = EnvReader(os.environ)
     settings = logging_settings.read(env)

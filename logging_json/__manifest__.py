@@ -10,5 +10,4 @@
     "depends": ["base"],
     "external_dependencies": {"python": ["odoo-cloud", "python-json-logger"]},
     "post_load": "post_load",
-    "installable": True,
 }

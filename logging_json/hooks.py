@@ -1,10 +1,15 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
-"""Where logging_json plugs into Odoo 18 (see docs/ODOO_HOOKS.md §3)."""
+"""Where logging_json plugs into Odoo 18 and 19 (docs/ODOO_HOOKS.md §3 and "Odoo 19: logs and metrics").
+
+The one series difference is `RpcFragmentFilter` (Odoo 19 appends ``#<model>.<method>`` to the access
+line's path); it is inert on 18, where ``odoo.service.server`` has no ``thread_local``.
+"""
 import functools
 import logging
 
 import odoo.http
 import odoo.netsvc
+import odoo.service.server
 import werkzeug.serving
 
 from odoo_cloud import logs
@@ -35,10 +40,38 @@ def install_request_context():
     for name in ("werkzeug", "longpolling"):
         access_logger = logging.getLogger(name)
         if not any(isinstance(f, logs.AccessLineFilter) for f in access_logger.filters):
+            if name == "werkzeug" and _odoo19_thread_local() is not None:
+                access_logger.addFilter(RpcFragmentFilter())  # before the parser: it sees the plain path
             access_logger.addFilter(logs.AccessLineFilter())
     werkzeug.serving._log_add_style = False  # no ANSI colours inside JSON strings
     _wrap_application()
     _wrap_request_handler()
+
+
+def _odoo19_thread_local():
+    """Odoo 19's ``odoo.service.server.thread_local`` (holds ``rpc_model_method``); None on Odoo 18."""
+    return getattr(odoo.service.server, "thread_local", None)
+
+
+class RpcFragmentFilter(logging.Filter):
+    """Odoo 19's access line reads ``"POST /web/dataset/call_kw/x#res.partner.read HTTP/1.1"``
+    (``service/server.py:139-146``: ``thread_local.rpc_model_method`` appended as a fragment). Take exactly
+    that suffix off the request line, so ``http_path`` is the path on both series, and keep it as the
+    record's ``rpc_model_method``. Never raises, never drops a record."""
+
+    def filter(self, record):
+        try:
+            fragment = getattr(_odoo19_thread_local(), "rpc_model_method", "")
+            args = record.args
+            if fragment and isinstance(args, tuple) and len(args) == 3 and isinstance(args[0], str):
+                head, sep, version = args[0].rpartition(" ")
+                suffix = "#" + fragment
+                if sep and head.endswith(suffix):
+                    record.args = (head[:-len(suffix)] + sep + version, *args[1:])
+                    record.rpc_model_method = fragment
+        except Exception:  # pylint: disable=except-pass  # a log filter must never drop or break a line
+            pass
+        return True
 
 
 def _wrap_application():

@@ -10,5 +10,4 @@
     "depends": ["base", "web"],
     "external_dependencies": {"python": ["odoo-cloud", "psycopg2"]},
     "post_load": "post_load",
-    "installable": True,
 }

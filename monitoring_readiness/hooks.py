@@ -52,7 +52,7 @@ def _preload_clients(settings):
             import boto3  # noqa: F401
         elif settings.swift.configured:
             import swiftclient  # noqa: F401
-    except ImportError:
+    except ImportError:  # pylint: disable=except-pass
         pass  # the check itself reports it
 
 

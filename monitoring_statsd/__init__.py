@@ -11,14 +11,11 @@ _logger = logging.getLogger(__name__)
 
 
 def post_load():
-    from odoo_cloud.config import ConfigError
-    from odoo_cloud.config import platform as platform_settings
+    from odoo_cloud.config import ConfigError, EnvReader
     from odoo_cloud.config import statsd as statsd_settings
-    from odoo_cloud.config._parse import EnvReader
 
     env = EnvReader(os.environ)
     settings = statsd_settings.read(env)
-    running_env = platform_settings.read(env).running_env
     if env.problems:
         _logger.error("monitoring_statsd not active: %s", ConfigError(env.problems))
         return
@@ -27,6 +24,6 @@ def post_load():
         return
     from . import hooks
 
-    metrics = hooks.install(settings, running_env)
+    metrics = hooks.install(settings, os.environ)
     _logger.info("monitoring_statsd: metrics to %s:%s as %s.http.request.%s.%s", settings.host, settings.port,
                  metrics.prefix, metrics.customer, metrics.environment)

@@ -19,12 +19,17 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import Optional, TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
+from .config.platform import DEFAULT_SOURCE, RunningEnv, resolve_running_env
 from .environments import KNOWN_ENVIRONMENTS, Report, check_environment
 from .masking import mask_secrets
 from .storage.backends import SCHEMES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .preflight import ProbeResult
+    from .readiness import CheckResult
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -44,7 +49,7 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _add_check_parser(subparsers) -> None:
+def _add_check_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check", help="check the environment variables against the running environment's rules",
         description="Check the environment variables against the rules of the running environment "
@@ -52,12 +57,13 @@ def _add_check_parser(subparsers) -> None:
                     "database. Exit 0: all good; 1: problems; 2: usage; 3: a --connect probe failed; "
                     "4: odoo-cloud itself crashed (a bug, traceback on stderr).")
     parser.add_argument("--env", metavar="ENV",
-                        help="running environment to check for (default: running_env of -c FILE, "
-                             "then $RUNNING_ENV, then $ODOO_STAGE, "
-                             f"then 'test' like server_environment); one of {', '.join(KNOWN_ENVIRONMENTS)}")
+                        help="running environment to check for (default: exactly as server_environment: "
+                             "running_env of -c FILE or $ODOO_RC, then $RUNNING_ENV if set (even empty), "
+                             "else $ODOO_STAGE, used when non-empty, else 'test'); "
+                             f"one of {', '.join(KNOWN_ENVIRONMENTS)}")
     parser.add_argument("-c", "--config", metavar="FILE",
-                        help="Odoo configuration file: its 'running_env' option wins over $RUNNING_ENV, "
-                             "as with server_environment")
+                        help="Odoo configuration file (default: $ODOO_RC when it exists): its 'running_env' "
+                             "option wins over $RUNNING_ENV, as with server_environment")
     parser.add_argument("--database", metavar="DB",
                         help="database name, replaces {db} in bucket/container names")
     parser.add_argument("--location", choices=("file", "db", *SCHEMES),
@@ -74,7 +80,7 @@ def _add_check_parser(subparsers) -> None:
                         help=f"seconds allowed to each --connect probe (default {DEFAULT_TIMEOUT:g})")
 
 
-def _add_migrate_parser(subparsers) -> Optional[str]:
+def _add_migrate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> Optional[str]:
     """Register `migrate` from the migration engine; None, or why it is unavailable."""
     try:
         from .storage.migration import cli as migration_cli
@@ -86,7 +92,7 @@ def _add_migrate_parser(subparsers) -> Optional[str]:
     return None
 
 
-def _add_fsck_parser(subparsers) -> Optional[str]:
+def _add_fsck_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> Optional[str]:
     """Register `fsck` (needs psycopg2 and the store clients); None, or why it is unavailable."""
     try:
         from .storage import fsck_cli
@@ -128,30 +134,60 @@ def print_report(report: Report, out: TextIO, source: str) -> None:
         out.write("configuration OK\n")
 
 
+#: config-file values Odoo 18 turns into booleans (``load()``) while Odoo 19 keeps the text
+_SERIES_DEPENDENT_VALUES = ("True", "true", "False", "false")
+
+
 def running_env_from_config(path: str) -> Optional[str]:
-    """`running_env` of an Odoo configuration file's [options] (None when absent)."""
+    """`running_env` of an Odoo configuration file's [options] as Odoo reads it (None when absent/empty).
+
+    Odoo reads the file with RawConfigParser (surrounding blanks stripped). A boolean-looking value is
+    refused: Odoo 18 reads it as a boolean (``false``: ignored, then the variables decide; ``true``: True)
+    and Odoo 19 as text, so no answer would be right on both series.
+    """
     parser = configparser.RawConfigParser()
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)
     except (OSError, configparser.Error) as error:
         raise ValueError(f"cannot read Odoo configuration {path}: {error}") from None
-    value = parser.get("options", "running_env", fallback="").strip()
+    value = parser.get("options", "running_env", fallback="")
+    if value in _SERIES_DEPENDENT_VALUES:
+        raise ValueError(f"running_env in {path} is {value!r}: Odoo 18 reads that as a boolean and Odoo 19 "
+                         f"as text; expected one of {', '.join(KNOWN_ENVIRONMENTS)}")
     return value or None
 
 
-def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) -> int:
+def config_file(args: argparse.Namespace, environ: Mapping[str, str]) -> Optional[str]:
+    """The Odoo configuration file Odoo would read: -c FILE, else $ODOO_RC when that file exists
+    (Odoo 18 and 19 both fall back to ODOO_RC; ~/.odoorc is not looked at)."""
+    if args.config:
+        return str(args.config)
+    odoo_rc = environ.get("ODOO_RC")
+    return odoo_rc if odoo_rc and os.path.isfile(odoo_rc) else None
+
+
+def resolve_check_env(args: argparse.Namespace, environ: Mapping[str, str]) -> RunningEnv:
+    """What `check` judges: --env when given, else exactly server_environment's resolution."""
+    if args.env:
+        return RunningEnv(args.env, "--env")
+    path = config_file(args, environ)
+    value = running_env_from_config(path) if path else None
+    return resolve_running_env(environ, value, f"running_env in {path}")
+
+
+def run_check(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None,
+              out: TextIO = sys.stdout) -> int:
     environ = os.environ if environ is None else environ
-    running_env, label = args.env or None, "--env"
-    if running_env is None and args.config:
-        try:
-            running_env = running_env_from_config(args.config)
-        except ValueError as error:
-            sys.stderr.write(f"odoo-cloud check: {error}\n")
-            return EXIT_USAGE
-        label = f"running_env in {args.config}"
+    try:
+        resolved = resolve_check_env(args, environ)
+    except ValueError as error:
+        sys.stderr.write(f"odoo-cloud check: {error}\n")
+        return EXIT_USAGE
+    # the default is left to check_environment: it resolves it the same way and says why in a note
+    running_env = None if resolved.source == DEFAULT_SOURCE else resolved.value
     report = check_environment(running_env, environ, location=args.location, dbname=args.database,
-                               running_env_variable=label)
+                               running_env_variable=resolved.source)
     # probing with a wrong configuration could write a probe object into another environment's bucket
     probes = _probes(report, args) if args.connect and not report.problems else []
     ready = _readiness(report, args, environ) if args.connect and not report.problems else []
@@ -172,7 +208,7 @@ def run_check(args: argparse.Namespace, environ=None, out: TextIO = sys.stdout) 
     return code
 
 
-def _probes(report: Report, args: argparse.Namespace) -> list:
+def _probes(report: Report, args: argparse.Namespace) -> list[ProbeResult]:
     from .storage import ownership
 
     # the stores' non-prod guard must judge the environment being checked, not the variables alone
@@ -183,7 +219,7 @@ def _probes(report: Report, args: argparse.Namespace) -> list:
         ownership.set_running_env(previous)
 
 
-def _run_probes(report: Report, args: argparse.Namespace) -> list:
+def _run_probes(report: Report, args: argparse.Namespace) -> list[ProbeResult]:
     from . import preflight
 
     # the store probe's write goes through the stores' non-prod guard: never into prod's bucket
@@ -196,7 +232,7 @@ def _run_probes(report: Report, args: argparse.Namespace) -> list:
     ]
 
 
-def _readiness(report: Report, args: argparse.Namespace, environ) -> list:
+def _readiness(report: Report, args: argparse.Namespace, environ: Mapping[str, str]) -> list[CheckResult]:
     """The checks of ``GET /web/health/ready``, run once from here (same code, same timeouts)."""
     from dataclasses import replace
 
@@ -208,7 +244,8 @@ def _readiness(report: Report, args: argparse.Namespace, environ) -> list:
     return readiness.run_checks(checks, args.timeout)
 
 
-def _postgres_connect(args: argparse.Namespace, environ, timeout: float):
+def _postgres_connect(args: argparse.Namespace, environ: Mapping[str, str],
+                      timeout: float) -> Optional[Callable[[], None]]:
     """A ``SELECT 1`` on the server of -c FILE's db_* options (else libpq's PG* variables); None when
     neither says where PostgreSQL is (an init container may not know it)."""
     options: dict[str, str] = {}
@@ -241,7 +278,8 @@ def _postgres_connect(args: argparse.Namespace, environ, timeout: float):
     return select_one
 
 
-def _print_text(report: Report, probes: list, connect: bool, out: TextIO, ready: Sequence = ()) -> None:
+def _print_text(report: Report, probes: list[ProbeResult], connect: bool, out: TextIO,
+                ready: Sequence[CheckResult] = ()) -> None:
     print_report(report, out, report.running_env_source)
     if not connect:
         return
@@ -266,7 +304,7 @@ def _print_text(report: Report, probes: list, connect: bool, out: TextIO, ready:
         out.write("connections OK\n")
 
 
-def _as_json(report: Report, probes: list, connect: bool, code: int) -> dict:
+def _as_json(report: Report, probes: list[ProbeResult], connect: bool, code: int) -> dict[str, Any]:
     """One object for scripts: what the text output says, nothing more (no secrets there either)."""
     return {
         "running_env": report.running_env,

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from .config import ConfigError, EnvReader, Problem, Settings, load_settings
-from .config.platform import PROJECT_PATTERN
+from .config.odoo_options import DATA_DIR_VARIABLE, SECRET_OPTION_VARIABLES
+from .config.platform import DEFAULT_SOURCE, PROJECT_PATTERN, resolve_running_env
 from .storage import backends
 from .storage.uri import bucket_for_db
 
@@ -171,7 +172,7 @@ class _Context:
         s = self.settings
         found = []
         for backend in backends.configured(s):
-            found.append(_Name(backend.bucket_variable.name, self.name(backend.bucket_template(s)),
+            found.append(_Name(backend.bucket_variable.name, self.name(backend.bucket_template(s) or ""),
                                backend.unstructured_variable.name, backend.unstructured(s)))
         if s.sessions.prefix:
             found.append(_Name("ODOO_SESSION_REDIS_PREFIX", s.sessions.prefix,
@@ -264,15 +265,17 @@ def _rule_object_storage(ctx: _Context) -> Iterable[Problem]:
                        f"{ctx.expected_name()} (or "
                        + ", ".join(f"{b.bucket_variable.name} for {b.label}" for b in others) + "): "
                        f"{env} keeps attachments in object storage")
-    chosen = backends.get(store) if store else None
-    for variable in chosen.required_in_production if chosen else ():
+    if not store:
+        return
+    chosen = backends.get(store)
+    for variable in chosen.required_in_production:
         if not ctx.env.is_set(variable):
             yield _problem(variable.name, None, f"set: {chosen.label} is the object store of {env}")
-    for first, second in chosen.variables_set_together if chosen else ():
-        if ctx.env.is_set(first) and not ctx.env.is_set(second):
-            yield _problem(second.name, None, f"set, since {first.name} is set")
-        if ctx.env.is_set(second) and not ctx.env.is_set(first):
-            yield _problem(first.name, None, f"set, since {second.name} is set")
+    for one, other in chosen.variables_set_together:
+        if ctx.env.is_set(one) and not ctx.env.is_set(other):
+            yield _problem(other.name, None, f"set, since {one.name} is set")
+        if ctx.env.is_set(other) and not ctx.env.is_set(one):
+            yield _problem(one.name, None, f"set, since {other.name} is set")
 
 
 def _rule_redis(ctx: _Context) -> Iterable[Problem]:
@@ -348,6 +351,34 @@ RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 
+# ---------------------------------------------------------------- Odoo's own options
+def odoo_option_notes(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """What `check` says about Odoo 19's ``ODOO_<OPTION>`` variables it meets (never their secrets).
+
+    Bad values of the ones that matter to us (ODOO_DATA_DIR, ODOO_WORKERS) are problems of
+    `odoo_cloud.config.odoo_options`; here: which ones Odoo 19 will take as configuration, the data_dir
+    it will use, and server-wide modules that leave out an addon our variables switch on.
+    """
+    options = settings.odoo_options
+    if not options.present:
+        return []
+    shown = [name if name in SECRET_OPTION_VARIABLES else f"{name}={environ[name]!r}"
+             for name in options.present]
+    notes = ["Odoo 19 reads these variables as its own options (Odoo 18 ignores them, except ODOO_RC and "
+             "libpq's PG*): " + ", ".join(shown)]
+    if DATA_DIR_VARIABLE in options.present:
+        notes.append(f"data_dir of Odoo 19 and of odoo-cloud migrate: {options.data_dir}")
+    if options.server_wide_modules is not None:
+        wanted = [addon for addon, on in (("session_redis", settings.sessions.enabled),
+                                          ("logging_json", settings.logging.json),
+                                          ("monitoring_statsd", settings.statsd.enabled)) if on]
+        missing = [addon for addon in wanted if addon not in options.server_wide_modules]
+        if missing:
+            notes.append(f"ODOO_SERVER_WIDE_MODULES lacks {', '.join(missing)}: on Odoo 19 they stay "
+                         "inactive unless the command line gives --load with them")
+    return notes
+
+
 # ---------------------------------------------------------------- entry point
 def read_settings(environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
     """Settings plus the format problems, without raising.
@@ -370,21 +401,22 @@ def check_environment(running_env: Optional[str], environ: Mapping[str, str],
                       running_env_variable: str = "RUNNING_ENV") -> Report:
     """Every problem of `environ` for `running_env`.
 
-    `running_env` None: resolved from `environ` like server_environment does.
+    `running_env` None: resolved from `environ` exactly like server_environment does
+    (`odoo_cloud.config.platform.resolve_running_env`).
     `location`: the current `ir_attachment.location` (None: unknown, not checked).
     `dbname`: replaces `{db}` in bucket/container names (None: `{db}` is kept and
     only the `-odoo-<env>` ending of such a name is checked).
     """
     settings, problems = read_settings(environ)
-    notes: list[str] = []
+    notes: list[str] = odoo_option_notes(settings, environ)
     if running_env is None:
-        running_env = settings.platform.running_env
-        if running_env is None:
-            running_env, running_env_variable = DEFAULT_RUNNING_ENV, "default"
+        resolved = resolve_running_env(environ)
+        running_env, running_env_variable = resolved.value, resolved.source
+        if resolved.note:
+            notes.append(resolved.note)
+        elif resolved.source == DEFAULT_SOURCE:
             notes.append(f"RUNNING_ENV and ODOO_STAGE unset: checking as {DEFAULT_RUNNING_ENV!r}, "
                          "the default of server_environment")
-        else:
-            running_env_variable = settings.platform.running_env_variable or running_env_variable
     rules = RULES.get(running_env)
     if rules is None:
         problems.append(_problem(running_env_variable, running_env,

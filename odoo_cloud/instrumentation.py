@@ -12,7 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from types import TracebackType
+from typing import Literal, Optional
 
 _logger = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class _Timed:
         self.start = time.perf_counter()
         return self.op
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> Literal[False]:
         op = self.op
         op.seconds = time.perf_counter() - self.start
         if exc_type is not None:

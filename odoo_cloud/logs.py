@@ -24,13 +24,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from threading import current_thread
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
 from .masking import MASK, bounded, is_secret_name, mask_data, mask_secrets
 from .tracecontext import request_trace_ids
+
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+#: an unbound WSGI ``__call__(self, environ, start_response)``
+WsgiCall = Callable[[Any, "WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 __all__ = [
     "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
@@ -69,7 +76,7 @@ _request = _RequestState()
 def is_valid_request_id(value: Optional[str]) -> bool:
     """An incoming X-Request-ID we can echo and log as-is (1-128 chars of letters, digits, ``._:+=/-``,
     and nothing `mask_secrets` would hide, such as ``access_token=…``: a log must not carry it)."""
-    return (bool(value) and len(value) <= REQUEST_ID_MAX_LENGTH
+    return (value is not None and 0 < len(value) <= REQUEST_ID_MAX_LENGTH
             and REQUEST_ID_PATTERN.fullmatch(value) is not None and mask_secrets(value) == value)
 
 
@@ -99,7 +106,7 @@ def current_request_id() -> Optional[str]:
     return _request.id
 
 
-def wrap_wsgi_call(call: Callable) -> Callable:
+def wrap_wsgi_call(call: WsgiCall) -> WsgiCall:
     """Wrap an unbound WSGI ``__call__(self, environ, start_response)`` with request-id handling.
 
     The id is set before the application runs and echoed as a response header. It is *not* cleared when
@@ -107,10 +114,11 @@ def wrap_wsgi_call(call: Callable) -> Callable:
     `end_request` once the HTTP exchange is over (and the next request replaces it anyway).
     """
 
-    def __call__(self, environ, start_response):
+    def __call__(self: Any, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request_id = begin_request(environ.get(_ENVIRON_REQUEST_ID), environ.get(_ENVIRON_TRACEPARENT))
 
-        def start_response_with_id(status, headers, exc_info=None):
+        def start_response_with_id(status: str, headers: list[tuple[str, str]],
+                                   exc_info: Optional[OptExcInfo] = None) -> Callable[[bytes], object]:
             try:
                 echoed = False
                 for name, value in headers:
@@ -127,7 +135,7 @@ def wrap_wsgi_call(call: Callable) -> Callable:
 
         return call(self, environ, start_response_with_id)
 
-    __call__.__wrapped__ = call
+    __call__.__wrapped__ = call  # type: ignore[attr-defined]
     __call__.__name__ = getattr(call, "__name__", "__call__")
     __call__.__doc__ = getattr(call, "__doc__", None)
     return __call__
@@ -203,11 +211,16 @@ def parse_access_line(record: logging.LogRecord) -> Optional[dict[str, Any]]:
         return parse_gevent_access_line(clean_gevent_access_line(record.msg))
     if not _is_werkzeug_access(record):
         return None
-    return _werkzeug_fields(record, clean_request_line(record.args[0]))
+    return _werkzeug_fields(record, clean_request_line(_access_args(record)[0]))
+
+
+def _access_args(record: logging.LogRecord) -> tuple[Any, ...]:
+    """The (request line, status, size) of a record `_is_werkzeug_access` accepted."""
+    return cast(tuple[Any, ...], record.args)
 
 
 def _werkzeug_fields(record: logging.LogRecord, request_line: str) -> dict[str, Any]:
-    _line, status, size = record.args
+    _line, status, size = _access_args(record)
     fields: dict[str, Any] = {}
     match = _REQUEST_LINE.match(request_line)
     if match:
@@ -247,9 +260,9 @@ class AccessLineFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             if _is_werkzeug_access(record):
-                request_line = clean_request_line(record.args[0])
+                request_line = clean_request_line(_access_args(record)[0])
                 setattr(record, ACCESS_ATTRIBUTE, _werkzeug_fields(record, request_line))
-                record.args = (request_line, *record.args[1:])
+                record.args = (request_line, *_access_args(record)[1:])
             elif _is_gevent_access(record):
                 message = clean_gevent_access_line(record.msg)
                 fields = parse_gevent_access_line(message)
@@ -417,7 +430,7 @@ class JsonFormatter(_PythonJsonFormatter):
         self._second = (second, prefix)
         return prefix
 
-    def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
+    def _fields(self, record: logging.LogRecord) -> dict[str, Any]:  # noqa: C901, PLR0912, PLR0915  # hot path, flat on purpose
         # one flat function with a dict display: this runs for every log line of the server, and each
         # avoided call or store is measurable against the text formatter (bench/bench_logs.py)
         if self._thread_context:
@@ -497,12 +510,12 @@ class JsonFormatter(_PythonJsonFormatter):
             data["exc_type"] = getattr(exc_type, "__name__", None) or _safe_str(exc_type)
             data["exc_message"] = mask_secrets(bounded(_safe_str(exc), MAX_MESSAGE))
             if not record.exc_text:
-                record.exc_text = self.formatException(record.exc_info)
+                record.exc_text = _text(self.formatException(record.exc_info))
         if record.exc_text:
             data["traceback"] = mask_secrets(bounded(record.exc_text, MAX_TRACEBACK, keep="tail"))
         if record.stack_info:
-            data["stack_info"] = mask_secrets(bounded(self.formatStack(record.stack_info), MAX_TRACEBACK,
-                                                      keep="tail"))
+            stack = _text(self.formatStack(record.stack_info))
+            data["stack_info"] = mask_secrets(bounded(stack, MAX_TRACEBACK, keep="tail"))
 
     def _minimal(self, record: logging.LogRecord, problem: str) -> str:
         """A line built only from plain attributes: no __str__ of foreign objects, no context lookups."""
@@ -532,3 +545,8 @@ def install_formatter(handlers: Iterable[logging.Handler], formatter: logging.Fo
         handler.setFormatter(formatter)
         changed.append(handler)
     return changed
+
+
+def _text(formatted: str | list[str]) -> str:
+    """python-json-logger formats a traceback as a list of lines only when asked to (we never do)."""
+    return formatted if isinstance(formatted, str) else "\n".join(formatted)

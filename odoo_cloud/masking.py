@@ -159,12 +159,15 @@ def _value_end(text: str, start: int, quoted_name: bool) -> tuple[int, int]:
         return start, start
     first = text[start]
     if first in "\"'":
-        end = _QUOTED_VALUE[first].match(text, start + 1).end()
-        return start + 1, end
+        quoted = _QUOTED_VALUE[first].match(text, start + 1)
+        assert quoted is not None  # the pattern also matches an unterminated value, up to the end
+        return start + 1, quoted.end()
     if quoted_name and first in "[{":
         return start, _nested_end(text, start)
     pattern = _BARE_VALUE if quoted_name else _QUERY_VALUE
-    return start, pattern.match(text, start).end()
+    bare = pattern.match(text, start)
+    assert bare is not None  # both patterns match the empty string
+    return start, bare.end()
 
 
 def _mask_named_values(text: str) -> str:
@@ -241,7 +244,7 @@ def mask_data(value: Any) -> Any:
         return mask_secrets(_safe_str(value))
 
 
-def _mask_tree(value: Any, depth: int, path: set) -> Any:
+def _mask_tree(value: Any, depth: int, path: set[int]) -> Any:
     cls = value.__class__
     if cls is str:
         return mask_secrets(value)

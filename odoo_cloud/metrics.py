@@ -9,8 +9,13 @@ Why it is shaped like this:
   fails a request. Send errors are logged at most once per `RETRY_SECONDS` per process.
 - Dashboards built on the original suite keep working: ``odoo.http.request.<customer>.<env>`` and
   ``odoo.http.button.<customer>.<env>.<model_with_underscores>.<method>``. Every name part coming from a
-  request is sanitised and the number of distinct model/method names is capped per process
-  (`MAX_DYNAMIC_NAMES`), beyond which they are counted under ``other.other``.
+  request is sanitised and truncated *before* it is used as a cache key, and the number of distinct
+  names is capped per process and per family (`MAX_DYNAMIC_NAMES`), beyond which they are counted under
+  ``other.other``: the cache holds at most that many names of at most `MAX_PART_LENGTH` characters per
+  part, whatever callers send, and a flood in one family (say RPC) never collapses another (storage).
+- Only the glue knows whether a caller was authenticated and whether a model/method pair exists; it
+  hands model/method parts here only then (see monitoring_statsd/hooks.py), so an anonymous caller
+  cannot create names at all.
 """
 from __future__ import annotations
 
@@ -19,17 +24,23 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Optional
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Optional
 
 from statsd import StatsClient
 
 from .config.statsd import StatsdSettings
 from .instrumentation import Operation
 
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from .logs import WsgiCall
+
 __all__ = [
-    "MAX_DYNAMIC_NAMES", "PREFIX", "Metrics", "NonBlockingStatsClient", "RateLimitedLog", "metric_part",
-    "status_class", "wrap_wsgi_call",
+    "JSON2_PATH", "MAX_DYNAMIC_NAMES", "PREFIX", "Metrics", "NonBlockingStatsClient", "RateLimitedLog",
+    "metric_part", "status_class", "wrap_wsgi_call",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -42,12 +53,17 @@ OTHER = "other"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 BUTTON_PATH = "/web/dataset/call_button"
+#: Odoo 19's external JSON API, ``POST /json/2/<model>/<method>`` (timed as ``rpc.<...>.<model>.<method>``)
+JSON2_PATH = "/json/2/"
 
 
 def metric_part(value: Any) -> str:
     """One dot-free name part: dots become ``_`` (``res.partner`` -> ``res_partner``), other unsafe
-    characters ``_``, at most 64 characters; empty -> ``other``."""
-    text = _UNSAFE.sub("_", str(value).replace(".", "_"))[:MAX_PART_LENGTH].strip("_")
+    characters ``_``, at most 64 characters; empty -> ``other``.
+
+    The input is cut before it is scanned: a 5 MB name costs as much as a 64-character one."""
+    raw = value if isinstance(value, str) else str(value)
+    text = _UNSAFE.sub("_", raw[:MAX_PART_LENGTH].replace(".", "_")).strip("_")
     return text or OTHER
 
 
@@ -81,7 +97,7 @@ class RateLimitedLog:
         return True
 
 
-class NonBlockingStatsClient(StatsClient):
+class NonBlockingStatsClient(StatsClient):  # type: ignore[misc]  # statsd ships no types
     """statsd's UDP client on a non-blocking socket whose send errors are reported, rate-limited.
 
     The stock client swallows every error silently; an operator should learn once a minute that
@@ -120,7 +136,8 @@ class Metrics:
         self._pid: Optional[int] = None
         self._retry_at = 0.0
         self._lock = threading.Lock()
-        self._dynamic: dict[tuple[str, ...], str] = {}
+        #: family -> {sanitised parts -> full name}; each family holds at most `max_dynamic_names`
+        self._dynamic: dict[str, dict[tuple[str, ...], str]] = {}
         scope = f"{self.customer}.{self.environment}"
         self.request_name = f"http.request.{scope}"
         self.status_names = {cls: f"http.status.{scope}.{cls}" for cls in (*_STATUS_CLASSES.values(), OTHER)}
@@ -170,15 +187,21 @@ class Metrics:
 
     # -- names ------------------------------------------------------------------------------------------
     def _bounded(self, family: str, *parts: Any) -> str:
-        key = (family, *(str(p) for p in parts))
-        name = self._dynamic.get(key)
+        """The name of `parts` in `family`, cached on the sanitised parts (never on the raw input)."""
+        key = tuple(metric_part(p) for p in parts)
+        names = self._dynamic.setdefault(family, {})
+        name = names.get(key)
         if name is not None:
             return name
-        if len(self._dynamic) >= self.max_dynamic_names:
+        if len(names) >= self.max_dynamic_names:
             return f"{family}.{self._scope}." + ".".join(OTHER for _ in parts)
-        name = f"{family}.{self._scope}." + ".".join(metric_part(p) for p in parts)
-        self._dynamic[key] = name
+        name = f"{family}.{self._scope}." + ".".join(key)
+        names[key] = name
         return name
+
+    def dynamic_name_count(self) -> int:
+        """How many request-derived names this process caches (bounded: families x max_dynamic_names)."""
+        return sum(len(names) for names in self._dynamic.values())
 
     def button_name(self, model: Any, method: Any) -> str:
         """``http.button.<customer>.<env>.<model_with_underscores>.<method>`` (without the prefix)."""
@@ -196,8 +219,10 @@ class Metrics:
     # -- sending ----------------------------------------------------------------------------------------
     def request_finished(self, seconds: float, status: Optional[int], sql_count: Optional[int] = None,
                          sql_seconds: Optional[float] = None,
-                         button: Optional[tuple[Any, Any]] = None) -> None:
-        """One datagram: the request (or button) timer, the status-class counter and the SQL figures."""
+                         button: Optional[tuple[Any, Any]] = None, *,
+                         rpc: Optional[tuple[Any, Any]] = None) -> None:
+        """One datagram: the request (or button) timer, the status-class counter and the SQL figures;
+        with `rpc` (an authenticated ``/json/2`` call of an existing model/method) also its rpc timer."""
         client = self.client()
         if client is None:
             return
@@ -208,6 +233,8 @@ class Metrics:
             lines.append(f"{self.prefix}.{self.sql_count_name}:{sql_count}|ms")
         if sql_seconds is not None:
             lines.append(f"{self.prefix}.{self.sql_time_name}:{sql_seconds * 1000:.3f}|ms")
+        if rpc:
+            lines.append(f"{self.prefix}.{self.rpc_name(*rpc)}:{seconds * 1000:.3f}|ms")
         client._send("\n".join(lines))
 
     def rpc_finished(self, model: Any, method: Any, seconds: float) -> None:
@@ -230,31 +257,39 @@ class Metrics:
 
 
 # ------------------------------------------------------------------------------------------- WSGI timing
-def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[Metrics]],
+def wrap_wsgi_call(call: WsgiCall, metrics: Callable[[], Optional[Metrics]],
                    button_params: Optional[Callable[[], Optional[tuple[Any, Any]]]] = None,
                    sql_figures: Optional[Callable[[], tuple[Optional[int], Optional[float]]]] = None,
-                   clock: Callable[[], float] = time.perf_counter) -> Callable:
+                   clock: Callable[[], float] = time.perf_counter, *,
+                   json2_params: Optional[Callable[[int], Optional[tuple[Any, Any]]]] = None) -> WsgiCall:
     """Time an unbound WSGI ``__call__(self, environ, start_response)``.
 
     `button_params` is asked for ``(model, method)`` while ``start_response`` runs (the framework's
-    request is still alive then) and only for ``/web/dataset/call_button``; `sql_figures` gives the
+    request is still alive then) and only for ``/web/dataset/call_button``; `json2_params(status)`
+    likewise, only for ``/json/2/...``. Both return None unless the caller was authenticated and the
+    pair exists (the glue decides; anything else stays in the plain request timer). `sql_figures` gives the
     request's ``(query count, query seconds)`` once the application returned. A metrics failure is
     logged and never reaches the request.
     """
 
-    def __call__(self, environ, start_response):
+    def __call__(self: Any, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         current = metrics()
         if current is None:
             return call(self, environ, start_response)
         t0 = clock()
-        state = [None, None]  # status, button
-        is_button = environ.get("PATH_INFO", "").startswith(BUTTON_PATH)
+        state: list[Any] = [None, None, None]  # status, button, rpc
+        path = environ.get("PATH_INFO", "")
+        is_button = path.startswith(BUTTON_PATH)
+        is_json2 = path.startswith(JSON2_PATH)
 
-        def start_response_timed(status, headers, exc_info=None):
+        def start_response_timed(status: str, headers: list[tuple[str, str]],
+                                 exc_info: Optional[OptExcInfo] = None) -> Callable[[bytes], object]:
             try:
                 state[0] = int(status[:3])
                 if is_button and button_params is not None:
                     state[1] = button_params()
+                elif is_json2 and json2_params is not None:
+                    state[2] = json2_params(state[0])
             except Exception:
                 pass
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
@@ -265,11 +300,11 @@ def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[Metrics]],
             elapsed = clock() - t0
             try:
                 sql_count, sql_seconds = sql_figures() if sql_figures is not None else (None, None)
-                current.request_finished(elapsed, state[0], sql_count, sql_seconds, state[1])
+                current.request_finished(elapsed, state[0], sql_count, sql_seconds, state[1], rpc=state[2])
             except Exception as exc:
                 current.errors.warning("statsd: request metrics failed: %s: %s", type(exc).__name__, exc)
 
-    __call__.__wrapped__ = call
+    __call__.__wrapped__ = call  # type: ignore[attr-defined]
     __call__.__name__ = getattr(call, "__name__", "__call__")
     __call__.__doc__ = getattr(call, "__doc__", None)
     return __call__

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from .config import Settings
+from .errors import Unavailable
+from .extras import missing_extra
 from .masking import mask_secrets
 from .storage import backends
 from .storage.keys import PROBE_PREFIX  # the one key form besides content keys that a store writes
@@ -38,12 +40,14 @@ class ProbeResult:
         return {True: "ok", False: "FAILED", None: "skipped"}[self.ok]
 
 
-class ProbeFailed(Exception):
-    """A probe's own clear message (never carries a secret)."""
+class ProbeFailed(Unavailable):
+    """A probed dependency cannot serve this process as configured: the probe's own clear message
+    (never carries a secret)."""
 
 
 def _describe(error: BaseException) -> str:
     """The exception type and message (a client's message may quote a URL: masked by `run_probe`)."""
+    error = missing_extra(error)
     text = str(error).strip() or repr(error)
     return f"{type(error).__name__}: {text}"
 

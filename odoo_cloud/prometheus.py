@@ -28,11 +28,17 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any, Optional
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Optional
 
 from .instrumentation import Operation
 from .metrics import RateLimitedLog, metric_part, status_class
+
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from .logs import WsgiCall
 
 __all__ = [
     "ENV_DIRECTORY", "Exporter", "PrometheusMetrics", "compact_dead_process", "method_label",
@@ -192,8 +198,8 @@ class PrometheusMetrics:
             "odoo_worker_resident_memory_bytes", "Resident memory of each live Odoo process (label pid).",
             multiprocess_mode="liveall", registry=None)
         self.errors = RateLimitedLog(_logger)
-        self._children: dict[tuple, Any] = {}
-        self._operations: dict[str, tuple] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._operations: dict[str, tuple[str, ...]] = {}
         self._next_sample = 0.0
         self._cpu_pid: Optional[int] = None
         self._cpu_seen = 0.0
@@ -236,7 +242,7 @@ class PrometheusMetrics:
         except (OSError, ValueError, IndexError):
             pass  # not Linux: no memory figure
 
-    def _operation_labels(self, name: str) -> tuple:
+    def _operation_labels(self, name: str) -> tuple[str, ...]:
         labels = self._operations.get(name)
         if labels is None:
             family, _, rest = name.partition(".")
@@ -266,22 +272,23 @@ class PrometheusMetrics:
                 self._child(self.session_bytes, operation).inc(op.nbytes)
 
 
-def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[PrometheusMetrics]],
+def wrap_wsgi_call(call: WsgiCall, metrics: Callable[[], Optional[PrometheusMetrics]],
                    sql_figures: Optional[Callable[[], tuple[Optional[int], Optional[float]]]] = None,
-                   clock: Callable[[], float] = time.perf_counter) -> Callable:
+                   clock: Callable[[], float] = time.perf_counter) -> WsgiCall:
     """Time an unbound WSGI ``__call__(self, environ, start_response)`` into `metrics`.
 
     A metrics failure is logged (rate-limited) and never reaches the request.
     """
 
-    def __call__(self, environ, start_response):
+    def __call__(self: Any, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         current = metrics()
         if current is None:
             return call(self, environ, start_response)
         t0 = clock()
-        state = [None]
+        state: list[Optional[int]] = [None]
 
-        def start_response_timed(status, headers, exc_info=None):
+        def start_response_timed(status: str, headers: list[tuple[str, str]],
+                                 exc_info: Optional[OptExcInfo] = None) -> Callable[[bytes], object]:
             try:
                 state[0] = int(status[:3])
             except (TypeError, ValueError):
@@ -300,7 +307,7 @@ def wrap_wsgi_call(call: Callable, metrics: Callable[[], Optional[PrometheusMetr
             except Exception as exc:
                 current.errors.warning("prometheus: request metrics failed: %s: %s", type(exc).__name__, exc)
 
-    __call__.__wrapped__ = call
+    __call__.__wrapped__ = call  # type: ignore[attr-defined]
     __call__.__name__ = getattr(call, "__name__", "__call__")
     __call__.__doc__ = getattr(call, "__doc__", None)
     return __call__
@@ -334,16 +341,16 @@ class Exporter:
         class LockedCollector(MultiProcessCollector):
             """Reads the files under the lock `process_exited` takes: never half a compaction."""
 
-            def collect(self):
+            def collect(self) -> list[Any]:
                 with lock:
                     # a file a starting process is creating is empty for a moment (prometheus_client
                     # truncates it to its initial size right after) and holds no value yet: skip it
                     files = [path for path in glob.glob(os.path.join(self._path, "*.db"))
                              if _size(path) >= 8]
-                    return list(self.merge(files, accumulate=True))
+                    return list(self.merge(files, accumulate=True))  # type: ignore[no-untyped-call]
 
         registry = CollectorRegistry()
-        LockedCollector(registry, self.directory)
+        LockedCollector(registry, self.directory)  # type: ignore[no-untyped-call]
         return registry
 
     def start(self) -> None:

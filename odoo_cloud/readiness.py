@@ -25,9 +25,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import SessionSettings, Settings
+    from .storage.base import ObjectStore
+
+from .extras import missing_extra
 
 __all__ = [
     "FAIL",
@@ -59,12 +65,13 @@ _AUTH_WORDS = ("authentication failed", "noauth", "wrongpass", "invalid password
                "access denied", "forbidden", "no pg_hba.conf entry", "permission denied")
 
 
-def _chain(error: BaseException):
+def _chain(error: BaseException) -> Iterator[BaseException]:
     seen = 0
-    while error is not None and seen < _CHAIN_LIMIT:
-        yield error
+    cause: Optional[BaseException] = error
+    while cause is not None and seen < _CHAIN_LIMIT:
+        yield cause
         seen += 1
-        error = error.__cause__ or error.__context__
+        cause = cause.__cause__ or cause.__context__
 
 
 def classify(error: BaseException) -> str:
@@ -130,7 +137,7 @@ class Check:
     """
 
     def __init__(self, name: str, probe: Callable[[], Optional[str]],
-                 prepare: Optional[Callable[[], None]] = None) -> None:
+                 prepare: Optional[Callable[[], object]] = None) -> None:
         self.name = name
         self.probe = probe
         self.prepare = prepare
@@ -168,6 +175,7 @@ class Check:
 
 
 def _describe(error: BaseException) -> str:
+    error = missing_extra(error)
     text = " ".join(str(error).split()) or repr(error)
     return f"{type(error).__name__}: {text}"[:500]
 
@@ -250,10 +258,18 @@ class Readiness:
 
 
 # ----------------------------------------------------------------------------------------- the checks
-def redis_check(sessions, timeout: float) -> Check:
+def redis_check(sessions: SessionSettings, timeout: float) -> Check:
     """PING through a client of this process's own, with `timeout` and no retry (not the session
     store's client: its retries and longer timeouts are right for requests, not for a probe)."""
-    from .sessions.connection import RedisConnection
+    try:
+        from .sessions.connection import RedisConnection
+    except ImportError as error:  # redis is the `[redis]` extra: the check fails saying so
+        missing = error
+
+        def unavailable() -> str:
+            raise missing
+
+        return Check("redis", unavailable)
 
     connection = RedisConnection(replace(sessions, timeout=timeout, connect_timeout=timeout, retries=0))
 
@@ -265,7 +281,8 @@ def redis_check(sessions, timeout: float) -> Check:
     return Check("redis", ping, prepare=lambda: connection.client)
 
 
-def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[str] = None) -> Check:
+def object_store_check(settings: Settings, scheme: str, timeout: float,
+                       dbname: Optional[str] = None) -> Check:
     """List at most one key of the write bucket/container: read-only and cheap, never a write.
 
     A missing bucket passes when the store may create it on first write (a fresh deployment must
@@ -279,14 +296,14 @@ def object_store_check(settings, scheme: str, timeout: float, dbname: Optional[s
     name = backend.bucket_template(settings)
     unchecked = bool(name and "{db}" in name and not dbname)
 
-    def build():
+    def build() -> ObjectStore:
         from .storage.factory import build_store
 
         return build_store(scheme, probe_settings, dbname)
 
     def prepare() -> None:
         if not unchecked and backend.can(backends.PREBUILT_CLIENT):
-            build().client  # noqa: B018 - builds this process's client (no network call)
+            build().client  # type: ignore[attr-defined]  # noqa: B018 - builds this process's client (no network call)
 
     def list_one() -> str:
         from .storage.errors import ObjectNotFound
@@ -315,14 +332,14 @@ def postgres_check(connect: Callable[[], Any]) -> Check:
     return Check("postgresql", select_one)
 
 
-def readiness_checks(settings, postgres: Optional[Callable[[], Any]] = None,
+def readiness_checks(settings: Settings, postgres: Optional[Callable[[], Any]] = None,
                      dbname: Optional[str] = None) -> list[Check]:
     """The checks this configuration needs: PostgreSQL (when `postgres` is given), Redis when sessions
     are in Redis, the write bucket/container when attachments go to object storage."""
     from .storage.factory import configured_scheme
 
     timeout = settings.readiness.timeout
-    checks = []
+    checks: list[Check] = []
     if postgres is not None:
         checks.append(postgres_check(postgres))
     if settings.sessions.enabled:

@@ -408,14 +408,14 @@ def ensure_odoo_venv(python_hint: str, series) -> Path:
 
 
 def odoo_argv(prefix: list[str], plan: Plan, *, run_dir: Path, dbname: str, pg, addons_path: str,
-              demo_options: list[str]) -> list[str]:
+              demo_options: list[str], server_wide: list[str]) -> list[str]:
     from devstack._process import free_port
 
     argv = [
         *prefix,
         f"--config={run_dir / 'odoo.conf'}", f"--data-dir={run_dir / 'data'}",
         "-d", dbname, f"--db_host={pg.host}", f"--db_port={pg.port}", f"--db_user={pg.user}",
-        f"--addons-path={addons_path}", f"--load={','.join(plan.server_wide)}",
+        f"--addons-path={addons_path}", f"--load={','.join(server_wide)}",
         "-i", ",".join(plan.install), f"--test-tags={plan.tags}", "--stop-after-init",
         "--http-interface=127.0.0.1", f"--http-port={free_port()}", f"--gevent-port={free_port()}",
         "--max-cron-threads=0", "--workers=0", "--log-level=info",
@@ -565,11 +565,12 @@ def run_series(args: argparse.Namespace, series, odoo_root: Path, reason: str,
         print(f"odoo_tests: odoo-bin environment sets {' '.join(ours)}", flush=True)  # names only: secrets
         (run_dir / "odoo.conf").write_text("[options]\n", encoding="utf-8")
         addons_path = ",".join(str(p) for p in [*addons_paths(odoo_root), ROOT, RUNNER_ADDONS, *extra_dirs])
+        server_wide = series.server_wide(plan.server_wide)
         argv = odoo_argv(odoo_command(odoo_root, odoo_python), plan, run_dir=run_dir, dbname=dbname,
                          pg=servers.started["postgres"], addons_path=addons_path,
-                         demo_options=series.demo_options(args.demo))
+                         demo_options=series.demo_options(args.demo), server_wide=server_wide)
         print(f"odoo_tests: servers ready in {servers.seconds:.1f} s; odoo-bin -d {dbname} "
-              f"-i {','.join(plan.install)} --test-tags={plan.tags} --load={','.join(plan.server_wide)}; "
+              f"-i {','.join(plan.install)} --test-tags={plan.tags} --load={','.join(server_wide)}; "
               f"log {result.log_path}", flush=True)
         run_odoo(argv, env, result, args.timeout, args.verbose)
         if "statsd" in servers.started:

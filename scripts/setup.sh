@@ -50,7 +50,6 @@ if [[ ! -f requirements.txt ]]; then
 boto3>=1.35
 python-swiftclient>=4.6
 keystoneauth1>=5.8
-python-keystoneclient>=5.5
 redis>=5.2
 python-json-logger>=3.2
 statsd>=4.0

@@ -21,16 +21,17 @@ def _read_settings():
 
 
 def install(settings):
-    """Make Redis the session store of every Application, now and after `lazy_property.reset_all`.
+    """Make Redis the session store of every Application, now and after Odoo resets its cached properties.
 
-    `Application.session_store` is a lazy_property: replacing the *class*
-    attribute (not only `root`'s cached value) keeps Redis after Odoo's own
-    tests reset the lazy properties. The store is built on first use, in the
-    process that serves requests (post_load runs before prefork workers fork).
+    `Application.session_store` is a lazy property (18: lazy_property, 19:
+    functools.cached_property; see _series): replacing the *class* attribute
+    (not only `root`'s cached value) keeps Redis after Odoo's own tests reset
+    them. The store is built on first use, in the process that serves
+    requests (post_load runs before prefork workers fork).
     """
     from odoo import http
-    from odoo.tools.func import lazy_property
 
+    from . import _series
     from .http_store import build_store
 
     if settings.expiration is None:  # "default: Odoo's own session lifetime"
@@ -43,8 +44,7 @@ def install(settings):
                      settings.expiration_anonymous)
         return store
 
-    http.Application.session_store = lazy_property(session_store)
-    vars(http.root).pop("session_store", None)
+    _series.install_session_store(session_store)
     return settings
 
 

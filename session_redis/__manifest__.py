@@ -10,5 +10,4 @@
     "depends": ["base", "web"],
     "external_dependencies": {"python": ["odoo-cloud", "redis"]},
     "post_load": "post_load",
-    "installable": True,
 }

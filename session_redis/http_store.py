@@ -21,6 +21,8 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec
 
+from . import _series
+
 _logger = logging.getLogger(__name__)
 
 #: seconds a client should wait before retrying (Retry-After of the 503)
@@ -28,10 +30,7 @@ RETRY_AFTER = 5
 #: at most one "serving without a session" warning per process in this many seconds
 DEGRADED_LOG_EVERY = 10.0
 
-_SESSION_SLOTS = frozenset(http.Session.__slots__) | {"stored", "degraded"}
-
-
-class RedisSession(http.Session):
+class RedisSession(_series.SessionBase):
     """Odoo's Session, keeping dates/sets as values and what the store loaded.
 
     Odoo's `__setitem__` copies values through `json.dumps`, which raises on a
@@ -49,17 +48,10 @@ class RedisSession(http.Session):
         self.stored = None
         self.degraded = False
 
-    def __setattr__(self, key, val):
-        # Odoo's __setattr__ checks `self.__slots__`, which here would only be this class's own slots
-        if key in _SESSION_SLOTS:
-            object.__setattr__(self, key, val)
-        else:
-            self[key] = val
-
     def __setitem__(self, item, value):
         try:
             value = codec.clone(value)
-        except (TypeError, ValueError, RecursionError):
+        except (TypeError, ValueError, RecursionError):  # pylint: disable=except-pass
             pass  # not storable: left out at save time, with an error log naming `item`
         data = self._Session__data
         if item not in data or data[item] != value:
@@ -112,15 +104,16 @@ def needs_no_session(httprequest) -> bool:
 
 
 class OdooRedisSessionStore(RedisSessionStore):
-    """`odoo.http.root.session_store` backed by Redis, with Odoo 18's method signatures."""
+    """`odoo.http.root.session_store` backed by Redis, with Odoo 18's and 19's method signatures."""
 
     _last_degraded_log = 0.0
 
     def get(self, sid):
+        """One round trip; a read while serving a request counts as that user's activity (for vacuum)."""
+        httprequest = _current_httprequest()
         try:
-            return super().get(sid)
+            return super().get(sid, record_activity=httprequest is not None)
         except SessionStoreUnavailable as exc:
-            httprequest = _current_httprequest()
             if httprequest is not None and needs_no_session(httprequest):
                 return self._degraded_session(sid, httprequest, exc)
             raise RedisSessionUnavailable(exc) from exc
@@ -149,14 +142,22 @@ class OdooRedisSessionStore(RedisSessionStore):
         except SessionStoreUnavailable as exc:
             raise RedisSessionUnavailable(exc) from exc
 
-    def rotate(self, session, env=None, before_save=None):
-        """Odoo's rotate: new id (old one deleted), fresh session token, saved — one atomic round trip."""
+    def rotate(self, session, env=None, soft=False, before_save=None):
+        """Odoo's rotate, one atomic round trip: hard (new id; the old one and its predecessors deleted)
+        or, on 19, soft (same first 42 characters, the old id kept briefly); fresh session token."""
         def refresh_token(rotated):
             if rotated.uid and env:
                 rotated.session_token = security.compute_session_token(rotated, env)
+            _series.stamp_rotation(rotated)
 
         try:
-            return super().rotate(session, before_save=before_save or refresh_token)
+            return super().rotate(session, before_save=before_save or refresh_token, soft=soft)
+        except SessionStoreUnavailable as exc:
+            raise RedisSessionUnavailable(exc) from exc
+
+    def delete_old_sessions(self, session):
+        try:
+            return super().delete_old_sessions(session)
         except SessionStoreUnavailable as exc:
             raise RedisSessionUnavailable(exc) from exc
 
@@ -169,7 +170,14 @@ class OdooRedisSessionStore(RedisSessionStore):
         except SessionStoreUnavailable as exc:
             raise RedisSessionUnavailable(exc) from exc
 
+    def get_missing_session_identifiers(self, identifiers):
+        try:
+            return super().get_missing_session_identifiers(identifiers)
+        except SessionStoreUnavailable as exc:
+            raise RedisSessionUnavailable(exc) from exc
+
 
 def build_store(settings) -> OdooRedisSessionStore:
-    return OdooRedisSessionStore.from_settings(settings, session_class=RedisSession)
+    return OdooRedisSessionStore.from_settings(settings, session_class=RedisSession,
+                                               deletion_delay=_series.DELETION_DELAY)
 

@@ -28,6 +28,14 @@ class RecordingEnviron(dict):
         self.asked.add(name)
         return super().get(name, default)
 
+    def __contains__(self, name) -> bool:  # `"RUNNING_ENV" in environ` reads it too (server_environment's way)
+        self.asked.add(name)
+        return super().__contains__(name)
+
+    def __getitem__(self, name):
+        self.asked.add(name)
+        return super().__getitem__(name)
+
 
 def test_generated_tables_are_up_to_date():
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"],
@@ -77,8 +85,8 @@ def test_declared_defaults_are_what_the_readers_return():
 
 def test_a_reader_disagreeing_with_the_declared_type_fails():
     env = EnvReader({})
-    with pytest.raises(TypeError, match="AWS_BUCKETNAME is declared as 'str' but read as 'bool'"):
-        env.bool(variables.AWS_BUCKETNAME)
+    with pytest.raises(TypeError, match="AWS_BUCKETNAME is declared as 'text' but read as 'flag'"):
+        env.flag(variables.AWS_BUCKETNAME)
 
 
 def test_names_and_identifiers_agree_and_are_unique():

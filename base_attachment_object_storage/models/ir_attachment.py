@@ -15,15 +15,15 @@ import logging
 import weakref
 from contextlib import closing
 
-from odoo import _, api, models
+from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.sql_db import db_connect
 
-from odoo_cloud.config import ConfigError
 from odoo_cloud.storage import SCHEMES, StorageError, backends, factory, gc, parse_uri, rules
 from odoo_cloud.storage.uri import has_object_scheme, like_prefix
 
 from . import _series
+from .errors import CORE_ERRORS
 from .reading import AttachmentStorageUnavailable, object_size, read_bytes
 from .settings import storage_settings
 from .stream import ObjectStoreStream
@@ -76,8 +76,9 @@ class IrAttachment(models.Model):
         if self.env.context.get(KEEP_IN_DB_CONTEXT) or storage_settings().storage.disabled:
             return "db"
         if location not in self._object_storage_schemes():
-            raise UserError(_("ir_attachment.location is %(location)s but the addon attachment_%(location)s "
-                              "is not installed in this database.", location=location))
+            raise UserError(self.env._(
+                "ir_attachment.location is %(location)s but the addon attachment_%(location)s "
+                "is not installed in this database.", location=location))
         return location
 
     @api.model
@@ -85,9 +86,9 @@ class IrAttachment(models.Model):
         """The store writing to this database's bucket/container; clear UserError when unusable."""
         try:
             return factory.build_store(scheme, storage_settings(), dbname=self.env.cr.dbname)
-        except (StorageError, ConfigError, ValueError) as exc:
-            raise UserError(_("Attachment storage %(scheme)s is not usable: %(error)s", scheme=scheme,
-                              error=exc)) from None
+        except CORE_ERRORS as exc:
+            raise UserError(self.env._("Attachment storage %(scheme)s is not usable: %(error)s",
+                                       scheme=scheme, error=exc)) from None
 
     @api.model
     def _get_storage_domain(self):
@@ -140,7 +141,7 @@ class IrAttachment(models.Model):
             return gc.write_object(self.env.cr, store, checksum, data, self._object_storage_mark_fresh)
         except StorageError as exc:
             _logger.warning("storing attachment data %s failed: %s", checksum, exc)
-            raise UserError(_("The file could not be stored: %(error)s", error=exc)) from None
+            raise UserError(self.env._("The file could not be stored: %(error)s", error=exc)) from None
 
     def _object_storage_mark_fresh(self, names):
         """Mark fresh uploads in a transaction of their own, committed now: if the current
@@ -148,7 +149,7 @@ class IrAttachment(models.Model):
         try:
             with closing(db_connect(self.env.cr.dbname).cursor()) as cr:
                 gc.mark(cr, names, reason=gc.UPLOAD)
-                cr.commit()
+                cr.commit()  # pylint: disable=invalid-commit  # a cursor of its own, opened for this commit
         except Exception:  # the data is stored and the row will reference it: only GC is at stake
             _logger.warning("could not record %s for garbage collection", names, exc_info=True)
 
@@ -217,8 +218,11 @@ class IrAttachment(models.Model):
         if storage_settings().storage.disabled:
             return
         options = self._object_storage_gc_options()
-        self.env.cr.commit()
-        for report in self._object_storage_collect(commit=self.env.cr.commit, **options):
+        # the collector's protocol needs its own short transactions: phase 1's SHARE lock must be the first
+        # statement of a transaction, and each batch is committed before its objects are deleted (gc.py)
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        commit = self.env.cr.commit  # pylint: disable=invalid-commit
+        for report in self._object_storage_collect(commit=commit, **options):
             _logger.info("object storage GC: %s", report)
 
     @api.model
@@ -237,8 +241,9 @@ class IrAttachment(models.Model):
                 if number < minimum:
                     raise ValueError(value)
             except ValueError:
-                raise UserError(_("System parameter %(key)s=%(value)r: expected an integer >= %(minimum)s",
-                                  key=key, value=value, minimum=minimum)) from None
+                raise UserError(self.env._(
+                    "System parameter %(key)s=%(value)r: expected an integer >= %(minimum)s",
+                    key=key, value=value, minimum=minimum)) from None
             options[name] = number
         return options
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import odoo
-from odoo import _, api, models
+from odoo import api, models
 from odoo.exceptions import AccessError, UserError
 
 from odoo_cloud.storage import SCHEMES, StorageError, backends, rules
@@ -23,6 +23,7 @@ from odoo_cloud.storage.migration import (
 )
 from odoo_cloud.storage.migration.objects import VERIFY_MODES, ObjectWriter, StoreReader
 
+from .errors import CORE_ERRORS
 from .settings import storage_settings
 
 _logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class IrAttachment(models.Model):
     def force_storage(self):
         """Core's entry point, admin only: move every attachment to the configured location."""
         if not self.env.is_admin():
-            raise AccessError(_("Only administrators can execute this action."))
+            raise AccessError(self.env._("Only administrators can execute this action."))
         report = self.migrate_storage()
         if report["failed"]:
             _logger.warning("force_storage: %d attachment(s) could not be moved, see the log above",
@@ -54,9 +55,9 @@ class IrAttachment(models.Model):
         again, and returns the report as a dict (moved, kept_in_db, failed, failures, remaining...).
         """
         if not self.env.is_admin():
-            raise AccessError(_("Only administrators can execute this action."))
+            raise AccessError(self.env._("Only administrators can execute this action."))
         if verify not in VERIFY_MODES:
-            raise UserError(_("verify must be one of %(modes)s", modes=", ".join(VERIFY_MODES)))
+            raise UserError(self.env._("verify must be one of %(modes)s", modes=", ".join(VERIFY_MODES)))
         location = location or self.env["ir.config_parameter"].sudo().get_param(LOCATION_PARAMETER, "file")
         if storage_settings().storage.disabled:
             _logger.warning("DISABLE_ATTACHMENT_STORAGE is set: attachment migration to %s skipped", location)
@@ -69,7 +70,7 @@ class IrAttachment(models.Model):
             reader = self._migration_reader()
             options = Options(batch_size=batch_size, workers=workers, limit=limit, dry_run=dry_run,
                               progress_interval=progress_interval)
-        except (StorageError, rules.RulesError, ValueError) as exc:
+        except CORE_ERRORS as exc:
             raise UserError(str(exc)) from None
         self.env.flush_all()
         database = self.env.cr if commit else NoCommitDatabase(self.env.cr)
@@ -81,9 +82,9 @@ class IrAttachment(models.Model):
         try:
             report = engine.run()
         except (MigrationAborted, StorageError) as exc:
-            raise UserError(_("Attachment migration to %(location)s stopped: %(error)s. Batches done so "
-                              "far are committed; run it again to resume.", location=location,
-                              error=exc)) from None
+            raise UserError(self.env._(
+                "Attachment migration to %(location)s stopped: %(error)s. Batches done so "
+                "far are committed; run it again to resume.", location=location, error=exc)) from None
         finally:
             self.env.invalidate_all(flush=False)
         return report.as_dict()

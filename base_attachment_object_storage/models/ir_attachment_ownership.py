@@ -12,14 +12,14 @@ import logging
 import threading
 
 import psycopg2
-from odoo import _, api, models
+from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.sql_db import connection_info_for
 from odoo.tools import config
 
-from odoo_cloud.config import ConfigError
 from odoo_cloud.storage import ObjectNotFound, StorageError, backends, factory, gc, ownership
 
+from .errors import CORE_ERRORS
 from .settings import storage_settings
 
 _logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _record(store, identity, running_env, role):
         ownership.register(store, identity, role, running_env)
     except ObjectNotFound:
         return  # a bucket that does not exist holds nothing of ours to protect
-    except (StorageError, ValueError) as error:
+    except CORE_ERRORS as error:
         _logger.warning("object storage: cannot record %s as %s of %s: %s", identity, role, store.prefix,
                         error)
 
@@ -121,7 +121,7 @@ class IrAttachment(models.Model):
             try:
                 store = factory.build_store(scheme, settings, dbname=self.env.cr.dbname, bucket=bucket)
                 targets.append((store, ownership.READER))
-            except (StorageError, ConfigError, ValueError) as error:
+            except CORE_ERRORS as error:
                 _logger.warning("object storage: cannot record this database as reader of %s://%s: %s",
                                 scheme, bucket, error)
 
@@ -157,7 +157,7 @@ class IrAttachment(models.Model):
             try:
                 gc.check_grace_seconds(options["grace_seconds"])
             except ValueError as error:
-                raise UserError(_("System parameter %(error)s", error=error)) from None
+                raise UserError(self.env._("System parameter %(error)s", error=error)) from None
         return options
 
     @api.model

@@ -54,7 +54,8 @@ class ObjectStoreStream(Stream):
     def data(self, value):
         self._data = value
 
-    def read(self):
+    def read(self):  # pylint: disable=method-required-super
+        # Odoo's Stream.read opens `self.path`: an object has none, its bytes come from the store
         return self.data
 
     def get_response(self, as_attachment=None, immutable=None, content_security_policy="default-src 'none'",

@@ -1,2 +1,2 @@
 # shared test mixins live in common.py; the stores' addons (attachment_s3, attachment_swift) run them
-from . import test_migration  # noqa: F401
+from . import test_install_paths, test_migration  # noqa: F401

@@ -32,6 +32,7 @@ from odoo_cloud.storage import gc as object_gc
 
 from ..models.reading import AttachmentStorageUnavailable
 from ..models.settings import reset_settings, storage_settings
+from . import request_timeouts  # noqa: F401 - Swift's (connect, read) timeout under Odoo's test client
 
 # A stopped store must fail fast: one attempt, short connect timeout.
 FAIL_FAST = {
@@ -341,6 +342,36 @@ class ObjectStorageTests(ObjectStorageMixin):
         self.assertIn(f"storage.{self.scheme}.missing", [op.name for op in published], "the counter's event")
         self.assertIn(sha1(data), "\n".join(logs.output))
         self.assertIn(f"ir.attachment({att.id},)", "\n".join(logs.output))
+
+    def test_scheduled_fsck_sample_names_missing_and_damaged_objects(self):
+        """The sampled check of the (inactive by default) scheduled action: one HEAD per sampled row, the
+        missing and the damaged object named in the log and published as storage.fsck.* operations."""
+        cron = self.env.ref("base_attachment_object_storage.ir_cron_object_storage_fsck_sample")
+        self.assertFalse(cron.active, "off by default")
+        kept, gone, resized = (self.unique(3000) for _ in range(3))
+        atts = {name: self.Attachment.create({"name": f"{name}.bin", "raw": data})
+                for name, data in (("kept", kept), ("gone", gone), ("resized", resized))}
+        self.store.delete(sha1(gone))
+        self.env.cr.execute("UPDATE ir_attachment SET file_size = 1 WHERE id = %s", (atts["resized"].id,))
+        # the sample covers every object-stored row of this (test) database
+        self.env.cr.execute("SELECT count(*) FROM ir_attachment WHERE store_fname ~ '^[a-z0-9]+://'")
+        population = self.env.cr.fetchone()[0]
+        published = []
+        instrumentation.subscribe(published.append)
+        try:
+            with self.assertLogs("odoo.addons.base_attachment_object_storage", "ERROR") as logs:
+                report = self.Attachment._object_storage_fsck_sample(sample_size=population)
+        finally:
+            instrumentation.unsubscribe(published.append)
+        self.assertEqual(report["checked"], population)
+        self.assertIn(atts["gone"].id, [row["id"] for row in report["missing"]])
+        self.assertIn(atts["resized"].id, [row["id"] for row in report["damaged"]])
+        self.assertNotIn(atts["kept"].id, [row["id"] for row in report["missing"] + report["damaged"]])
+        names = [op.name for op in published]
+        self.assertIn("storage.fsck.missing", names)
+        self.assertIn("storage.fsck.damaged", names)
+        self.assertIn("storage.fsck.ok", names)
+        self.assertIn(f"attachment {atts['gone'].id} ", "\n".join(logs.output))
 
     def test_unreachable_store_fails_clearly_and_writes_nothing(self):
         data = self.unique(3000)

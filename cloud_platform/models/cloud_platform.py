@@ -98,6 +98,7 @@ class CloudPlatform(models.AbstractModel):
             _logger.info("cloud_platform: running_env dev: %s left at %r, nothing migrated",
                          LOCATION_PARAMETER, before)
             return done
+        self._require_store_addon(target)
         if before != target:
             params.set_param(LOCATION_PARAMETER, target)
             _logger.info("cloud_platform: %s set from %r to %r for running_env %r",
@@ -110,6 +111,16 @@ class CloudPlatform(models.AbstractModel):
         if migrate:
             done["migration"] = self._migrate_attachments(**migration_options)
         return done
+
+    @api.model
+    def _require_store_addon(self, location):
+        """This addon depends on neither store (installing it must not pull boto3 and swiftclient): the
+        store of the environment needs its own addon, `attachment_s3` or `attachment_swift`."""
+        installed = self.env["ir.attachment"]._object_storage_schemes()
+        if location in backends.SCHEMES and location not in installed:
+            raise UserError(self.env._(
+                "cloud_platform: the environment stores attachments in %(location)s: install the addon "
+                "attachment_%(location)s first (it brings that store's client library)", location=location))
 
     @api.model
     def _refuse(self, report, problems, unsafe):

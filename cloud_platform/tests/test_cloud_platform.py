@@ -135,6 +135,15 @@ class TestCloudPlatform(TransactionCase):
             self.env["cloud.platform"].install()
         self.assertEqual(self.env["ir.attachment"]._storage(), "file")
 
+    def test_install_needs_the_addon_of_the_environments_store(self):
+        """cloud_platform depends on neither store: install() names the one to install, sets nothing."""
+        self.running("prod", {"AWS_BUCKETNAME": "acme-odoo-prod", "ODOO_CLOUD_PLATFORM_UNSAFE": "1"})
+        attachments = type(self.env["ir.attachment"])
+        with patch.object(attachments, "_object_storage_schemes", lambda self: []), \
+                self.assertRaisesRegex(UserError, "install the addon attachment_s3 first"):
+            self.env["cloud.platform"].install()
+        self.assertEqual(self.env["ir.attachment"]._storage(), "file")
+
     def test_install_is_for_administrators(self):
         user = self.env["res.users"].create({"name": "Plain", "login": "plain-cloud-platform"})
         with self.assertRaises(AccessError):

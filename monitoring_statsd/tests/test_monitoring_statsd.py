@@ -1,10 +1,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+import contextlib
 import os
 import socket
 import time
 from unittest.mock import patch
 
 from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from odoo_cloud.metrics import Metrics
 
@@ -62,6 +64,46 @@ class TestMonitoringStatsd(HttpCase):
         self.xmlrpc_object.execute_kw(self.env.cr.dbname, uid, "admin", "res.partner", "search_count", [[]])
         name = "odoo.rpc.odootests.test.res_partner.search_count"
         self.assertIn(name, self.names([name]))
+
+    def test_only_authenticated_calls_of_existing_pairs_name_a_metric(self):
+        db = self.env.cr.dbname
+        bogus = "bogus.model." + "x" * 5000
+        # anonymous button call, XML-RPC without a valid password, logged in but unknown model / method
+        self.authenticate(None, None)  # a session on the database, nobody logged in
+        with contextlib.suppress(Exception):  # answered "Session expired"
+            self.make_jsonrpc_request("/web/dataset/call_button", {
+                "model": bogus, "method": "run", "args": [[1]], "kwargs": {}})
+        calls = (("wrong", bogus, "read"), ("", "res.partner", "read"), ("admin", bogus, "read"),
+                 ("admin", "res.partner", "no_such_" + bogus), ("admin", "res.partner", "_private_" + bogus))
+        for password, model, method in calls:  # Odoo logs the unknown/private method errors: muted
+            with contextlib.suppress(Exception), mute_logger("odoo.http"):
+                self.xmlrpc_object.execute_kw(db, 2, password, model, method, [[]])
+        self.xmlrpc_object.execute_kw(db, 2, "admin", "res.partner", "search_count", [[]])
+        name = "odoo.rpc.odootests.test.res_partner.search_count"
+        names = self.names([name])
+        self.assertIn(name, names)
+        self.assertEqual([n for n in names if n.startswith(("odoo.rpc.", "odoo.http.button."))], [name])
+        self.assertEqual(hooks.metrics.dynamic_name_count(), 1)
+
+    def test_json2_timer_only_for_an_authenticated_existing_pair(self):
+        """Odoo 19's /json/2/<model>/<method> (module `rpc`); skipped where that route does not exist."""
+        if not self.env["ir.module.module"].search([("name", "=", "rpc"), ("state", "=", "installed")]):
+            self.skipTest("no /json/2 route (Odoo 18: no `rpc` module)")
+        bogus = "bogus.model." + "x" * 3000
+        self.assertEqual(self.url_open(f"/json/2/{bogus}/read", data="{}",
+                                       headers={"Content-Type": "application/json"}).status_code, 401)
+        self.authenticate("admin", "admin")
+        browser_tab = {"Content-Type": "application/json", "Sec-Fetch-Dest": "document",
+                       "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-User": "?1"}
+        unknown = self.url_open(f"/json/2/{bogus}/read", data="{}", headers=browser_tab)
+        self.assertEqual(unknown.status_code, 404)
+        response = self.url_open("/json/2/res.partner/search_count", data='{"domain": []}',
+                                 headers=browser_tab)
+        self.assertEqual(response.status_code, 200, response.text[:300])
+        name = "odoo.rpc.odootests.test.res_partner.search_count"
+        names = self.names([name])
+        self.assertIn(name, names)
+        self.assertEqual([n for n in names if n.startswith("odoo.rpc.")], [name])
 
     def test_no_daemon_never_fails_a_request(self):
         closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -12,6 +12,7 @@ from typing import Optional
 
 from ..masking import mask_url
 from . import logging as _logging
+from . import odoo_options as _odoo_options
 from . import platform as _platform
 from . import prometheus as _prometheus
 from . import readiness as _readiness
@@ -22,6 +23,7 @@ from . import storage as _storage
 from . import swift as _swift
 from ._parse import ConfigError, EnvReader, Problem, Secret
 from .logging import LoggingSettings
+from .odoo_options import OdooOptionSettings
 from .platform import PlatformSettings
 from .prometheus import PrometheusSettings
 from .readiness import ReadinessSettings
@@ -32,9 +34,9 @@ from .storage import StorageSettings
 from .swift import SwiftSettings
 
 __all__ = [
-    "ConfigError", "EnvReader", "LoggingSettings", "PlatformSettings", "Problem", "PrometheusSettings",
-    "ReadinessSettings", "S3Settings", "Secret", "SessionSettings", "Settings", "StatsdSettings",
-    "StorageSettings", "SwiftSettings", "load_settings", "mask_url",
+    "ConfigError", "EnvReader", "LoggingSettings", "OdooOptionSettings", "PlatformSettings", "Problem",
+    "PrometheusSettings", "ReadinessSettings", "S3Settings", "Secret", "SessionSettings", "Settings",
+    "StatsdSettings", "StorageSettings", "SwiftSettings", "load_settings", "mask_url",
 ]
 
 
@@ -49,6 +51,8 @@ class Settings:
     platform: PlatformSettings
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+    #: Odoo's own options met in the environment (Odoo 19 reads ODOO_<OPTION>)
+    odoo_options: OdooOptionSettings = field(default_factory=OdooOptionSettings)
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -64,6 +68,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         platform=_platform.read(env),
         readiness=_readiness.read(env),
         prometheus=_prometheus.read(env),
+        odoo_options=_odoo_options.read(env),
     )
     env.raise_if_problems()
     return settings

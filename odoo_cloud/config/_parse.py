@@ -10,13 +10,15 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, Optional, TypeVar, Union, overload
 from urllib.parse import urlsplit
 
+from ..errors import Misconfigured
 from ..masking import MASK, mask_secrets
 from .variables import Variable
 
 T = TypeVar("T")
+D = TypeVar("D")  # a default: a value of the read type, or None
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -57,7 +59,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
-    def __reduce__(self):  # pickling must not be a side door either way
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:  # pickling must not be a side door either way
         return (Secret, (self._value,))
 
 
@@ -73,7 +75,7 @@ class Problem:
         return f"{self.variable}={self.found}: expected {self.expected}"
 
 
-class ConfigError(ValueError):
+class ConfigError(Misconfigured, ValueError):
     """Raised once with every problem found, each naming its variable."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -89,7 +91,7 @@ class ConfigError(ValueError):
 #: "no default given": take the declared variable's (odoo_cloud.config.variables)
 _DECLARED: Any = object()
 
-Name = Union[str, Variable]
+Name = Union[str, Variable[Any]]
 
 
 def _declared(name: Name, default: Any, kind: str, fallback: Any = None) -> tuple[str, Any]:
@@ -134,8 +136,8 @@ class EnvReader:
         shown = "<unset>" if found is None else (MASK if secret else repr(mask_secrets(found)))
         self.problems.append(Problem(name, shown, expected))
 
-    def _typed(self, name: str, default: T, parse: Callable[[str], T], expected: str,
-               secret: bool = False) -> T:
+    def _typed(self, name: str, default: D, parse: Callable[[str], T], expected: str,
+               secret: bool = False) -> T | D:
         value = self.raw(name)
         if value is None:
             return default
@@ -146,9 +148,20 @@ class EnvReader:
             return default
 
     # -- typed readers ----------------------------------------------------
-    def str(self, name: Name, default: Optional[str] = _DECLARED, required: bool = False,
-            pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
-        name, default = _declared(name, default, "str")
+    # Each reader takes a name or a declaration (odoo_cloud.config.variables). It returns its type when the
+    # declaration's default or the given default is of that type, Optional when the default is None.
+    @overload
+    def text(self, name: Variable[str], default: str = ..., required: bool = False,
+             pattern: Optional[str] = None, expected: str = ...) -> str: ...
+    @overload
+    def text(self, name: Name, default: str, required: bool = False, pattern: Optional[str] = None,
+             expected: str = ...) -> str: ...
+    @overload
+    def text(self, name: Name, default: None = None, required: bool = False, pattern: Optional[str] = None,
+             expected: str = ...) -> Optional[str]: ...
+    def text(self, name: Name, default: Optional[str] = _DECLARED, required: bool = False,
+             pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
+        name, default = _declared(name, default, "text")
         value = self.raw(name)
         if value is None:
             if required:
@@ -169,8 +182,8 @@ class EnvReader:
             return None
         return Secret(value)
 
-    def bool(self, name: Name, default: bool = _DECLARED) -> bool:
-        name, default = _declared(name, default, "bool", False)
+    def flag(self, name: Name, default: bool = _DECLARED) -> bool:
+        name, default = _declared(name, default, "flag", False)
 
         def parse(value: str) -> bool:
             word = value.lower()
@@ -182,9 +195,19 @@ class EnvReader:
 
         return self._typed(name, default, parse, BOOL_FORM)
 
-    def int(self, name: Name, default: Optional[int] = _DECLARED, minimum: Optional[int] = None,
-            maximum: Optional[int] = None, expected: Optional[str] = None, *,
-            kind: str = "int") -> Optional[int]:
+    @overload
+    def integer(self, name: Variable[int], default: int = ..., minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None, *, kind: str = ...) -> int: ...
+    @overload
+    def integer(self, name: Name, default: int, minimum: Optional[int] = None, maximum: Optional[int] = None,
+                expected: Optional[str] = None, *, kind: str = ...) -> int: ...
+    @overload
+    def integer(self, name: Name, default: None = None, minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None, *,
+                kind: str = ...) -> Optional[int]: ...
+    def integer(self, name: Name, default: Optional[int] = _DECLARED, minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None, *,
+                kind: str = "integer") -> Optional[int]:
         name, default = _declared(name, default, kind)
         bounds = []
         if minimum is not None:
@@ -201,9 +224,18 @@ class EnvReader:
 
         return self._typed(name, default, parse, form)
 
-    def float(self, name: Name, default: Optional[float] = _DECLARED, minimum: float = 0.0,
-              expected: Optional[str] = None) -> Optional[float]:
-        name, default = _declared(name, default, "float")
+    @overload
+    def number(self, name: Variable[float], default: float = ..., minimum: float = 0.0,
+               expected: Optional[str] = None) -> float: ...
+    @overload
+    def number(self, name: Name, default: float, minimum: float = 0.0,
+               expected: Optional[str] = None) -> float: ...
+    @overload
+    def number(self, name: Name, default: None = None, minimum: float = 0.0,
+               expected: Optional[str] = None) -> Optional[float]: ...
+    def number(self, name: Name, default: Optional[float] = _DECLARED, minimum: float = 0.0,
+               expected: Optional[str] = None) -> Optional[float]:
+        name, default = _declared(name, default, "number")
         form = expected or f"a number >= {minimum:g} (seconds)"
 
         def parse(value: str) -> float:
@@ -214,12 +246,24 @@ class EnvReader:
 
         return self._typed(name, default, parse, form)
 
+    @overload
+    def port(self, name: Variable[int], default: int = ...) -> int: ...
+    @overload
+    def port(self, name: Name, default: int) -> int: ...
+    @overload
+    def port(self, name: Name, default: None = None) -> Optional[int]: ...
     def port(self, name: Name, default: Optional[int] = _DECLARED) -> Optional[int]:
-        return self.int(name, default, minimum=1, maximum=65535,
-                        expected="a TCP/UDP port number between 1 and 65535", kind="port")
+        return self.integer(name, default, minimum=1, maximum=65535,
+                            expected="a TCP/UDP port number between 1 and 65535", kind="port")
 
+    @overload
+    def ttl(self, name: Variable[int], default: int = ...) -> int: ...
+    @overload
+    def ttl(self, name: Name, default: int) -> int: ...
+    @overload
+    def ttl(self, name: Name, default: None = None) -> Optional[int]: ...
     def ttl(self, name: Name, default: Optional[int] = _DECLARED) -> Optional[int]:
-        return self.int(name, default, minimum=1, expected="a duration in whole seconds >= 1", kind="ttl")
+        return self.integer(name, default, minimum=1, expected="a duration in whole seconds >= 1", kind="ttl")
 
     def url(self, name: Name, schemes: tuple[str, ...], default: Optional[str] = _DECLARED,
             required: bool = False, secret_parts: bool = True) -> Optional[str]:
@@ -243,6 +287,12 @@ class EnvReader:
             return default
         return value
 
+    @overload
+    def choice(self, name: Variable[str], choices: tuple[str, ...], default: str = ...) -> str: ...
+    @overload
+    def choice(self, name: Name, choices: tuple[str, ...], default: str) -> str: ...
+    @overload
+    def choice(self, name: Name, choices: tuple[str, ...], default: None = None) -> Optional[str]: ...
     def choice(self, name: Name, choices: tuple[str, ...],
                default: Optional[str] = _DECLARED) -> Optional[str]:
         name, default = _declared(name, default, "choice")

@@ -13,4 +13,4 @@ class LoggingSettings:
 
 
 def read(env: EnvReader) -> LoggingSettings:
-    return LoggingSettings(json=env.bool(V.ODOO_LOGGING_JSON))
+    return LoggingSettings(json=env.flag(V.ODOO_LOGGING_JSON))

@@ -23,10 +23,10 @@ class PrometheusSettings:
 
 def read(env: EnvReader) -> PrometheusSettings:
     return PrometheusSettings(
-        enabled=env.bool(V.ODOO_PROMETHEUS),
+        enabled=env.flag(V.ODOO_PROMETHEUS),
         port=env.port(V.ODOO_PROMETHEUS_PORT),
-        interface=env.str(V.ODOO_PROMETHEUS_INTERFACE,
+        interface=env.text(V.ODOO_PROMETHEUS_INTERFACE,
                           pattern=r"[0-9A-Fa-f:.]{2,45}", expected=INTERFACE_FORM),
-        multiproc_dir=env.str(V.PROMETHEUS_MULTIPROC_DIR, pattern=r"/.{0,4095}",
+        multiproc_dir=env.text(V.PROMETHEUS_MULTIPROC_DIR, pattern=r"/.{0,4095}",
                               expected="an absolute directory path"),
     )

@@ -21,12 +21,12 @@ class ReadinessSettings:
 
 
 def read(env: EnvReader) -> ReadinessSettings:
-    timeout = env.float(V.ODOO_READINESS_TIMEOUT, minimum=0.001,
+    timeout = env.number(V.ODOO_READINESS_TIMEOUT, minimum=0.001,
                         expected=f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}, e.g. 2")
     if timeout > MAX_TIMEOUT:
         env.problem(V.ODOO_READINESS_TIMEOUT, str(timeout), f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}")
         timeout = DEFAULT_TIMEOUT
-    cache = env.float(V.ODOO_READINESS_CACHE_SECONDS, minimum=0.0,
+    cache = env.number(V.ODOO_READINESS_CACHE_SECONDS, minimum=0.0,
                       expected=f"a number of seconds >= 0 and <= {MAX_CACHE_SECONDS:g}, e.g. 2")
     if cache > MAX_CACHE_SECONDS:
         env.problem(V.ODOO_READINESS_CACHE_SECONDS, str(cache),

@@ -102,14 +102,14 @@ def _redis_url(env: EnvReader) -> Optional[str]:
 def read(env: EnvReader) -> SessionSettings:
     url = _redis_url(env)
     sentinel_port = env.port(V.ODOO_SESSION_REDIS_SENTINEL_PORT)
-    sentinel_host = env.str(V.ODOO_SESSION_REDIS_SENTINEL_HOST)
+    sentinel_host = env.text(V.ODOO_SESSION_REDIS_SENTINEL_HOST)
     if sentinel_host:
         try:
             _sentinel_nodes(sentinel_host, sentinel_port)
         except ValueError:
             env.problem(V.ODOO_SESSION_REDIS_SENTINEL_HOST, sentinel_host, SENTINEL_HOST_FORM)
             sentinel_host = None
-    master_name = env.str(V.ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME)
+    master_name = env.text(V.ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME)
     if sentinel_host and not master_name:
         env.problem(V.ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME, None,
                     "the monitored master's name, required when ODOO_SESSION_REDIS_SENTINEL_HOST is set")
@@ -117,12 +117,12 @@ def read(env: EnvReader) -> SessionSettings:
         env.problem(V.ODOO_SESSION_REDIS_SENTINEL_HOST, sentinel_host,
                     "unset when ODOO_SESSION_REDIS_URL is set (use one way to reach Redis)")
     return SessionSettings(
-        enabled=env.bool(V.ODOO_SESSION_REDIS),
-        host=env.str(V.ODOO_SESSION_REDIS_HOST),
+        enabled=env.flag(V.ODOO_SESSION_REDIS),
+        host=env.text(V.ODOO_SESSION_REDIS_HOST),
         port=env.port(V.ODOO_SESSION_REDIS_PORT),
         password=env.secret(V.ODOO_SESSION_REDIS_PASSWORD),
         url=Secret(url) if url else None,
-        prefix=env.str(V.ODOO_SESSION_REDIS_PREFIX, pattern=PREFIX_PATTERN, expected=PREFIX_FORM),
+        prefix=env.text(V.ODOO_SESSION_REDIS_PREFIX, pattern=PREFIX_PATTERN, expected=PREFIX_FORM),
         expiration=env.ttl(V.ODOO_SESSION_REDIS_EXPIRATION),
         expiration_anonymous=env.ttl(V.ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS),
         sentinel_host=sentinel_host,
@@ -131,11 +131,11 @@ def read(env: EnvReader) -> SessionSettings:
         sentinel_password=env.secret(V.ODOO_SESSION_REDIS_SENTINEL_PASSWORD),
         connect_timeout=_timeout(env, V.ODOO_SESSION_REDIS_CONNECT_TIMEOUT),
         timeout=_timeout(env, V.ODOO_SESSION_REDIS_TIMEOUT),
-        retries=env.int(V.ODOO_SESSION_REDIS_RETRIES, minimum=0, maximum=10),
+        retries=env.integer(V.ODOO_SESSION_REDIS_RETRIES, minimum=0, maximum=10),
         refresh_interval=env.ttl(V.ODOO_SESSION_REDIS_REFRESH_INTERVAL),
-        import_filesystem=env.bool(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM),
+        import_filesystem=env.flag(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM),
     )
 
 
-def _timeout(env: EnvReader, variable: V.Variable) -> float:
-    return env.float(variable, minimum=0.001, expected="a number of seconds > 0, e.g. 0.5")
+def _timeout(env: EnvReader, variable: V.Variable[float]) -> float:
+    return env.number(variable, minimum=0.001, expected="a number of seconds > 0, e.g. 0.5")

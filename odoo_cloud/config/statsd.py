@@ -20,13 +20,13 @@ class StatsdSettings:
 
 
 def read(env: EnvReader) -> StatsdSettings:
-    enabled = env.bool(V.ODOO_STATSD)
+    enabled = env.flag(V.ODOO_STATSD)
     form = "a metric name part: letters, digits, '_' or '-'"
     return StatsdSettings(
         enabled=enabled,
-        customer=env.str(V.STATSD_CUSTOMER, required=enabled, pattern=NAME_PART,
+        customer=env.text(V.STATSD_CUSTOMER, required=enabled, pattern=NAME_PART,
                          expected=form + " (required when ODOO_STATSD is on)"),
-        environment=env.str(V.STATSD_ENVIRONMENT, pattern=NAME_PART, expected=form),
-        host=env.str(V.STATSD_HOST),
+        environment=env.text(V.STATSD_ENVIRONMENT, pattern=NAME_PART, expected=form),
+        host=env.text(V.STATSD_HOST),
         port=env.port(V.STATSD_PORT),
     )

@@ -25,12 +25,12 @@ class StorageSettings:
 
 def read(env: EnvReader) -> StorageSettings:
     return StorageSettings(
-        disabled=env.bool(V.DISABLE_ATTACHMENT_STORAGE),
-        presigned_url=env.bool(V.ATTACHMENT_STORAGE_PRESIGNED_URL),
-        presigned_url_expiry=env.int(V.ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY, minimum=10,
+        disabled=env.flag(V.DISABLE_ATTACHMENT_STORAGE),
+        presigned_url=env.flag(V.ATTACHMENT_STORAGE_PRESIGNED_URL),
+        presigned_url_expiry=env.integer(V.ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY, minimum=10,
                                      maximum=7 * 24 * 3600),
-        known_keys=env.int(V.ATTACHMENT_STORAGE_KNOWN_KEYS, minimum=0),
-        read_cache_bytes=env.int(V.ATTACHMENT_STORAGE_CACHE_SIZE, minimum=0),
-        read_cache_dir=env.str(V.ATTACHMENT_STORAGE_CACHE_DIR),
-        read_cache_max_object_bytes=env.int(V.ATTACHMENT_STORAGE_CACHE_MAX_OBJECT_SIZE, minimum=1),
+        known_keys=env.integer(V.ATTACHMENT_STORAGE_KNOWN_KEYS, minimum=0),
+        read_cache_bytes=env.integer(V.ATTACHMENT_STORAGE_CACHE_SIZE, minimum=0),
+        read_cache_dir=env.text(V.ATTACHMENT_STORAGE_CACHE_DIR),
+        read_cache_max_object_bytes=env.integer(V.ATTACHMENT_STORAGE_CACHE_MAX_OBJECT_SIZE, minimum=1),
     )

@@ -5,9 +5,11 @@ Dates, datetimes and sets survive a round trip as tagged objects
 ``{"__oc__": "<tag>", "v": ...}``; a user dict that itself has an ``__oc__``
 key is escaped, so no data can be mistaken for a tag.
 
-A stored value is ``ocs1 <kind> <written_at> <json>``: the header lets the
+A stored value is ``ocs1 <kind> <active_at> <json>``: the header lets the
 Lua scripts pick the TTL (kind ``a`` authenticated, ``n`` anonymous) and let
-vacuum judge age from a few bytes, without parsing the JSON. Anything else
+vacuum judge age from a few bytes, without parsing the JSON. ``active_at``
+(13 digits, Unix seconds) is the last write or the last request that read
+the session (restamped in place by the read script, see store.py). Anything else
 under a session key is foreign and reads as "no session".
 
 Speed: the stdlib codec (with its Python hooks) is the reference. When
@@ -27,16 +29,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Optional
 
+from ..errors import DataIntegrity
+
 try:
     import orjson
 except ImportError:  # optional speed-up: the stdlib codec below is complete on its own
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 _logger = logging.getLogger(__name__)
 
 MAGIC = b"ocs1"
 KINDS = (b"a", b"n")
-#: header width: b"ocs1 a 0001700000000 " -> written_at is zero-padded to 13 digits
+#: header width: b"ocs1 a 0001700000000 " -> active_at is zero-padded to 13 digits
 HEADER_LENGTH = len(MAGIC) + 1 + 1 + 1 + 13 + 1
 TAG = "__oc__"
 _MARK = f'"{TAG}":'
@@ -49,16 +53,16 @@ _LONG_NUMBER = b"1" * 19
 _SET_MEMBERS = (str, int, float, bool, type(None), date)
 
 
-class CorruptSession(ValueError):
+class CorruptSession(DataIntegrity, ValueError):
     """Bytes under a session key that are not a session written by this store."""
 
 
 @dataclass(frozen=True)
 class StoredSession:
     kind: str  # "a" or "n"
-    written_at: int
+    active_at: int  # last write, or last request that read it (to within the activity granularity)
     payload: bytes  # the JSON part, compared on save to skip unchanged sessions
-    data: dict
+    data: dict[str, Any]
 
 
 def _tag(obj: Any) -> Any:
@@ -88,7 +92,7 @@ def _escape(value: Any) -> Any:
     return value
 
 
-def _untag(obj: dict) -> Any:
+def _untag(obj: dict[str, Any]) -> Any:
     tag = obj.get(TAG)
     if tag is None and TAG not in obj:
         return obj
@@ -208,8 +212,8 @@ def encode_data(data: Mapping[str, Any], sid_hint: str = "?") -> bytes:
     return dumps(kept).encode("utf-8")
 
 
-def pack(kind: str, written_at: int, payload: bytes) -> bytes:
-    return b"%s %s %013d %s" % (MAGIC, kind.encode("ascii"), written_at, payload)
+def pack(kind: str, active_at: int, payload: bytes) -> bytes:
+    return b"%s %s %013d %s" % (MAGIC, kind.encode("ascii"), active_at, payload)
 
 
 def unpack(raw: bytes) -> StoredSession:
@@ -229,4 +233,4 @@ def unpack(raw: bytes) -> StoredSession:
         raise CorruptSession(f"unreadable JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise CorruptSession(f"JSON {type(data).__name__}, not an object")
-    return StoredSession(kind=parts[1].decode(), written_at=int(parts[2]), payload=payload, data=data)
+    return StoredSession(kind=parts[1].decode(), active_at=int(parts[2]), payload=payload, data=data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -21,15 +21,26 @@ from ..config.sessions import SessionSettings
 RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
-def client_options(settings: SessionSettings) -> dict:
+#: longest pause between two attempts (redis-py's exponential backoff, capped)
+BACKOFF_CAP = 0.2
+
+
+def client_options(settings: SessionSettings) -> dict[str, Any]:
     """Timeouts and bounded retries shared by every way of reaching Redis."""
     return {
         "socket_timeout": settings.timeout,
         "socket_connect_timeout": settings.connect_timeout,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), settings.retries),
+        "retry": Retry(ExponentialBackoff(cap=BACKOFF_CAP, base=0.02), settings.retries),
         "retry_on_error": list(RETRYABLE),
         "health_check_interval": 0,
     }
+
+
+def failure_deadline(settings: SessionSettings) -> float:
+    """The longest one store call may wait before it raises on an outage: every attempt may spend its
+    connect and read timeouts, with a capped backoff in between. "Fails fast" means within this."""
+    attempts = settings.retries + 1
+    return attempts * (settings.connect_timeout + settings.timeout) + settings.retries * BACKOFF_CAP
 
 
 def build_client(settings: SessionSettings) -> redis.Redis:
@@ -46,8 +57,11 @@ def build_client(settings: SessionSettings) -> redis.Redis:
         sentinel_options = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
         if settings.sentinel_password:
             sentinel_options["password"] = settings.sentinel_password.reveal()
-        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options, **options)
-        return sentinel.master_for(settings.sentinel_master_name, password=password)
+        sentinel = Sentinel(settings.sentinel_nodes, sentinel_kwargs=sentinel_options,
+                            **options)
+        master: redis.Redis = sentinel.master_for(
+            settings.sentinel_master_name, password=password)
+        return master
     return redis.Redis(host=settings.host, port=settings.port, password=password, **options)
 
 

@@ -1,8 +1,10 @@
 """The one failure callers must handle: Redis cannot serve sessions right now."""
 from __future__ import annotations
 
+from ..errors import Unavailable
 
-class SessionStoreUnavailable(RuntimeError):
+
+class SessionStoreUnavailable(Unavailable, RuntimeError):
     """Redis is down, unreachable, refusing our credentials or too slow (after bounded retries).
 
     The message names the store (URL with its password masked) and the

@@ -5,6 +5,11 @@ configured; anonymous ones (a visitor's cart, a login page) much less, so a
 crawler cannot fill Redis. Expiry slides with activity, but only once per
 `refresh_after` seconds: refreshing on every request would turn every read
 into a write (replication, AOF) for nothing.
+
+Last activity is recorded the same way: a request's read stamps the session
+(in the same server-side script as the read) only when the stamp is at least
+`activity_granularity` seconds old, so `vacuum(max_lifetime)` judges by the
+last request to within that many seconds without turning reads into writes.
 """
 from __future__ import annotations
 
@@ -16,6 +21,10 @@ AUTHENTICATED = "a"
 ANONYMOUS = "n"
 #: at most this long between two refreshes of an active session's expiry
 MAX_REFRESH_AFTER = 3600
+#: a read restamps the session's last activity when the stamp is at least this old (seconds): vacuum may
+#: judge a session up to this much older than it is, and an active session costs at most one small write
+#: (SETRANGE of 13 bytes) per this many seconds
+ACTIVITY_GRANULARITY = 60
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class ExpiryPolicy:
     authenticated_ttl: int
     anonymous_ttl: int
     refresh_interval: Optional[int] = None
+    activity_granularity: int = ACTIVITY_GRANULARITY
 
     @staticmethod
     def kind_of(data: Mapping[str, Any]) -> str:
@@ -37,6 +47,3 @@ class ExpiryPolicy:
         ttl = self.ttl(kind)
         wanted = self.refresh_interval or min(MAX_REFRESH_AFTER, ttl // 10)
         return max(1, min(wanted, ttl - 1)) if ttl > 1 else 0
-
-    def is_due(self, kind: str, written_at: int, now: float) -> bool:
-        return now - written_at >= self.refresh_after(kind)

@@ -63,7 +63,7 @@ def _session_files(directory: Path) -> Iterator[tuple[str, Path]]:
                 yield sid, Path(entry.path)
 
 
-def import_filesystem_sessions(store: RedisSessionStore, directory: str | os.PathLike,
+def import_filesystem_sessions(store: RedisSessionStore, directory: str | os.PathLike[str],  # noqa: C901  # one skip branch per unusable file
                                max_lifetime: Optional[int] = None, force: bool = False) -> ImportReport:
     """Copy the sessions found in `directory` into `store`; idempotent, never overwrites."""
     report = ImportReport()

@@ -42,12 +42,20 @@ def glob_escape(text: str) -> str:
 
 @dataclass(frozen=True)
 class KeyLayout:
-    """`<prefix>:session:<sid>` for sessions, `<prefix>:meta:<name>` for the store's own bookkeeping."""
+    """`<prefix>:session:<sid>` for sessions, `<prefix>:family:<identifier>` for the ids a soft rotation
+    superseded (Odoo 19), `<prefix>:meta:<name>` for the store's own bookkeeping."""
 
     prefix: str
 
     def session(self, sid: str) -> str:
         return f"{self.prefix}:session:{sid}"
+
+    def session_prefix(self) -> str:
+        return f"{self.prefix}:session:"
+
+    def family(self, identifier: str) -> str:
+        """Set of the superseded ids sharing `identifier` (the first 42 characters of a soft-rotated id)."""
+        return f"{self.prefix}:family:{identifier}"
 
     def meta(self, name: str) -> str:
         return f"{self.prefix}:meta:{name}"

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from .codec import StoredSession
 
 
-class Session(MutableMapping):
+class Session(MutableMapping[str, Any]):
     __slots__ = ("_data", "can_save", "is_dirty", "is_new", "should_rotate", "sid", "stored")
 
     def __init__(self, data: Mapping[str, Any], sid: str, new: bool = False) -> None:

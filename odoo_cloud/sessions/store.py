@@ -1,10 +1,14 @@
-"""The Redis session store engine, with the method names Odoo 18 calls.
+"""The Redis session store engine, with the method names Odoo 18 and 19 call.
 
 Round trips: `get` is one Lua call that reads the session and, at most once
-per refresh interval, pushes its expiry back (so sliding expiry never costs a
-second round trip); `save` is one SET, skipped when the session's bytes did not
-change and its expiry is not due; `rotate` is one MULTI (DEL old + SET new).
-Nothing ever uses KEYS: revocation and vacuum walk the prefix with SCAN.
+per refresh interval, pushes its expiry back, and at most once per activity
+granularity restamps its last activity (so neither costs a second round trip);
+`save` is one SET, skipped when the session's bytes did not change; a hard
+`rotate` is one script (DEL old and its predecessors + SET new), a soft one
+(Odoo 19) one script too, and so is the later `delete_old_sessions`.
+`vacuum(max_lifetime)` judges by last activity, not by last write.
+Nothing ever uses KEYS: revocation, vacuum and the device check walk the
+prefix with SCAN.
 """
 from __future__ import annotations
 
@@ -12,56 +16,24 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Optional
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import redis
 
 from ..instrumentation import operation
 from ..masking import MASK, mask_secrets
-from . import codec
+from . import codec, rotation, scripts
 from .connection import RedisConnection
 from .errors import SessionStoreUnavailable
 from .expiry import ANONYMOUS, AUTHENTICATED, ExpiryPolicy
-from .keys import KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
+from .keys import IDENTIFIER_LENGTH, KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
 from .session import Session
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config.sessions import SessionSettings
+
 _logger = logging.getLogger(__name__)
-
-#: read a session and slide its expiry when less than `ttl - refresh_after` is left; the numbers are
-#: written into the script (one script per expiry policy) so that each call sends only the key
-_GET_SCRIPT = """
-local value = redis.call('GET', KEYS[1])
-if not value then return false end
-if string.sub(value, 1, 5) == 'ocs1 ' then
-  local ttl, after
-  if string.sub(value, 6, 6) == 'a' then
-    ttl = {authenticated_ttl}; after = {authenticated_after}
-  else
-    ttl = {anonymous_ttl}; after = {anonymous_after}
-  end
-  if redis.call('TTL', KEYS[1]) < ttl - after then
-    redis.call('EXPIRE', KEYS[1], ttl)
-  end
-end
-return value
-"""
-
-#: delete the given sessions last written before ARGV[1] (reads only their 21-byte header)
-_VACUUM_SCRIPT = """
-local deleted = 0
-local threshold = tonumber(ARGV[1])
-for _, key in ipairs(KEYS) do
-  local head = redis.pcall('GETRANGE', key, 0, 20)
-  if type(head) == 'string' and string.sub(head, 1, 5) == 'ocs1 ' then
-    local written = tonumber(string.sub(head, 8, 20))
-    if written and written < threshold then
-      redis.call('DEL', key)
-      deleted = deleted + 1
-    end
-  end
-end
-return deleted
-"""
 
 SCAN_COUNT = 1000
 
@@ -75,31 +47,41 @@ class RedisSessionStore:
     """Sessions of one key prefix in one Redis.
 
     `session_class(data, sid, new)` builds session objects (Odoo's glue passes
-    its Session subclass); it must accept a `stored` attribute.
+    its Session subclass); it must accept a `stored` attribute. `clock()` gives
+    Unix seconds: the time written as last activity and the one vacuum and the
+    rotation protocol compare with (tests inject theirs; the default looks
+    `time.time` up at each call, so Odoo's freezegun tests are honoured).
     """
 
     def __init__(self, connection: RedisConnection, keys: KeyLayout, expiry: ExpiryPolicy,
-                 session_class: Callable[..., Any] = Session,
-                 clock: Optional[Callable[[], float]] = None) -> None:
+                 session_class: Callable[..., Any] = Session, *,
+                 clock: Optional[Callable[[], float]] = None,
+                 deletion_delay: int = rotation.DELETION_DELAY) -> None:
         self.connection = connection
         self.keys = keys
         self.expiry = expiry
         self.session_class = session_class
         self.clock = clock or _now
-        self._vacuum_script = redis.commands.core.Script(None, _VACUUM_SCRIPT.encode())
-        # the read runs on every request: EVALSHA sent directly, pre-encoded, with the key as its only
-        # argument (redis-py's Script wrapper costs ~15 µs more per call), NOSCRIPT handled in _read
-        self._get_script = _GET_SCRIPT.format(
+        self.deletion_delay = deletion_delay
+        script = redis.commands.core.Script  # registered lazily: no client yet (built after fork)
+        self._vacuum_script = script(None, scripts.VACUUM.encode())  # type: ignore[arg-type]
+        self._replace_script = script(None, scripts.REPLACE.encode())  # type: ignore[arg-type]
+        self._soft_rotate_script = script(None, scripts.SOFT_ROTATE.encode())  # type: ignore[arg-type]
+        self._delete_predecessors_script = script(None, scripts.DELETE_PREDECESSORS.encode())  # type: ignore[arg-type]
+        # the read runs on every request: EVALSHA sent directly, pre-encoded, with the key and the clock as
+        # its only arguments (redis-py's Script wrapper costs ~15 µs more per call), NOSCRIPT handled in _read
+        self._get_script = scripts.GET.format(
             authenticated_ttl=int(expiry.authenticated_ttl),
             authenticated_after=int(expiry.refresh_after(AUTHENTICATED)),
             anonymous_ttl=int(expiry.anonymous_ttl),
             anonymous_after=int(expiry.refresh_after(ANONYMOUS)),
+            granularity=max(1, int(expiry.activity_granularity)),
         )
         self._get_sha = hashlib.sha1(self._get_script.encode()).hexdigest().encode("ascii")
 
     @classmethod
-    def from_settings(cls, settings, session_class: Callable[..., Any] = Session,
-                      **kwargs) -> RedisSessionStore:
+    def from_settings(cls, settings: SessionSettings, session_class: Callable[..., Any] = Session,
+                      **kwargs: Any) -> RedisSessionStore:
         return cls(
             RedisConnection(settings),
             KeyLayout(settings.key_prefix),
@@ -122,14 +104,20 @@ class RedisSessionStore:
         session.stored = None
         return session
 
-    def get(self, sid: str) -> Any:
-        """The stored session; a fresh empty one (new id) if `sid` is invalid, unknown, expired or corrupt."""
+    def get(self, sid: str, record_activity: bool = True) -> Any:
+        """The stored session; a fresh empty one (new id) if `sid` is invalid, unknown, expired or corrupt.
+
+        `record_activity`: this read is a user's request (the default), so it
+        counts as activity for vacuum; False for reads that are not (a check
+        from code, a test looking at what was stored).
+        """
         if not self.is_valid_key(sid):
             return self.new()
         key = self.keys.session(sid)
+        now = int(self.clock()) if record_activity else 0
         with operation("sessions.get") as op, self._redis("get"):
             try:
-                raw = self._read(self.connection.client, key)
+                raw = self._read(self.connection.client, key, now)
             except redis.exceptions.ResponseError as exc:
                 if "WRONGTYPE" not in str(exc):
                     raise
@@ -148,7 +136,11 @@ class RedisSessionStore:
         return session
 
     def save(self, session: Any) -> bool:
-        """Write the session; False when skipped because nothing changed and its expiry is not due."""
+        """Write the session; False when skipped because its bytes did not change.
+
+        An unchanged session is never rewritten: its expiry and last activity
+        are kept fresh by the reads of the requests that use it.
+        """
         if not self.is_valid_key(session.sid):
             raise ValueError("refusing to save a session whose id is not a valid session id")
         value, stored = self._prepare(session)
@@ -166,12 +158,18 @@ class RedisSessionStore:
         with operation("sessions.delete"), self._redis("delete"):
             self.connection.client.delete(self.keys.session(session.sid))
 
-    def rotate(self, session: Any, before_save: Optional[Callable[[Any], None]] = None) -> None:
-        """Give the session a new id, invalidating the old one, in one atomic round trip.
+    def rotate(self, session: Any, before_save: Optional[Callable[[Any], None]] = None,
+               soft: bool = False) -> None:
+        """Give the session a new id, in one atomic round trip.
 
-        `before_save(session)` runs once the new id is set (Odoo recomputes the
-        session token, which depends on the id, there).
+        Hard (the default; login, logout): the old id and any predecessor a
+        soft rotation left stop working at once. Soft (Odoo 19, every few
+        hours): see `soft_rotate`. `before_save(session)` runs once the new id
+        is set (Odoo recomputes the session token, which depends on the id).
         """
+        if soft:
+            self.soft_rotate(session, before_save)
+            return
         old_sid = session.sid
         session.sid = self.generate_key()
         if before_save is not None:
@@ -180,24 +178,95 @@ class RedisSessionStore:
         self.replace(session, old_sid)
 
     def replace(self, session: Any, old_sid: str) -> None:
-        """Store `session` under its (new) id and drop `old_sid`, atomically (MULTI/EXEC)."""
-        session.stored = None  # a rotated session is always written
-        value, stored = self._prepare(session)
+        """Store `session` under its (new) id and drop `old_sid` and its predecessors, atomically."""
+        value, stored = self._pack(dict(session), session.sid)
+        new_key = self.keys.session(session.sid)
+        if self.is_valid_key(old_sid):
+            keys = [self.keys.session(old_sid), new_key, self.keys.family(old_sid[:IDENTIFIER_LENGTH])]
+        else:  # nothing to drop: the new id's own (empty) family keeps the script's shape
+            keys = [new_key, new_key, self.keys.family(session.sid[:IDENTIFIER_LENGTH])]
         with operation("sessions.rotate") as op, self._redis("rotate"):
             op.nbytes = len(value)
-            pipe = self.connection.client.pipeline(transaction=True)
-            if self.is_valid_key(old_sid):
-                pipe.delete(self.keys.session(old_sid))
-            pipe.set(self.keys.session(session.sid), value, ex=self.expiry.ttl(stored.kind))
-            pipe.execute()
+            self._replace_script(keys=keys, client=self.connection.client,
+                                 args=[value, self.expiry.ttl(stored.kind), self.keys.session_prefix()])
         session.stored = stored
 
+    def soft_rotate(self, session: Any, before_save: Optional[Callable[[Any], None]] = None) -> None:
+        """Odoo 19's soft rotation: a new id with the same first 42 characters, the old one kept briefly.
+
+        The old session stays, pointing at its successor (`next_sid`) and
+        refusing authentication after `deletion_time`; the successor is stored
+        flagged to collect its predecessors (`delete_old_sessions`). When a
+        concurrent request already rotated this session, its successor is
+        adopted and nothing is written; when the session is gone (revoked,
+        logged out elsewhere) nothing is written either, so it stays gone.
+        """
+        old_sid = session.sid
+        if not self.is_valid_key(old_sid):
+            raise ValueError("refusing to rotate a session whose id is not a valid session id")
+        now = self.clock()
+        next_sid = rotation.successor_id(old_sid, self.generate_key())
+        data = dict(session)
+        old_value, old_stored = self._pack(
+            rotation.superseded_data(data, next_sid, now, self.deletion_delay), old_sid)
+        successor = self.session_class(rotation.successor_data(data, now), next_sid, False)
+        successor.stored = None
+        if before_save is not None:
+            before_save(successor)
+        new_value, new_stored = self._pack(dict(successor), next_sid)
+        family_ttl = max(self.expiry.authenticated_ttl, self.expiry.anonymous_ttl)
+        with operation("sessions.rotate") as op, self._redis("rotate"):
+            op.nbytes = len(old_value) + len(new_value)
+            outcome = self._soft_rotate_script(
+                keys=[self.keys.session(old_sid), self.keys.session(next_sid),
+                      self.keys.family(old_sid[:IDENTIFIER_LENGTH])],
+                args=[old_value, self.expiry.ttl(old_stored.kind),
+                      new_value, self.expiry.ttl(new_stored.kind), old_sid, family_ttl],
+                client=self.connection.client)
+        if isinstance(outcome, bytes):
+            adopted = outcome.decode("ascii", "replace")
+            if self.is_valid_key(adopted):
+                session.sid = adopted  # the cookie follows the successor another request stored
+                return
+            _logger.warning("session %s…: stored next_sid is not a session id; rotating it out", old_sid[:6])
+            self.rotate(session, before_save)
+            return
+        if outcome == 1:
+            # the in-memory session becomes the successor that was just stored
+            for key in [k for k in session if k not in successor]:
+                del session[key]
+            session.update(dict(successor))
+            session.sid = next_sid
+            session.should_rotate = False
+            session.stored = new_stored
+
+    def delete_old_sessions(self, session: Any) -> int:
+        """Delete the predecessors of a soft-rotated session once they are past their delay; how many.
+
+        Odoo 19 calls it on every authenticated request (security.check_session):
+        without the collection flag it costs nothing.
+        """
+        if not rotation.predecessors_due(session, self.clock(), self.deletion_delay):
+            return 0
+        del session[rotation.GC_PREVIOUS_SESSIONS]
+        if not self.is_valid_key(session.sid):
+            return 0
+        value, stored = self._pack(dict(session), session.sid)
+        with operation("sessions.delete_old"), self._redis("delete_old_sessions"):
+            deleted = self._delete_predecessors_script(
+                keys=[self.keys.session(session.sid), self.keys.family(session.sid[:IDENTIFIER_LENGTH])],
+                args=[value, self.expiry.ttl(stored.kind), self.keys.session_prefix(), session.sid],
+                client=self.connection.client)
+        session.stored = stored
+        return int(deleted)
+
     def vacuum(self, max_lifetime: Optional[int] = None) -> int:
-        """Delete sessions not saved for `max_lifetime` seconds; returns how many.
+        """Delete sessions without activity for `max_lifetime` seconds; returns how many.
 
         Redis TTLs do the everyday expiry; this enforces Odoo's
-        `sessions.max_inactivity_seconds` when it is shorter, the way Odoo's
-        filesystem store compares file mtimes (last save) with the clock.
+        `sessions.max_inactivity_seconds` when it is shorter. Activity is the
+        last write or the last request that read the session, as stamped by
+        the read script to within `expiry.activity_granularity` seconds.
         """
         if not max_lifetime:
             return 0
@@ -213,40 +282,75 @@ class RedisSessionStore:
         """Revoke devices: delete every session whose id starts with one of the 42-char identifiers.
 
         Identifiers come from res_device_log rows: anything not exactly 42 id
-        characters is ignored, so a crafted row cannot widen the match.
+        characters is ignored, so a crafted row cannot widen the match. A bare
+        string is refused (it would be read as 1-character identifiers).
         """
-        wanted = {i for i in identifiers if is_valid_identifier(i)}
+        wanted = self._valid_identifiers(identifiers)
         if not wanted:
             return 0
-        pattern = self.keys.session_pattern(next(iter(wanted)) if len(wanted) == 1 else "")
         deleted = 0
         with operation("sessions.revoke"), self._redis("delete_from_identifiers"):
             client = self.connection.client
-            for batch in self._scan(pattern):
-                doomed = [k for k in batch if self.keys.sid_of(k)[:42] in wanted]
+            for batch in self._scan(self._identifiers_pattern(wanted)):
+                doomed = [k for k in batch if self.keys.sid_of(k)[:IDENTIFIER_LENGTH] in wanted]
                 if doomed:
                     deleted += client.delete(*doomed)
+            client.delete(*(self.keys.family(i) for i in wanted))
         return deleted
 
+    def get_missing_session_identifiers(self, identifiers: Iterable[str]) -> set[str]:
+        """The identifiers (first 42 characters of an id) no stored session starts with (Odoo 19).
+
+        Odoo marks the devices of the returned identifiers revoked, so a
+        failure raises (SessionStoreUnavailable) and never answers "all
+        missing". One SCAN of the prefix, whatever the number of identifiers.
+        """
+        if isinstance(identifiers, (str, bytes)):
+            raise ValueError("expected a collection of session identifiers, not one string")
+        asked = set(identifiers)
+        valid = {i for i in asked if is_valid_identifier(i)}
+        present: set[str] = set()
+        if valid:
+            with operation("sessions.missing"), self._redis("get_missing_session_identifiers"):
+                for batch in self._scan(self._identifiers_pattern(valid)):
+                    present.update(self.keys.sid_of(k)[:IDENTIFIER_LENGTH] for k in batch)
+        return asked - present
+
     # ------------------------------------------------------------------ helpers
-    def _read(self, client: redis.Redis, key: str) -> Optional[bytes]:
+    def _read(self, client: redis.Redis, key: str, now: int) -> Optional[bytes]:
         try:
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return]
         except redis.exceptions.NoScriptError:  # a restarted (or other) server: load the script once
             client.script_load(self._get_script)
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key)
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return]
 
     def _prepare(self, session: Any) -> tuple[Optional[bytes], codec.StoredSession]:
-        """(value to SET or None when unchanged and not due, what is stored afterwards)."""
+        """(value to SET or None when its bytes did not change, what is stored afterwards)."""
         data = dict(session)
         payload = codec.encode_data(data, sid_hint=session.sid[:6])
         kind = self.expiry.kind_of(data)
-        now = int(self.clock())
         previous = getattr(session, "stored", None)
-        if (previous is not None and previous.payload == payload and previous.kind == kind
-                and not self.expiry.is_due(kind, previous.written_at, now)):
+        if previous is not None and previous.payload == payload and previous.kind == kind:
             return None, previous
+        now = int(self.clock())
         return codec.pack(kind, now, payload), codec.StoredSession(kind, now, payload, data)
+
+    def _pack(self, data: dict[str, Any], sid: str) -> tuple[bytes, codec.StoredSession]:
+        """The value to store for `data` now, and what is stored afterwards."""
+        payload = codec.encode_data(data, sid_hint=sid[:6])
+        kind = self.expiry.kind_of(data)
+        now = int(self.clock())
+        return codec.pack(kind, now, payload), codec.StoredSession(kind, now, payload, data)
+
+    @staticmethod
+    def _valid_identifiers(identifiers: Iterable[str]) -> set[str]:
+        if isinstance(identifiers, (str, bytes)):
+            raise ValueError("expected a collection of session identifiers, not one string")
+        return {i for i in identifiers if is_valid_identifier(i)}
+
+    def _identifiers_pattern(self, identifiers: set[str]) -> str:
+        """SCAN pattern: only that identifier's keys when there is one, else the whole prefix (one pass)."""
+        return self.keys.session_pattern(next(iter(identifiers)) if len(identifiers) == 1 else "")
 
     def _scan(self, pattern: str) -> Iterator[list[bytes]]:
         cursor = 0
@@ -254,7 +358,7 @@ class RedisSessionStore:
         while True:
             cursor, keys = client.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
             if keys:
-                yield keys
+                yield keys  # type: ignore[misc]  # bytes: the client never decodes responses
             if cursor == 0:
                 return
 
@@ -278,7 +382,8 @@ class _UnavailableOnRedisError:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, traceback) -> bool:
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 traceback: Optional[TracebackType]) -> Literal[False]:
         if exc_type is None or not issubclass(exc_type, redis.exceptions.RedisError):
             return False
         cause = f"{type(exc).__name__}: {exc}"

@@ -40,9 +40,9 @@ class Backend:
     #: attribute of `Settings` holding its section (`settings.s3`)
     section: str
     #: the write bucket/container variable: setting it chooses this backend
-    bucket_variable: Variable
+    bucket_variable: Variable[Any]
     #: the variable lifting the `<project>-odoo-<env>` naming rule of that bucket
-    unstructured_variable: Variable
+    unstructured_variable: Variable[Any]
     #: attribute names, in the section, of the bucket template and of that bypass
     bucket_field: str
     unstructured_field: str
@@ -54,16 +54,17 @@ class Backend:
     #: what this store calls a bucket, for messages ("container")
     bucket_word: str = "bucket"
     #: variables that must be set when this backend holds a prod/integration environment's attachments
-    required_in_production: tuple[Variable, ...] = ()
+    required_in_production: tuple[Variable[Any], ...] = ()
     #: pairs of variables that are set together or not at all (S3's access key id and secret)
-    variables_set_together: tuple[tuple[Variable, Variable], ...] = ()
+    variables_set_together: tuple[tuple[Variable[Any], Variable[Any]], ...] = ()
 
     def settings(self, settings: Settings) -> Any:
         return getattr(settings, self.section)
 
     def bucket_template(self, settings: Settings) -> Optional[str]:
         """The configured bucket/container name (`{db}` not replaced)."""
-        return getattr(self.settings(settings), self.bucket_field)
+        name: Optional[str] = getattr(self.settings(settings), self.bucket_field)
+        return name
 
     def unstructured(self, settings: Settings) -> bool:
         return bool(getattr(self.settings(settings), self.unstructured_field))

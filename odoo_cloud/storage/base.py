@@ -15,6 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Optional
 
@@ -24,7 +25,7 @@ from .keys import validate_bucket, validate_key, validate_prefix
 from .uri import format_uri
 
 if TYPE_CHECKING:
-    from .cache import ReadCache
+    from .cache import Filler, ReadCache
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 
@@ -96,7 +97,8 @@ class ObjectStream:
     """
 
     def __init__(self, chunks: Iterator[bytes], *, size: int, start: int, end: int,
-                 etag: Optional[str] = None, on_close=None, on_done=None) -> None:
+                 etag: Optional[str] = None, on_close: Optional[Callable[[], object]] = None,
+                 on_done: Optional[Callable[[ObjectStream], object]] = None) -> None:
         self._chunks = iter(chunks)
         self._buffer = b""
         self._pos = 0
@@ -159,11 +161,11 @@ class ObjectStream:
     def __enter__(self) -> ObjectStream:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _tee(chunks: Iterator[bytes], filler) -> Iterator[bytes]:
+def _tee(chunks: Iterator[bytes], filler: Filler) -> Iterator[bytes]:
     """Copy the chunks into the cache filler; publish as soon as the last byte arrived (before the caller
     even sends it on), so the next reader finds the copy."""
     for chunk in chunks:
@@ -242,8 +244,6 @@ class ObjectStore(ABC):
     """
 
     scheme: ClassVar[str]
-    #: The server honours `If-None-Match: *` on PUT (set by a probe or a backend).
-    conditional_put: Optional[bool] = None
     #: Host-wide local copy of content-addressed objects, consulted by `get` and `open` (None: off).
     #: Never consulted by writes, deletes, `head`/`exists` or the GC.
     read_cache: Optional[ReadCache] = None
@@ -276,7 +276,7 @@ class ObjectStore(ABC):
             return self.prefix
         return format_uri(self.scheme, self.bucket, key)
 
-    def _op(self, name: str):
+    def _op(self, name: str) -> AbstractContextManager[Operation]:
         return operation(f"storage.{self.scheme}.{name}")
 
     def _read_target(self, key: str, bucket: Optional[str]) -> str:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import BinaryIO, Optional
 
 from ..instrumentation import Operation, publish
-from .uri import is_sha1
+from .keys import is_content_key
 
 _logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class ReadCache:
 
     # -- helpers ------------------------------------------------------------------------------------------
     def cacheable(self, key: str, size: Optional[int] = None) -> bool:
-        return is_sha1(key) and (size is None or size <= self.max_object_bytes)
+        return is_content_key(key) and (size is None or size <= self.max_object_bytes)
 
     def path(self, key: str) -> Path:
         return self._objects / key[:2] / key

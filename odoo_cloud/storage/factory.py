@@ -14,10 +14,10 @@ from typing import Any, Generic, Optional, TypeVar
 
 from ..config import Settings, load_settings
 from . import backends, ownership
+from .backends import SCHEMES
 from .base import KnownKeys, ObjectStore
 from .cache import ReadCache, default_directory
 from .errors import StorageDisabled, StorageNotConfigured
-from .uri import SCHEMES
 
 T = TypeVar("T")
 
@@ -40,17 +40,13 @@ class PerProcess(Generic[T]):
                     self._pid = pid
         return self._value  # type: ignore[return-value]
 
-    @property
-    def built(self) -> bool:
-        return self._pid == os.getpid()
-
 
 _lock = threading.Lock()
-_clients: dict[tuple, PerProcess[Any]] = {}
-_stores: dict[tuple, ObjectStore] = {}
+_clients: dict[tuple[Any, ...], PerProcess[Any]] = {}
+_stores: dict[tuple[Any, ...], ObjectStore] = {}
 
 
-def _client(kind: str, settings_key: tuple, build: Callable[[], Any]) -> PerProcess[Any]:
+def _client(kind: str, settings_key: tuple[Any, ...], build: Callable[[], Any]) -> PerProcess[Any]:
     key = (kind, settings_key)
     with _lock:
         holder = _clients.get(key)
@@ -82,7 +78,7 @@ def build_store(scheme: str, settings: Optional[Settings] = None,
     return backends.get(scheme).build(settings, dbname, bucket)
 
 
-_caches: dict[tuple, ReadCache] = {}
+_caches: dict[tuple[Any, ...], ReadCache] = {}
 
 
 def read_cache(settings: Settings) -> Optional[ReadCache]:
@@ -102,7 +98,7 @@ def _guard(settings: Settings) -> ownership.WriteGuard:
     return ownership.WriteGuard(settings.platform.running_env, unsafe=settings.platform.unsafe)
 
 
-def cached_store(key: tuple, build: Callable[[], ObjectStore], settings: Settings) -> ObjectStore:
+def cached_store(key: tuple[Any, ...], build: Callable[[], ObjectStore], settings: Settings) -> ObjectStore:
     """The process's store for `key` (a backend's endpoint, bucket and options), built once with the
     non-prod write guard and the read cache every store carries."""
     with _lock:
@@ -120,7 +116,7 @@ def known_keys(settings: Settings) -> KnownKeys:
     return KnownKeys(max_entries=settings.storage.known_keys)
 
 
-def client(kind: str, settings_key: tuple, build: Callable[[], Any]) -> PerProcess[Any]:
+def client(kind: str, settings_key: tuple[Any, ...], build: Callable[[], Any]) -> PerProcess[Any]:
     """The per-process client of a backend for one endpoint (rebuilt after fork)."""
     return _client(kind, settings_key, build)
 

@@ -36,7 +36,8 @@ from typing import Any, Optional
 from ..instrumentation import Operation, publish
 from .base import ObjectInfo, ObjectStore
 from .errors import ObjectNotFound
-from .uri import is_sha1, like_prefix
+from .keys import is_content_key
+from .uri import like_prefix
 
 _logger = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ class Fsck:
                 report.missing.add(rows[0].as_dict(), rows=len(rows))
             elif rows:
                 self._check_present(report, obj, rows)
-            elif not is_sha1(key):
+            elif not is_content_key(key):
                 report.other += 1
             else:
                 self._orphan(report, obj)
@@ -367,7 +368,7 @@ def orphans_older_than(store: ObjectStore, connections: Sequence[tuple[str, Any]
                                for name, conn in connections), key=lambda ref: ref.key)
     grouped = ((key, list(rows)) for key, rows in groupby(references, key=lambda ref: ref.key))
     for key, obj, rows in _merge(store.list_objects(), grouped):
-        if obj is None or rows or not is_sha1(key) or obj.last_modified is None:
+        if obj is None or rows or not is_content_key(key) or obj.last_modified is None:
             continue
         if now() - obj.last_modified >= older_than:
             yield obj
@@ -432,7 +433,7 @@ def reupload_missing(store: ObjectStore, connections: Sequence[tuple[str, Any]],
     for key, obj, _rows in _merge(store.list_objects(), grouped):
         if obj is not None or not _rows:
             continue
-        path = find_in_dump(root, key) if is_sha1(key) else None
+        path = find_in_dump(root, key) if is_content_key(key) else None
         if path is None:
             report.not_found += 1
             continue

@@ -40,7 +40,7 @@ def duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     from .fsck import DEFAULT_SAMPLE, VERIFY_MODES
 
     parser = subparsers.add_parser(

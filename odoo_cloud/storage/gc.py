@@ -69,6 +69,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from psycopg2 import sql
+
 from . import ownership
 from .base import ObjectStore
 from .errors import InvalidKey, StorageError
@@ -104,16 +106,28 @@ Cursor = Any  # DB-API cursor with %s parameters (psycopg2, odoo.sql_db.Cursor)
 
 
 def ensure_table(cr: Cursor) -> None:
-    cr.execute(f"""
-        CREATE TABLE IF NOT EXISTS {TABLE} (
+    """Create the GC tables, or bring older ones up to date: idempotent, so that it is both the install
+    and the upgrade path (the Odoo glue runs it from `ir.attachment.init()`, at install and every `-u`).
+    A later schema change goes here as an idempotent statement (`ADD COLUMN IF NOT EXISTS`...)."""
+    table = sql.Identifier(TABLE)
+    cr.execute(sql.SQL("""
+        CREATE TABLE IF NOT EXISTS {} (
             id bigserial PRIMARY KEY,
             store_fname varchar NOT NULL,
-            reason varchar NOT NULL DEFAULT '{UNLINK}',
+            reason varchar NOT NULL DEFAULT {},
             marked_at timestamp without time zone NOT NULL DEFAULT (now() at time zone 'utc')
-        )""")
-    cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_fname_idx ON {TABLE} (store_fname)")
-    cr.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_marked_idx ON {TABLE} (marked_at)")
+        )""").format(table, sql.Literal(UNLINK)))
+    for index, column in ((f"{TABLE}_fname_idx", "store_fname"), (f"{TABLE}_marked_idx", "marked_at")):
+        cr.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(index), table, sql.Identifier(column)))
     ensure_epochs(cr, check=False)
+
+
+def drop_tables(cr: Cursor) -> None:
+    """Drop the GC tables (the Odoo glue's uninstall hook). Pending candidates are forgotten: their
+    objects are left in the bucket (a leak, never a loss), as nothing collects them any more."""
+    cr.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(sql.Identifier(TABLE),
+                                                              sql.Identifier(EPOCH_TABLE)))
 
 
 def ensure_epochs(cr: Cursor, check: bool = True) -> None:
@@ -122,16 +136,17 @@ def ensure_epochs(cr: Cursor, check: bool = True) -> None:
     if check:
         cr.execute("SELECT to_regclass(%s) IS NOT NULL", (EPOCH_TABLE,))
         if cr.fetchone()[0]:
-            cr.execute(f"SELECT count(*) FROM {EPOCH_TABLE}")
+            cr.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(EPOCH_TABLE)))
             if cr.fetchone()[0] >= EPOCH_PARTS:
                 return
-    cr.execute(f"""
-        CREATE TABLE IF NOT EXISTS {EPOCH_TABLE} (
+    table = sql.Identifier(EPOCH_TABLE)
+    cr.execute(sql.SQL("""
+        CREATE TABLE IF NOT EXISTS {} (
             part smallint PRIMARY KEY,
             epoch bigint NOT NULL DEFAULT 0
-        )""")
-    cr.execute(f"INSERT INTO {EPOCH_TABLE} (part) SELECT generate_series(0, %s) ON CONFLICT DO NOTHING",
-               (EPOCH_PARTS - 1,))
+        )""").format(table))
+    cr.execute(sql.SQL("INSERT INTO {} (part) SELECT generate_series(0, %s) ON CONFLICT DO NOTHING")
+               .format(table), (EPOCH_PARTS - 1,))
 
 
 def epoch_part(store_fname: str) -> int:
@@ -354,7 +369,7 @@ def _lock_attachments(cr: Cursor, attachment_table: str, lock_timeout: str) -> N
     query takes the snapshot, and rows committed while we waited would be invisible after it (SET and
     LOCK take no snapshot). A no-op when the transaction already holds it."""
     cr.execute("SET LOCAL lock_timeout = %s", (lock_timeout,))
-    cr.execute(f'LOCK TABLE "{attachment_table}" IN SHARE MODE')
+    cr.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(attachment_table)))
 
 
 def _select_unreferenced(cr: Cursor, prefix: str, report: CollectReport, *, batch_size: int,
@@ -380,7 +395,8 @@ def _select_unreferenced(cr: Cursor, prefix: str, report: CollectReport, *, batc
     if not rows:
         return 0
     names = sorted({name for _id, name in rows})
-    cr.execute(f'SELECT DISTINCT store_fname FROM "{attachment_table}" WHERE store_fname = ANY(%s)', (names,))
+    cr.execute(sql.SQL("SELECT DISTINCT store_fname FROM {} WHERE store_fname = ANY(%s)").format(
+        sql.Identifier(attachment_table)), (names,))
     referenced = {row[0] for row in cr.fetchall()}
     cr.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", ([row_id for row_id, _name in rows],))
     mark(cr, [name for name in names if name not in referenced], reason=COLLECTING)
@@ -409,8 +425,8 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
     for row_id, name in rows:
         ids_by_name.setdefault(name, []).append(row_id)
     # belt and braces for writers that bypass claim(): a committed reference keeps the object
-    cr.execute(f'SELECT DISTINCT store_fname FROM "{attachment_table}" WHERE store_fname = ANY(%s)',
-               (sorted(ids_by_name),))
+    cr.execute(sql.SQL("SELECT DISTINCT store_fname FROM {} WHERE store_fname = ANY(%s)").format(
+        sql.Identifier(attachment_table)), (sorted(ids_by_name),))
     referenced = {row[0] for row in cr.fetchall()}
     invalid = {name for name in ids_by_name if not _collectable(name)}  # marked by hand or an older
     # version: dropped, never deleted
@@ -439,9 +455,9 @@ def _delete_selected(cr: Cursor, store: ObjectStore, prefix: str, report: Collec
             failed = {key: error for key in keys}
     finally:
         remote.commit()  # releases the other databases; their writers now see collected-elsewhere rows
-    for key, error in failed.items():
+    for key, failure in failed.items():
         report.failed += 1
-        _logger.warning("object storage GC could not delete %s: %s", keys[key], error)
+        _logger.warning("object storage GC could not delete %s: %s", keys[key], failure)
     collected = sorted(name for key, name in keys.items() if key not in failed)
     done = [row_id for name, ids in ids_by_name.items()
             if name in referenced or name in collected or name in invalid for row_id in ids]
@@ -493,9 +509,9 @@ class _RemoteCheck:
             cr.execute("SET LOCAL lock_timeout = %s", (self.lock_timeout,))
             parts = sorted({epoch_part(name) for name in names})
             cr.execute(f"UPDATE {EPOCH_TABLE} SET epoch = epoch + 1 WHERE part = ANY(%s)", (parts,))
-            cr.execute(f'LOCK TABLE "{self.attachment_table}" IN SHARE MODE')
-            cr.execute(f'SELECT DISTINCT store_fname FROM "{self.attachment_table}" '
-                       "WHERE store_fname = ANY(%s)", (names,))
+            cr.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(self.attachment_table)))
+            cr.execute(sql.SQL("SELECT DISTINCT store_fname FROM {} WHERE store_fname = ANY(%s)").format(
+                sql.Identifier(self.attachment_table)), (names,))
             found = {row[0] for row in cr.fetchall()}
             cr.execute(f"""SELECT DISTINCT store_fname FROM {TABLE}
                             WHERE store_fname = ANY(%s) AND reason IN %s

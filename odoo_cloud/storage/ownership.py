@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from ..errors import Refused
 from .base import ObjectStore
 from .errors import ObjectNotFound, StorageError
 
@@ -73,7 +74,7 @@ Cursor = Any  # DB-API cursor with %s parameters
 Connect = Callable[[str], Any]
 
 
-class OwnershipRefused(StorageError):
+class OwnershipRefused(StorageError, Refused):
     """This process must not write to or delete from a bucket that another environment owns."""
 
 
@@ -392,7 +393,7 @@ def plan_collection(cr: Cursor, store: ObjectStore, *, me: Optional[DatabaseIden
     return plan
 
 
-def _resolve(cr: Cursor, record: OwnerRecord, me: DatabaseIdentity,
+def _resolve(cr: Cursor, record: OwnerRecord, me: DatabaseIdentity,  # noqa: C901, PLR0912  # one early return per refusal reason
              connect: Optional[Connect]) -> tuple[list[str], Optional[str]]:
     """(names of the databases of this cluster that `record` stands for, why it cannot be checked)."""
     who = record.describe()

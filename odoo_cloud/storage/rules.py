@@ -5,7 +5,8 @@ bytes they take in PostgreSQL.
 Rules map a mimetype prefix to a maximum size in bytes; 0 means any size.
 The longest matching prefix wins. They are stored as the system parameter
 `ir_attachment.storage.force.database` in the same literal form as the
-original OCA addon: `{"image/": 51200, "application/javascript": 0, "text/css": 0}`.
+original OCA addon. `DEFAULT_RULES` is the one place of the defaults: the Odoo glue writes the parameter
+from it at install (`DEFAULT_RULES_TEXT`), and an unset or empty parameter means them.
 """
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ import json
 from collections.abc import Mapping
 from typing import Optional
 
+from ..errors import Misconfigured
+
 PARAMETER = "ir_attachment.storage.force.database"
 DEFAULT_RULES: dict[str, int] = {"image/": 51200, "application/javascript": 0, "text/css": 0}
-RULES_FORM = ('a mapping of mimetype prefix to max size in bytes (0 = any size), e.g. '
-              '{"image/": 51200, "application/javascript": 0, "text/css": 0}')
+DEFAULT_RULES_TEXT = json.dumps(DEFAULT_RULES)  # the parameter's value at install
+RULES_FORM = f"a mapping of mimetype prefix to max size in bytes (0 = any size), e.g. {DEFAULT_RULES_TEXT}"
 
 
-class RulesError(ValueError):
-    pass
+class RulesError(Misconfigured, ValueError):
+    """The rules parameter (ir_attachment.storage.force.database) is not a valid mapping."""
 
 
 def parse_rules(text: Optional[str]) -> dict[str, int]:

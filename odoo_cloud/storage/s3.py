@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
@@ -168,7 +168,8 @@ class S3Store(ObjectStore):
 
         response = self._call("get", bucket, key, self.client.get_object, Bucket=bucket, Key=key)
         try:
-            return response["Body"].read()
+            data: bytes = response["Body"].read()
+            return data
         except (ClientError, BotoCoreError, OSError) as exc:
             raise self._error(exc, "get", bucket, key) from None
 
@@ -207,7 +208,7 @@ class S3Store(ObjectStore):
         body = response["Body"]
         size, first, last = parse_content_range(response.get("ContentRange"), response["ContentLength"])
 
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             try:
                 yield from body.iter_chunks(chunk_size)
             except (ClientError, BotoCoreError, OSError) as exc:
@@ -247,8 +248,9 @@ class S3Store(ObjectStore):
             params["ResponseContentDisposition"] = content_disposition(filename)
         if mimetype:
             params["ResponseContentType"] = mimetype
-        return self._call("presign", bucket, key, self.client.generate_presigned_url,
-                          ClientMethod="get_object", Params=params, ExpiresIn=expires)
+        url: str = self._call("presign", bucket, key, self.client.generate_presigned_url,
+                              ClientMethod="get_object", Params=params, ExpiresIn=expires)
+        return url
 
 
 def _add_content_md5(params: dict[str, Any], **_kwargs: Any) -> None:

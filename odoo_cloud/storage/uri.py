@@ -10,7 +10,7 @@ from typing import Optional
 
 from .backends import SCHEMES
 from .errors import InvalidKey
-from .keys import is_content_key, shown, validate_bucket, validate_key
+from .keys import shown, validate_bucket, validate_key
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def format_uri(scheme: str, bucket: str, key: str) -> str:
 
 def has_object_scheme(store_fname: Optional[str]) -> bool:
     """True when `store_fname` claims to be an object-store reference (`s3://`, `swift://`), valid or not."""
-    return bool(store_fname) and store_fname.startswith(tuple(f"{scheme}://" for scheme in SCHEMES))
+    return store_fname is not None and store_fname.startswith(tuple(f"{scheme}://" for scheme in SCHEMES))
 
 
 def parse_uri(store_fname: Optional[str]) -> Optional[StoreUri]:
@@ -45,7 +45,7 @@ def parse_uri(store_fname: Optional[str]) -> Optional[StoreUri]:
     `swift://../x/k`, a control character...) raises InvalidKey: it must never reach a client, nor
     be mistaken for a local file name.
     """
-    if not has_object_scheme(store_fname):
+    if store_fname is None or not has_object_scheme(store_fname):
         return None
     scheme, _, rest = store_fname.partition("://")
     bucket, slash, key = rest.partition("/")
@@ -77,10 +77,6 @@ def like_prefix(prefix: str) -> str:
     PostgreSQL's default LIKE escape is the backslash.
     """
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def is_sha1(key: str) -> bool:
-    return is_content_key(key)
 
 
 def bucket_for_db(template: str, dbname: Optional[str]) -> str:

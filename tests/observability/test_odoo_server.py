@@ -1,10 +1,16 @@
-"""Acceptance of logging_json + monitoring_statsd in a real Odoo 18 server (odoo-bin subprocess).
+"""Acceptance of logging_json + monitoring_statsd in a real Odoo 18 and 19 server (odoo-bin subprocess).
 
 Installs `web` in a fresh database of the session's PostgreSQL, then serves it with
 ``--load=base,web,logging_json,monitoring_statsd``, browses, logs in, calls a button, calls XML-RPC, and
 checks every stderr line written after post_load (one JSON object each, with the documented fields, one
 request id per request equal to the response's X-Request-ID) and the UDP packets received by the
-session's statsd listener. Skipped, with the reason, where no Odoo 18 exists.
+session's statsd listener. Every test runs once per Odoo series found (18.0: the Odoo of .venvs/odoo;
+19.0: $ODOO19_SRC or /opt/odoo19 run by .venvs/odoo19); a missing series is skipped with the reason.
+
+The abuse tests send what an anonymous caller can send (XML-RPC, JSON-RPC, call_kw, call_button and, on
+19, /json/2 with huge and distinct model/method names) and check from outside that the worker's memory
+stays flat and that no metric is named after them, while a logged-in caller's calls to real models keep
+their camptocamp names.
 """
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from devstack._process import free_port
-from devstack.odoo import ODOO_PYTHON, addons_path_option, find_venv_odoo, odoo_command
+from devstack.odoo import ODOO_PYTHON, addons_path_option, find_venv_odoo, odoo_command, odoo_series
+from devstack.paths import REPO_ROOT
 
 CUSTOMER = "accept"
 REQUIRED = ("timestamp", "level", "logger", "message", "pid", "thread", "dbname", "uid", "request_id")
@@ -35,16 +42,33 @@ REQUIRED = ("timestamp", "level", "logger", "message", "pid", "thread", "dbname"
 pytestmark = pytest.mark.slow
 
 
+ODOO19_PYTHON = REPO_ROOT / ".venvs" / "odoo19" / "bin" / "python"
+
+
+def _odoo(series: str) -> tuple[Path, Path]:
+    """(source root, python) of the Odoo `series` to run, or skip saying why there is none."""
+    if series == "18.0":
+        root, reason = find_venv_odoo()
+        if root is None:
+            pytest.skip(f"no Odoo 18 to run: {reason}")
+        return root, ODOO_PYTHON
+    root = Path(os.environ.get("ODOO19_SRC", "/opt/odoo19"))
+    if odoo_series(root) != "19.0":
+        pytest.skip(f"no Odoo 19 to run: {root} is not an Odoo 19.0 tree (set ODOO19_SRC)")
+    if not ODOO19_PYTHON.exists():
+        pytest.skip(f"no Odoo 19 to run: {ODOO19_PYTHON} missing")
+    return root, ODOO19_PYTHON
+
+
 def _odoo_root() -> Path:
-    root, reason = find_venv_odoo()
-    if root is None:
-        pytest.skip(f"no Odoo 18 to run: {reason}")
-    return root
+    """The Odoo 18 source root (tests/operations builds its servers on it), or skip."""
+    return _odoo("18.0")[0]
 
 
 class OdooServer:
-    def __init__(self, root: Path, postgres, statsd_listener, workdir: Path):
-        self.root, self.workdir = root, workdir
+    def __init__(self, root: Path, postgres, statsd_listener, workdir: Path, python: Path = ODOO_PYTHON,
+                 series: str = "18.0"):
+        self.root, self.workdir, self.series = root, workdir, series
         self.dbname = "obs_" + uuid.uuid4().hex[:8]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,7 +81,7 @@ class OdooServer:
         self.env.pop("ODOO_PY_COLORS", None)
         self.env.pop("STATSD_ENVIRONMENT", None)
         self.base = [
-            *odoo_command(root, ODOO_PYTHON),
+            *odoo_command(root, python),
             f"--addons-path={addons_path_option(root)}",
             f"--db_host={postgres.host}", f"--db_port={postgres.port}", f"--db_user={postgres.user}",
             f"--data-dir={workdir / 'data'}", "-d", self.dbname, f"--db-filter=^{self.dbname}$",
@@ -112,11 +136,12 @@ class OdooServer:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
 
-@pytest.fixture(scope="module")
-def odoo_installed(postgres_server, statsd_listener, tmp_path_factory):
-    """A database with `web` installed (once for both server modes)."""
-    root = _odoo_root()
-    server = OdooServer(root, postgres_server, statsd_listener, tmp_path_factory.mktemp("odoo-observability"))
+@pytest.fixture(scope="module", params=["18.0", "19.0"], ids=["odoo18", "odoo19"])
+def odoo_installed(request, postgres_server, statsd_listener, tmp_path_factory):
+    """A database with `web` installed (once per series for both server modes)."""
+    root, python = _odoo(request.param)
+    server = OdooServer(root, postgres_server, statsd_listener, tmp_path_factory.mktemp("odoo-observability"),
+                        python=python, series=request.param)
     server.install()
     return server
 
@@ -282,6 +307,8 @@ def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):
         assert line["http_path"].split("?")[0] == response["path"]
         assert line["http_status"] == response["status"]
         assert line["dbname"] in (server.dbname, None)
+    if server.series == "19.0":  # 19 appends '#<model>.<method>' to the path: kept apart, path unchanged
+        assert access["acc-search"]["rpc_model_method"] == "res.partner.search_read"
     generated = responses["bad id with spaces"]["header"]
     assert generated != "bad id with spaces" and len(generated) == 32
     login = access["acc-authenticate"]
@@ -417,6 +444,145 @@ def test_no_secret_from_a_request_or_the_redis_url_reaches_the_log(hostile_run):
     assert unavailable and all("?password=****" in message for message in unavailable), unavailable
     assert any("access_token=****" in r.get("http_path", "") for r in records)
     assert any("hash=****" in r.get("http_path", "") for r in records)
+
+
+# ---------------------------------------------------------------------------------- unauthenticated abuse
+HUGE = 5 * 1024 * 1024
+#: 40 huge names kept would be >= 200 MB; what parsing 5 MB bodies leaves in the allocator varies (up to
+#: ~45 MB seen on a loaded machine, after the warm-up)
+MEMORY_MARGIN_MB = 80
+
+
+def _worker_pid(server: OdooServer) -> int:
+    """The single prefork HTTP worker (a forked child of the master, not the `gevent` process)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(server.proc.pid)], capture_output=True,
+                             text=True, check=False).stdout
+        workers = [int(line.split()[0]) for line in out.splitlines() if line.strip() and "gevent" not in line]
+        if len(workers) == 1:
+            return workers[0]
+        time.sleep(0.3)
+    raise AssertionError(f"expected one HTTP worker under {server.proc.pid}:\n{out}")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _post(url: str, body: bytes, content_type: str, headers: dict | None = None,
+          opener=None) -> tuple[int, bytes]:
+    headers = {"Content-Type": content_type, **(headers or {})}
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with (opener or urllib.request.build_opener()).open(request, timeout=120) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _xmlrpc(server: OdooServer, password: str, model: str, method: str) -> bytes:
+    body = xmlrpc.client.dumps((server.dbname, 2, password, model, method, [[]]), "execute_kw").encode()
+    status, answer = _post(server.url + "/xmlrpc/2/object", body, "text/xml")
+    assert status == 200, (status, answer[:300])
+    return answer
+
+
+def _jsonrpc(server: OdooServer, path: str, params: dict, opener=None) -> dict:
+    body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}).encode()
+    status, answer = _post(server.url + path, body, "application/json", opener=opener)
+    assert status == 200, (path[:80], status, answer[:300])
+    return json.loads(answer)
+
+
+#: no password: refused before any hash is computed (a wrong one costs Odoo a pbkdf2 round each time)
+NO_PASSWORD = ""
+
+
+def _anonymous_abuse(server: OdooServer, tag: str, huge_count: int, shapes_count: int,
+                     distinct_count: int) -> None:
+    """Every shape of model/method name a caller without valid credentials (or with them, but naming
+    nothing that exists) controls: the quoted attack (XML-RPC refused authentication, distinct 5 MB model
+    names), the other paths with 1 MB names, then more distinct short names than the per-process cache
+    holds (anonymous, and logged in but naming models that do not exist)."""
+    for i in range(huge_count):
+        _xmlrpc(server, NO_PASSWORD, f"{tag}{i}" + "m" * HUGE, "read")
+    for i in range(shapes_count):
+        name = f"{tag}{i}" + "n" * (1024 * 1024)
+        _xmlrpc(server, "wrong password", name, "read")
+        _xmlrpc(server, NO_PASSWORD, "res.partner", name)
+        _jsonrpc(server, "/jsonrpc", {"service": "object", "method": "execute_kw",
+                                      "args": [server.dbname, 2, NO_PASSWORD, name, "read", [[]]]})
+        _jsonrpc(server, "/web/dataset/call_kw/x/y", {"model": name, "method": "read", "args": [[]],
+                                                      "kwargs": {}})
+        _jsonrpc(server, "/web/dataset/call_button", {"model": name, "method": name, "args": [[1]],
+                                                      "kwargs": {}})
+        # logged in over XML-RPC, but the model or the method does not exist (or is private)
+        _xmlrpc(server, "admin", name, "read")
+        _xmlrpc(server, "admin", "res.partner", "no_such_method_" + name)
+        _xmlrpc(server, "admin", "res.partner", "_private_" + name)
+        if server.series == "19.0":
+            status, _ = _post(f"{server.url}/json/2/{tag}{i}{'m' * 8000}/{'x' * 8000}", b"{}",
+                              "application/json")
+            assert status in (401, 404), status
+    for i in range(distinct_count):
+        _xmlrpc(server, NO_PASSWORD, f"{tag}.model{i}", f"method{i}")
+        if i % 3 == 0:
+            _xmlrpc(server, "admin", f"{tag}.logged.model{i}", "read")
+        if server.series == "19.0" and i % 6 == 0:
+            _post(f"{server.url}/json/2/{tag}.model{i}/read", b"{}", "application/json")
+
+
+def _authenticated_calls(server: OdooServer) -> list[str]:
+    """Real models through every RPC path a logged-in user has; returns the metric names they must give."""
+    scope = f"{CUSTOMER}.integration"
+    assert int(xmlrpc.client.loads(_xmlrpc(server, "admin", "res.partner", "search_count"))[0][0]) >= 1
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    login = _jsonrpc(server, "/web/session/authenticate",
+                     {"db": server.dbname, "login": "admin", "password": "admin"}, opener=opener)
+    assert login["result"]["uid"] == 2, login
+    button = _jsonrpc(server, "/web/dataset/call_button", {"model": "res.partner", "method":
+                      "open_commercial_entity", "args": [[1]], "kwargs": {}}, opener=opener)
+    assert "result" in button, button
+    expected = [f"odoo.rpc.{scope}.res_partner.search_count",
+                f"odoo.http.button.{scope}.res_partner.open_commercial_entity"]
+    if server.series == "19.0":  # a session user may call /json/2 from a browser tab (Sec-Fetch headers)
+        sec_fetch = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+                     "Sec-Fetch-Site": "same-origin", "Sec-Fetch-User": "?1"}
+        status, body = _post(server.url + "/json/2/res.users/search_count", b'{"domain": []}',
+                             "application/json", headers=sec_fetch, opener=opener)
+        assert status == 200, body[:300]
+        expected.append(f"odoo.rpc.{scope}.res_users.search_count")
+    return expected
+
+
+def test_anonymous_rpc_names_grow_no_memory_and_no_metric(odoo_installed, statsd_listener):
+    server = odoo_installed
+    statsd_listener.clear()
+    server.start(workers=1)
+    try:
+        worker = _worker_pid(server)
+        _anonymous_abuse(server, "warm", 6, 2, 2)  # allocator arenas for 5 MB bodies, caches, imports
+        before = _rss_mb(worker)
+        _anonymous_abuse(server, "abuse", huge_count=40, shapes_count=5, distinct_count=600)
+        assert _worker_pid(server) == worker, "the worker was replaced: its memory was not measured"
+        after = _rss_mb(worker)
+        expected = _authenticated_calls(server)
+        time.sleep(0.5)
+        packets = statsd_listener.packets(timeout=2, min_count=10)
+    finally:
+        server.stop()
+    grown = after - before
+    print(f"\n[{server.series}] HTTP worker RSS {before:.0f} -> {after:.0f} MB after the abuse")
+    assert grown < MEMORY_MARGIN_MB, f"worker RSS grew {grown:.0f} MB ({before:.0f} -> {after:.0f} MB)"
+    names = {line.partition(":")[0] for line in packets}
+    assert all(name in names for name in expected), sorted(n for n in names if ".rpc." in n or "button" in n)
+    dynamic = {n for n in names if n.startswith(("odoo.rpc.", "odoo.http.button."))}
+    assert dynamic == set(expected), sorted(dynamic - set(expected))[:5]
+    assert not any(len(name) > 300 for name in names)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -86,6 +86,7 @@ def test_cloud_platform_wheel_requires_odoo_and_server_environment_of_its_series
     assert requires["odoo-addon-session_redis"] == f"odoo-addon-session_redis=={series}.*"
     assert "odoo-cloud" in requires
     assert build_wheels.check_series(wheel, series) == []
+    assert ("Description-Content-Type", "text/x-rst") in metadata  # README.rst is the long description
     with zipfile.ZipFile(wheel) as archive:
         shipped = archive.read("odoo/addons/cloud_platform/__manifest__.py").decode()
     assert ast.literal_eval(shipped)["version"] == f"{series}.1.0.0"

@@ -84,7 +84,7 @@ def test_foreign_or_corrupt_bytes_raise_corrupt_session(raw):
 
 def test_header_carries_kind_and_write_time():
     stored = codec.unpack(codec.pack("n", 1_700_000_123, b'{"a":1}'))
-    assert (stored.kind, stored.written_at, stored.data) == ("n", 1_700_000_123, {"a": 1})
+    assert (stored.kind, stored.active_at, stored.data) == ("n", 1_700_000_123, {"a": 1})
 
 
 def test_clone_is_a_deep_copy_through_the_codec():

@@ -8,6 +8,7 @@ from devstack._process import spawn, terminate, wait_ready
 from devstack.paths import system_bin
 from odoo_cloud.config import load_settings
 from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable
+from odoo_cloud.sessions.connection import failure_deadline
 
 from .conftest import settings_for
 
@@ -29,7 +30,8 @@ def test_redis_stopped_and_restarted_during_a_sequence_of_requests(store, redis_
             store.save(loaded)
             outcomes.append("ok")
         except SessionStoreUnavailable as exc:
-            assert time.monotonic() - started < 1.0, "a refused connection must fail fast"
+            # fails fast: within the configured timeouts (a behaviour bound, not a speed figure)
+            assert time.monotonic() - started < failure_deadline(store.connection.settings) + 0.5
             assert "unavailable during get" in str(exc)
             assert f"{redis_server.host}:{redis_server.port}" in str(exc)
             outcomes.append("down")
@@ -64,7 +66,8 @@ def test_an_unreachable_host_fails_within_the_configured_timeouts(make_store):
     started = time.monotonic()
     with pytest.raises(SessionStoreUnavailable):
         store.get(store.generate_key())
-    assert time.monotonic() - started < 1.5  # two attempts of 0.2 s plus a short backoff
+    # two attempts of the 0.2 s connect timeout plus the backoff; a hang would exceed it by far
+    assert time.monotonic() - started < failure_deadline(store.connection.settings) + 0.5
 
 
 def test_password_protected_redis(redis_server_password, unique_prefix):

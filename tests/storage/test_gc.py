@@ -352,3 +352,31 @@ def test_writer_claiming_between_the_collector_phases_keeps_its_object(db, s3_st
     finally:
         writer.close()
     assert s3_store.get(sha1(content)) == content
+
+
+def test_the_tables_are_created_upgraded_and_dropped_by_the_core(db):
+    """Install/upgrade (ensure_table: idempotent, refills missing epoch rows) and uninstall (drop_tables)."""
+    _dsn, conn = db
+
+    def tables(cr):
+        cr.execute("SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+                   (gc.TABLE, gc.EPOCH_TABLE))
+        return cr.fetchone()
+
+    with conn.cursor() as cr:
+        cr.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s ORDER BY 1", (gc.TABLE,))
+        assert [row[0] for row in cr.fetchall()] == [
+            "object_storage_gc_fname_idx", "object_storage_gc_marked_idx", "object_storage_gc_pkey"]
+        cr.execute(f"DELETE FROM {gc.EPOCH_TABLE} WHERE part >= 10")  # an older install's partial table
+        gc.ensure_table(cr)
+        cr.execute(f"SELECT count(*) FROM {gc.EPOCH_TABLE}")
+        assert cr.fetchone()[0] == gc.EPOCH_PARTS
+        gc.mark(cr, ["s3://bucket/" + "a" * 40])
+        cr.execute(f"SELECT reason FROM {gc.TABLE}")
+        assert cr.fetchall() == [(gc.UNLINK,)]
+        gc.drop_tables(cr)
+        assert tables(cr) == (False, False)
+        gc.drop_tables(cr)  # idempotent
+        gc.ensure_table(cr)
+        assert tables(cr) == (True, True)
+    conn.commit()

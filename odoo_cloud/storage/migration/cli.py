@@ -15,13 +15,16 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from ...config import variables
 from ...masking import mask_secrets
 from .. import backends
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...config import Settings
+    from .db import PsycopgDatabase
 
 EXIT_OK = 0
 EXIT_FAILED_ROWS = 1
@@ -53,12 +56,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def default_data_dir() -> str:
-    """Odoo's default data_dir (appdirs user_data_dir of 'Odoo'), overridable with ODOO_DATA_DIR."""
-    return os.environ.get(variables.ODOO_DATA_DIR.name) or str(Path.home() / ".local" / "share" / "Odoo")
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     from .objects import VERIFY_MODES
 
     parser = subparsers.add_parser(
@@ -79,7 +77,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--filestore", help="this database's filestore directory "
                                             "(default: <data-dir>/filestore/<database>)")
     parser.add_argument("--data-dir", default=None,
-                        help="Odoo's data_dir (default: $ODOO_DATA_DIR or ~/.local/share/Odoo)")
+                        help="Odoo's data_dir (default: $ODOO_DATA_DIR as Odoo 19 reads it, else "
+                             "$XDG_DATA_HOME/Odoo or ~/.local/share/Odoo)")
     parser.add_argument("--batch-size", type=_positive_int, default=200, help="rows per committed batch")
     parser.add_argument("--workers", type=_positive_int, default=8, help="concurrent uploads/downloads")
     parser.add_argument("--limit", type=_positive_int, default=None, help="move at most this many rows")
@@ -105,7 +104,7 @@ def _setup_logging() -> None:
         _logger.setLevel(logging.INFO)
 
 
-def run(args: argparse.Namespace, environ=None) -> int:
+def run(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None) -> int:
     """Run one migration as described by parsed `args`; returns the exit status."""
     _setup_logging()
     environ = os.environ if environ is None else environ
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
     from . import db as dbmod
 
     try:
-        database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect_dbname(args.database)
+        database = dbmod.connect(args.dsn) if args.dsn else dbmod.connect(dbname=args.database)
     except Exception as exc:  # psycopg2.OperationalError: its message names host/port, never the password
         _logger.error("cannot connect to the database: %s", mask_secrets(str(exc).strip()))
         return EXIT_ABORTED
@@ -133,7 +132,7 @@ def run(args: argparse.Namespace, environ=None) -> int:
         database.close()
 
 
-def _migrate(args, settings, database) -> int:
+def _migrate(args: argparse.Namespace, settings: Settings, database: PsycopgDatabase) -> int:  # noqa: C901, PLR0912, PLR0915  # issue 14 item 5 splits it
     from ...storage.errors import StorageError
     from ...storage.factory import build_store, configured_scheme
     from ..rules import RulesError
@@ -146,7 +145,7 @@ def _migrate(args, settings, database) -> int:
 
     dbname = database.dbname
     filestore_dir = Path(args.filestore) if args.filestore else (
-        Path(args.data_dir or default_data_dir()) / "filestore" / dbname)
+        Path(args.data_dir or settings.odoo_options.data_dir) / "filestore" / dbname)
     try:
         rules = keep_in_db_rules(database)
         stores = {}

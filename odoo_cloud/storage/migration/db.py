@@ -23,6 +23,14 @@ class Database(Protocol):
     def rollback(self) -> None: ...
 
 
+def one_row(db: Database) -> Sequence[Any]:
+    """The row of a query that always returns one (count(*), to_regclass, an UPDATE ... RETURNING by id)."""
+    row = db.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row
+
+
 class PsycopgDatabase:
     """A psycopg2 connection seen as one cursor with commit/rollback, like Odoo's ``env.cr``."""
 
@@ -33,20 +41,19 @@ class PsycopgDatabase:
 
     @property
     def dbname(self) -> str:
-        return self.connection.info.dbname
+        name: str = self.connection.info.dbname
+        return name
 
     def execute(self, query: str, params: Optional[Any] = None) -> None:
         self._cursor.execute(query, params)
 
     def fetchone(self) -> Optional[Sequence[Any]]:
-        return self._cursor.fetchone()
+        row: Optional[Sequence[Any]] = self._cursor.fetchone()
+        return row
 
     def fetchall(self) -> list[Sequence[Any]]:
-        return self._cursor.fetchall()
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
+        rows: list[Sequence[Any]] = self._cursor.fetchall()
+        return rows
 
     def commit(self) -> None:
         self.connection.commit()
@@ -73,6 +80,7 @@ class PsycopgDatabase:
         def mark(names: list[str]) -> None:
             with lock:
                 if self._side is None:
+                    assert self._reconnect is not None  # checked above
                     self._side = self._reconnect()
                 with self._side.cursor() as cursor:
                     object_gc.mark(cursor, names, reason=object_gc.UPLOAD)
@@ -85,16 +93,12 @@ def connect(dsn: str = "", **params: Any) -> PsycopgDatabase:
     """A connection from a DSN/URI and/or keyword parameters (libpq PG* variables fill the rest)."""
     import psycopg2
 
-    def open_connection():
+    def open_connection() -> Any:
         connection = psycopg2.connect(dsn, **params)
         connection.autocommit = False
         return connection
 
     return PsycopgDatabase(open_connection(), reconnect=open_connection)
-
-
-def connect_dbname(dbname: str) -> PsycopgDatabase:
-    return connect(dbname=dbname)
 
 
 class NoCommitDatabase:
@@ -123,10 +127,6 @@ class NoCommitDatabase:
 
     def fetchall(self) -> list[Sequence[Any]]:
         return self.inner.fetchall()
-
-    @property
-    def rowcount(self) -> int:
-        return self.inner.rowcount
 
     def commit(self) -> None:
         self.inner.execute(f"RELEASE SAVEPOINT migration_batch_{self._savepoint}")

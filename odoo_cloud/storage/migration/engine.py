@@ -13,15 +13,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from .. import gc as object_gc
 from . import location as loc
-from .db import Database, commits
-from .errors import MigrationAborted, MissingSource, RowError
+from .db import Database, commits, one_row
+from .errors import MigrationDataMismatch, MigrationMisconfigured, MissingSource, RowError
 from .filestore import Filestore, FilestoreError, MissingFile
 from .report import Failure, Progress, Report
 
@@ -139,13 +139,13 @@ class _Once:
     def __init__(self, writer: ContentWriter) -> None:
         self.writer = writer
         self._lock = threading.Lock()
-        self._futures: dict[str, Future] = {}
+        self._futures: dict[str, Future[str]] = {}
 
     def write(self, data: bytes, sha1: str) -> tuple[str, bool]:
         with self._lock:
             future = self._futures.get(sha1)
             first = future is None
-            if first:
+            if future is None:
                 future = self._futures[sha1] = Future()
         if not first:
             return future.result(), False
@@ -210,7 +210,7 @@ class Engine:
                          self.target, report.pending_at_start, self.options.batch_size, self.options.workers)
         self._sweep_checklist(report)
         progress = Progress(self.logger, str(self.target), total, self.options.progress_interval)
-        self._removals: list[Future] = []
+        self._removals: list[Future[int]] = []
         try:
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="attachment-migration") as pool:
                 self._pool = pool
@@ -234,7 +234,7 @@ class Engine:
     def _ensure_gc_table(self) -> None:
         """The storage GC table, when this run will mark or claim objects (not for file<->db runs)."""
         self.db.execute("SELECT to_regclass(%s) IS NOT NULL", (object_gc.TABLE,))
-        if self.db.fetchone()[0]:
+        if one_row(self.db)[0]:
             return
         if self.target.kind != loc.OBJECT:
             self.db.execute(f"SELECT 1 FROM ir_attachment WHERE type = 'binary' AND {self._pending}"
@@ -247,7 +247,7 @@ class Engine:
     def _count_pending(self) -> int:
         self.db.execute(f"SELECT count(*) FROM ir_attachment WHERE type = 'binary' AND {self._pending}",
                         self._pending_params)
-        return self.db.fetchone()[0]
+        return int(one_row(self.db)[0])
 
     def _count_by_source(self, report: Report) -> None:
         self.db.execute(
@@ -311,12 +311,12 @@ class Engine:
         transaction (a second runner, an Odoo worker writing the row) holds them. Not waited for, not
         failed: counted, so the run can say it did not see everything through (exit status 5)."""
         query = f"SELECT count(*) FROM ir_attachment WHERE id > %s AND type = 'binary' AND {self._pending}"
-        params: list = [after_id, *self._pending_params]
+        params: list[object] = [after_id, *self._pending_params]
         if up_to is not None:
             query += " AND id <= %s AND id <> ALL(%s)"
             params += [up_to, taken]
         self.db.execute(query, params)
-        return self.db.fetchone()[0]
+        return int(one_row(self.db)[0])
 
     def _units(self, rows: list[_Row]) -> list[_Unit]:
         by_fname: dict[str, _Unit] = {}
@@ -332,12 +332,13 @@ class Engine:
                 units.append(_Unit(None, [row]))
         return units
 
-    def _db_slices(self, units: list[_Unit]) -> None:
+    def _db_slices(self, units: list[_Unit]) -> Iterator[list[_Unit]]:
         """Fetch DB contents in slices bounded by the byte budget, not all at once."""
         pending = [u for u in units if u.store_fname is None]
         start = 0
         while start < len(pending):
-            chunk, budget = [], 0
+            chunk: list[_Unit] = []
+            budget = 0
             while start < len(pending) and (not chunk or budget + pending[start].size
                                             <= self.options.max_inflight_bytes):
                 chunk.append(pending[start])
@@ -345,17 +346,18 @@ class Engine:
                 start += 1
             yield chunk
 
-    def _migrate_batch(self, pool: ThreadPoolExecutor, rows: list[_Row], report: Report):
+    def _migrate_batch(self, pool: ThreadPoolExecutor, rows: list[_Row], report: Report) -> list[str]:  # noqa: C901, PLR0912, PLR0915  # issue 14 item 5
         units = self._units(rows)
         once = _Once(self.writer) if self.writer else None
         budget = _ByteBudget(self.options.max_inflight_bytes)
-        futures: set[Future] = set()
+        futures: set[Future[_UnitResult]] = set()
         switched: list[tuple[int, str, str, int]] = []
         old_local: list[str] = []
         old_objects: list[str] = []
         sources: dict[str, _Unit] = {}  # target store_fname -> a unit that can produce its content
 
-        finished: queue.SimpleQueue = queue.SimpleQueue()  # completed futures, in completion order
+        # completed futures, in completion order
+        finished: queue.SimpleQueue[Future[_UnitResult]] = queue.SimpleQueue()
 
         def drain(block: bool) -> None:
             """Apply finished units: at least one when `block`, else only those already finished."""
@@ -449,20 +451,21 @@ class Engine:
                 unit.size = recorded
             else:
                 unknown.append(unit)
-        size_of = getattr(self.read_object, "size", None)
+        size_of: Optional[Callable[[str], int]] = getattr(self.read_object, "size", None)
         if unknown and size_of is None:
             for unit in unknown:
                 unit.size = self.options.max_inflight_bytes
-        elif unknown:
-            for unit, size in zip(unknown, pool.map(size_of, [u.store_fname for u in unknown]), strict=True):
+        elif unknown and size_of is not None:
+            fnames = [u.store_fname for u in unknown if u.store_fname is not None]  # all: an object each
+            for unit, size in zip(unknown, pool.map(size_of, fnames), strict=True):
                 unit.size = size
 
     def _db_content(self, row_id: int) -> bytes:
         self.db.execute("SELECT db_datas FROM ir_attachment WHERE id = %s", (row_id,))
-        data = self.db.fetchone()[0]
+        data = one_row(self.db)[0]
         return bytes(data) if data is not None else b""
 
-    def _claim_targets(self, switched: list, sources: dict[str, _Unit]) -> None:
+    def _claim_targets(self, switched: list[tuple[int, str, str, int]], sources: dict[str, _Unit]) -> None:
         """Take the objects we are about to reference out of the GC's hands (storage gc protocol).
 
         A claim returning True means the GC deleted the object meanwhile (it was marked by an earlier
@@ -474,6 +477,7 @@ class Engine:
             unit = sources[fname]
             data = self._read(unit.store_fname) if unit.store_fname else self._db_content(unit.rows[0].id)
             self.logger.info("%s was collected by the GC meanwhile: uploading it again", fname)
+            assert self.writer is not None  # a run to objects always has one (see __init__)
             self.writer.write(data, hashlib.sha1(data).hexdigest(), recheck=True)
 
     # -- one unit, in a worker thread ------------------------------------------------------------------
@@ -486,11 +490,13 @@ class Engine:
             result.failures = [Failure(r.id, r.store_fname, str(exc)) for r in unit.rows]
             return result
         unit.data = None
+        assert data is not None  # a database unit's content was fetched by _db_slices' caller
         if budget is not None and len(data) > unit.size:
             result.overdraft = len(data) - unit.size  # budgets count what was read
             budget.charge(result.overdraft)
         if unit.store_fname is not None and "://" not in unit.store_fname and self.target.kind != loc.FILE:
             # Odoo's own checklist, before the switch: survives a kill between commit and unlink
+            assert self.filestore is not None  # _read found the file there
             self.filestore.mark_for_gc(unit.store_fname)
         sha1 = hashlib.sha1(data).hexdigest()
         result.sha1, result.size = sha1, len(data)
@@ -506,6 +512,7 @@ class Engine:
             to_db = self.target.kind == loc.DB or row.keep_in_db or not data
             (result.to_db if to_db else result.to_target).append(row)
         if result.to_target:
+            assert once is not None  # a run with a target store or filestore has a writer
             try:
                 result.target_fname, result.wrote = once.write(data, sha1)
             except (RowError, FilestoreError) as exc:
@@ -518,10 +525,10 @@ class Engine:
     def _read(self, store_fname: str) -> bytes:
         if "://" in store_fname:
             if self.read_object is None:
-                raise MigrationAborted(f"no object store configured to read {store_fname}")
+                raise MigrationMisconfigured(f"no object store configured to read {store_fname}")
             return self.read_object(store_fname)
         if self.filestore is None:
-            raise MigrationAborted(f"no filestore directory configured to read {store_fname}")
+            raise MigrationMisconfigured(f"no filestore directory configured to read {store_fname}")
         try:
             return self.filestore.read(store_fname)
         except MissingFile as exc:
@@ -530,14 +537,15 @@ class Engine:
             raise RowError(str(exc)) from None
 
     # -- main thread: record the outcome of one unit ---------------------------------------------------
-    def _apply(self, result: _UnitResult, report: Report, switched: list, old_local: list,
-               old_objects: list) -> None:
+    def _apply(self, result: _UnitResult, report: Report, switched: list[tuple[int, str, str, int]],
+               old_local: list[str], old_objects: list[str]) -> None:
         for failure in result.failures:
             report.add_failure(failure)
         moved = result.to_target + result.to_db
         if result.wrote:
             report.contents_written += 1
-        for row in result.to_target:
+        for row in result.to_target:  # only rows whose content was written: a name and a sha1
+            assert result.target_fname is not None and result.sha1 is not None
             switched.append((row.id, result.target_fname, result.sha1, result.size))
         for row in result.to_db:
             self.db.execute(
@@ -545,10 +553,11 @@ class Engine:
                     WHERE id = %s RETURNING octet_length(db_datas), md5(db_datas)""",
                 (result.data_for_db or None, result.sha1, result.size, row.id),
             )
-            stored_size, stored_md5 = self.db.fetchone()
+            stored_size, stored_md5 = one_row(self.db)
             if (stored_size or 0) != result.size or (
-                    result.size and stored_md5 != hashlib.md5(result.data_for_db).hexdigest()):
-                raise MigrationAborted(f"attachment {row.id}: the database returned other bytes than written")
+                    result.size and stored_md5 != hashlib.md5(result.data_for_db or b"").hexdigest()):
+                raise MigrationDataMismatch(
+                    f"attachment {row.id}: the database returned other bytes than written")
             if row.keep_in_db and self.target.kind != loc.DB:
                 report.kept_in_db += 1
         result.data_for_db = None
@@ -595,12 +604,14 @@ class Engine:
                         (fnames,))
         referenced = {row[0] for row in self.db.fetchall()}
         self.db.commit()
+        assert self.filestore is not None  # only local copies (a filestore's) come here
         for fname in referenced:
             self.filestore.unmark(fname)
         return [f for f in fnames if f not in referenced]
 
     def _remove_files(self, fnames: list[str]) -> int:
         removed = 0
+        assert self.filestore is not None  # only local copies (a filestore's) come here
         for fname in fnames:
             removed += self.filestore.remove(fname)
             self.filestore.unmark(fname)

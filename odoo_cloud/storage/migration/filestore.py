@@ -16,13 +16,15 @@ import os
 import re
 from pathlib import Path
 
+from ...errors import DataIntegrity
 
-class FilestoreError(Exception):
-    """A local file cannot be used: the reason is in the message."""
+
+class FilestoreError(DataIntegrity):
+    """A local file a row refers to cannot be used (unreadable, other content): the row keeps its copy."""
 
 
 class MissingFile(FilestoreError):
-    pass
+    """The local file a row refers to is gone."""
 
 
 class Filestore:

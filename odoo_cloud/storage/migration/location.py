@@ -60,7 +60,7 @@ IN_DB_WITH_CONTENT = "(store_fname IS NULL AND octet_length(db_datas) > 0)"
 SIZE = "coalesce(file_size, octet_length(db_datas), 0)"
 
 
-def keep_in_db_sql(location: Location) -> tuple[str, list]:
+def keep_in_db_sql(location: Location) -> tuple[str, list[object]]:
     """SQL boolean: the row's content must live in the database at this location."""
     if location.kind == DB:
         return "TRUE", []
@@ -68,7 +68,8 @@ def keep_in_db_sql(location: Location) -> tuple[str, list]:
         return "FALSE", []
     # the same decision as rules.keep_in_database(): the longest matching prefix wins
     rules = location.keep_in_db
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[object] = []
     for prefix, max_size in sorted(rules.items()):
         clause = ["starts_with(coalesce(mimetype, ''), %s)"]
         params.append(prefix)
@@ -82,7 +83,7 @@ def keep_in_db_sql(location: Location) -> tuple[str, list]:
     return "(" + " OR ".join(parts) + ")", params
 
 
-def pending_sql(location: Location) -> tuple[str, list]:
+def pending_sql(location: Location) -> tuple[str, list[object]]:
     """SQL boolean: this binary row is not yet where `location` wants it."""
     if location.kind == DB:
         return "(store_fname IS NOT NULL)", []
@@ -94,12 +95,3 @@ def pending_sql(location: Location) -> tuple[str, list]:
         f" ELSE {IN_DB_WITH_CONTENT} OR (store_fname IS NOT NULL AND NOT starts_with(store_fname, %s)) END)"
     )
     return sql, [*params, location.uri_prefix]
-
-
-def source_kind(store_fname: Optional[str]) -> str:
-    """db, file, or the URI scheme of an object store (s3, swift)."""
-    if not store_fname:
-        return DB
-    if "://" in store_fname:
-        return store_fname.split("://", 1)[0]
-    return FILE

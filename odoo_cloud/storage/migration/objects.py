@@ -89,7 +89,7 @@ class StoreReader:
         except InvalidKey:
             return 0
         store = self.stores.get(uri.scheme) if uri is not None else None
-        if store is None:
+        if uri is None or store is None:
             return 0
         try:
             return store.head(uri.key, bucket=uri.bucket).size

@@ -8,7 +8,8 @@ from .db import Database
 def keep_in_db_rules(db: Database) -> dict[str, int]:
     """`ir_attachment.storage.force.database` of this database, or the defaults (no such table/row)."""
     db.execute("SELECT to_regclass('ir_config_parameter') IS NOT NULL")
-    if not db.fetchone()[0]:
+    exists = db.fetchone()
+    if not exists or not exists[0]:
         return parse_rules(None)
     db.execute("SELECT value FROM ir_config_parameter WHERE key = %s", (PARAMETER,))
     row = db.fetchone()

@@ -5,7 +5,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 MAX_LISTED_FAILURES = 100  # the count is exact; only the first reasons are kept, so memory stays bounded
 
@@ -64,7 +64,7 @@ class Report:
                 f"old objects marked for GC {self.old_copies_marked}; "
                 f"{self.seconds:.1f} s, {self.rate:.1f}/s")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
         return data
