@@ -56,8 +56,9 @@ SECRET_OPTION_VARIABLES = frozenset({"ODOO_ADMIN_PASSWD", "ODOO_SMTP_PASSWORD", 
                                      "PGPASSWORD"})
 
 DATA_DIR_VARIABLE = V.ODOO_DATA_DIR.name
-WORKERS_VARIABLE = V.ODOO_WORKERS.name
-SERVER_WIDE_VARIABLE = V.ODOO_SERVER_WIDE_MODULES.name
+#: Odoo 19's own options, checked as Odoo reads them: not ours, so not in the registry (variables.py)
+WORKERS_VARIABLE = "ODOO_WORKERS"
+SERVER_WIDE_VARIABLE = "ODOO_SERVER_WIDE_MODULES"
 PRODUCT_NAME = "Odoo"  # odoo.release.product_name: the directory under the user data dir
 
 
@@ -99,8 +100,8 @@ def read(env: EnvReader) -> OdooOptionSettings:
         else:  # Odoo 19 would put the filestore under the working directory
             env.problem(DATA_DIR_VARIABLE, value, "an absolute directory, e.g. /var/lib/odoo "
                         "(empty: Odoo 19 would use the current directory)")
-    workers = env.integer(V.ODOO_WORKERS, minimum=0, maximum=10000)
-    modules = env.raw(V.ODOO_SERVER_WIDE_MODULES)
+    workers = env.integer(WORKERS_VARIABLE, None, minimum=0, maximum=10000)
+    modules = env.raw(SERVER_WIDE_VARIABLE)
     return OdooOptionSettings(
         data_dir=data_dir,
         workers=workers,

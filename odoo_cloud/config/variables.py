@@ -304,14 +304,6 @@ ODOO_RC = _v(
     "ODOO_RC", "external", None,
     "Odoo's configuration file when `-c` is not given: its `running_env` option is honoured like "
     "server_environment does", used_by="`odoo-cloud check` (and Odoo itself)")
-ODOO_WORKERS = _v(
-    "ODOO_WORKERS", "integer", None,
-    "Odoo 19's `workers` option; `odoo-cloud check` refuses a value Odoo 19 would reject (an integer >= 0)",
-    used_by="Odoo 19 itself, `odoo-cloud check`", shown_default="Odoo's")
-ODOO_SERVER_WIDE_MODULES = _v(
-    "ODOO_SERVER_WIDE_MODULES", "text", None,
-    "Odoo 19's `server_wide_modules` option; `odoo-cloud check` warns when it leaves out an addon our "
-    "variables switch on", used_by="Odoo 19 itself, `odoo-cloud check`", shown_default="Odoo's")
 #: read only as RUNNING_ENV's alias (server_environment's order)
 ODOO_STAGE = Variable("ODOO_STAGE", "text", None, "older name of `RUNNING_ENV`", ("cloud_platform",))
 #: read only as SWIFT_PROJECT_NAME's alias
