@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Optional, TextIO
 from .config.platform import DEFAULT_SOURCE, RunningEnv, resolve_running_env
 from .environments import KNOWN_ENVIRONMENTS, Report, check_environment
 from .masking import mask_secrets
+from .storage.backends import SCHEMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .preflight import ProbeResult
@@ -65,7 +66,7 @@ def _add_check_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
                              "option wins over $RUNNING_ENV, as with server_environment")
     parser.add_argument("--database", metavar="DB",
                         help="database name, replaces {db} in bucket/container names")
-    parser.add_argument("--location", choices=("file", "db", "s3", "swift"),
+    parser.add_argument("--location", choices=("file", "db", *SCHEMES),
                         help="current ir_attachment.location, to check it too")
     parser.add_argument("--connect", action="store_true",
                         help="also ping Redis, write, read back and delete a probe object in the "

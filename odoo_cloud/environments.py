@@ -30,6 +30,7 @@ from typing import Optional
 from .config import ConfigError, EnvReader, Problem, Settings, load_settings
 from .config.odoo_options import DATA_DIR_VARIABLE, SECRET_OPTION_VARIABLES
 from .config.platform import DEFAULT_SOURCE, PROJECT_PATTERN, resolve_running_env
+from .storage import backends
 from .storage.uri import bucket_for_db
 
 PROD = "prod"
@@ -170,12 +171,9 @@ class _Context:
     def names(self) -> list[_Name]:
         s = self.settings
         found = []
-        if s.s3.bucket_name:
-            found.append(_Name("AWS_BUCKETNAME", self.name(s.s3.bucket_name),
-                               "AWS_BUCKETNAME_UNSTRUCTURED", s.s3.bucket_name_unstructured))
-        if s.swift.write_container:
-            found.append(_Name("SWIFT_WRITE_CONTAINER", self.name(s.swift.write_container),
-                               "SWIFT_WRITE_CONTAINER_UNSTRUCTURED", s.swift.write_container_unstructured))
+        for backend in backends.configured(s):
+            found.append(_Name(backend.bucket_variable.name, self.name(backend.bucket_template(s) or ""),
+                               backend.unstructured_variable.name, backend.unstructured(s)))
         if s.sessions.prefix:
             found.append(_Name("ODOO_SESSION_REDIS_PREFIX", s.sessions.prefix,
                                "ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED",
@@ -196,26 +194,19 @@ def select_store(settings: Settings) -> tuple[Optional[str], list[Problem]]:
     Both configured is ambiguous (which one gets new attachments?) unless
     ODOO_CLOUD_PLATFORM_STORAGE says which.
     """
-    s3, swift = settings.s3.configured, settings.swift.configured
     choice = settings.platform.storage
-    if choice == "s3":
-        if not s3:
-            return "s3", [_problem("AWS_BUCKETNAME", None,
-                                   "a bucket name: ODOO_CLOUD_PLATFORM_STORAGE is 's3'")]
-        return "s3", []
-    if choice == "swift":
-        if not swift:
-            return "swift", [_problem("SWIFT_WRITE_CONTAINER", None,
-                                      "a container name: ODOO_CLOUD_PLATFORM_STORAGE is 'swift'")]
-        return "swift", []
-    if s3 and swift:
+    if choice is not None:
+        chosen = backends.get(choice)
+        if not chosen.configured(settings):
+            expected = f"a {chosen.bucket_word} name: ODOO_CLOUD_PLATFORM_STORAGE is {choice!r}"
+            return choice, [_problem(chosen.bucket_variable.name, None, expected)]
+        return choice, []
+    found = backends.configured(settings)
+    if len(found) > 1:
         return None, [_problem("ODOO_CLOUD_PLATFORM_STORAGE", None,
-                               "'s3' or 'swift': both AWS_BUCKETNAME and SWIFT_WRITE_CONTAINER are set")]
-    if s3:
-        return "s3", []
-    if swift:
-        return "swift", []
-    return None, []
+                               " or ".join(repr(b.scheme) for b in found) + ": both "
+                               + " and ".join(b.bucket_variable.name for b in found) + " are set")]
+    return (found[0].scheme, []) if found else (None, [])
 
 
 # ---------------------------------------------------------------- rules
@@ -269,19 +260,22 @@ def _rule_object_storage(ctx: _Context) -> Iterable[Problem]:
     ctx.store = store
     yield from problems
     if store is None and not problems:
-        yield _problem("AWS_BUCKETNAME", None,
-                       f"{ctx.expected_name()} (or SWIFT_WRITE_CONTAINER for Swift): "
+        first, *others = backends.all_backends()
+        yield _problem(first.bucket_variable.name, None,
+                       f"{ctx.expected_name()} (or "
+                       + ", ".join(f"{b.bucket_variable.name} for {b.label}" for b in others) + "): "
                        f"{env} keeps attachments in object storage")
-    if store == "swift":
-        for variable in ("SWIFT_AUTH_URL", "SWIFT_ACCOUNT", "SWIFT_PASSWORD"):
-            if not ctx.env.is_set(variable):
-                yield _problem(variable, None, "set: Swift is the object store of " + env)
-    if store == "s3":
-        key_id, secret = ctx.env.is_set("AWS_ACCESS_KEY_ID"), ctx.env.is_set("AWS_SECRET_ACCESS_KEY")
-        if key_id and not secret:
-            yield _problem("AWS_SECRET_ACCESS_KEY", None, "set, since AWS_ACCESS_KEY_ID is set")
-        if secret and not key_id:
-            yield _problem("AWS_ACCESS_KEY_ID", None, "set, since AWS_SECRET_ACCESS_KEY is set")
+    if not store:
+        return
+    chosen = backends.get(store)
+    for variable in chosen.required_in_production:
+        if not ctx.env.is_set(variable):
+            yield _problem(variable.name, None, f"set: {chosen.label} is the object store of {env}")
+    for one, other in chosen.variables_set_together:
+        if ctx.env.is_set(one) and not ctx.env.is_set(other):
+            yield _problem(other.name, None, f"set, since {one.name} is set")
+        if ctx.env.is_set(other) and not ctx.env.is_set(one):
+            yield _problem(one.name, None, f"set, since {other.name} is set")
 
 
 def _rule_redis(ctx: _Context) -> Iterable[Problem]:

@@ -20,6 +20,7 @@ from .config import Settings
 from .errors import Unavailable
 from .extras import missing_extra
 from .masking import mask_secrets
+from .storage import backends
 from .storage.keys import PROBE_PREFIX  # the one key form besides content keys that a store writes
 
 PROBE_BODY = b"odoo-cloud check probe\n"
@@ -110,11 +111,9 @@ def probe_redis(settings: Settings, timeout: float) -> ProbeResult:
 # ---------------------------------------------------------------- object store
 def _probe_settings(settings: Settings, timeout: float) -> Settings:
     """The same store as Odoo's, but each call bounded by `timeout` and not retried."""
-    return replace(
-        settings,
-        s3=replace(settings.s3, connect_timeout=timeout, read_timeout=timeout, max_attempts=1),
-        swift=replace(settings.swift, connect_timeout=timeout, read_timeout=timeout, retries=0),
-    )
+    for backend in backends.all_backends():
+        settings = backend.with_timeouts(settings, timeout)
+    return settings
 
 
 def probe_store(settings: Settings, store: Optional[str], timeout: float,
@@ -128,7 +127,7 @@ def probe_store(settings: Settings, store: Optional[str], timeout: float,
         return ProbeResult("object store", None, "DISABLE_ATTACHMENT_STORAGE is on")
     if store is None:
         return ProbeResult("object store", None, "no bucket or container configured")
-    name = settings.s3.bucket_name if store == "s3" else settings.swift.write_container
+    name = backends.get(store).bucket_template(settings)
     if name and "{db}" in name and not dbname:
         return ProbeResult(f"{store} store", False, f"{name!r} contains {{db}}: pass --database")
 
@@ -159,7 +158,7 @@ def probe_ownership(settings: Settings, store: Optional[str], running_env: str, 
     name = f"{store} ownership"
     if settings.storage.disabled or store is None:
         return ProbeResult(name, None, "no object store in use")
-    configured = settings.s3.bucket_name if store == "s3" else settings.swift.write_container
+    configured = backends.get(store).bucket_template(settings)
     if configured and "{db}" in configured and not dbname:
         return ProbeResult(name, False, f"{configured!r} contains {{db}}: pass --database")
 

@@ -289,9 +289,11 @@ def object_store_check(settings: Settings, scheme: str, timeout: float,
     become ready before anything was written), and fails (``missing``) otherwise.
     """
     from .preflight import _probe_settings
+    from .storage import backends
 
     probe_settings = _probe_settings(settings, timeout)
-    name = settings.s3.bucket_name if scheme == "s3" else settings.swift.write_container
+    backend = backends.get(scheme)
+    name = backend.bucket_template(settings)
     unchecked = bool(name and "{db}" in name and not dbname)
 
     def build() -> ObjectStore:
@@ -300,8 +302,8 @@ def object_store_check(settings: Settings, scheme: str, timeout: float,
         return build_store(scheme, probe_settings, dbname)
 
     def prepare() -> None:
-        if not unchecked and scheme == "s3":
-            build().client  # type: ignore[attr-defined]  # noqa: B018 - S3Store builds its boto3 client (no network call)
+        if not unchecked and backend.can(backends.PREBUILT_CLIENT):
+            build().client  # type: ignore[attr-defined]  # noqa: B018 - builds this process's client (no network call)
 
     def list_one() -> str:
         from .storage.errors import ObjectNotFound

@@ -48,6 +48,7 @@ _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 _ITEM = re.compile(r"^(?P<indent> *)(?P<mark>[-*+]|\d+[.)]) +(?P<text>.*)$")
 _HEADING = re.compile(r"^(?P<level>#{1,6}) +(?P<text>.+?)#*$")
 _FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)\s*$")
+_HTML_COMMENT = re.compile(r"<!--.*-->")
 
 
 # ---------------------------------------------------------------------------------------------- inline
@@ -133,7 +134,8 @@ def markdown_to_rst(markdown: str) -> str:
                 end += 1
             out += _table(lines[index:end])
             index = end
-        elif not line.strip():
+        elif not line.strip() or _HTML_COMMENT.fullmatch(line.strip()):
+            # a one-line HTML comment is invisible in Markdown (the generated-table markers): so in RST
             index += 1
         elif line.startswith("    "):  # an indented code block
             end = index

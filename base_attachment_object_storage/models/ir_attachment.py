@@ -19,8 +19,8 @@ from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.sql_db import db_connect
 
-from odoo_cloud.storage import SCHEMES, StorageError, factory, gc, parse_uri, rules
-from odoo_cloud.storage.uri import has_object_scheme
+from odoo_cloud.storage import SCHEMES, StorageError, backends, factory, gc, parse_uri, rules
+from odoo_cloud.storage.uri import has_object_scheme, like_prefix
 
 from . import _series
 from .errors import CORE_ERRORS
@@ -96,7 +96,7 @@ class IrAttachment(models.Model):
         if location not in SCHEMES:
             return super()._get_storage_domain()
         store = self._object_store(location)
-        pattern = store.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_prefix(store.prefix)
         # attachments not already in the write bucket of the store
         return ["|", ("db_datas", "!=", False),
                 "&", ("store_fname", "!=", False), "!", ("store_fname", "=like", pattern)]
@@ -252,7 +252,6 @@ class IrAttachment(models.Model):
         settings = storage_settings()
         reports = []
         for scheme in self._object_storage_schemes():
-            configured = settings.s3.configured if scheme == "s3" else settings.swift.configured
-            if configured:
+            if backends.get(scheme).configured(settings):
                 reports.append(gc.collect(self.env.cr, self._object_store(scheme), commit=commit, **options))
         return reports

@@ -12,7 +12,7 @@ import odoo
 from odoo import api, models
 from odoo.exceptions import AccessError, UserError
 
-from odoo_cloud.storage import SCHEMES, StorageError, rules
+from odoo_cloud.storage import SCHEMES, StorageError, backends, rules
 from odoo_cloud.storage.migration import (
     Engine,
     Filestore,
@@ -111,7 +111,7 @@ class IrAttachment(models.Model):
         settings = storage_settings()
         stores = {}
         for scheme in self._object_storage_schemes():
-            if (settings.s3 if scheme == "s3" else settings.swift).configured:
+            if backends.get(scheme).configured(settings):
                 stores[scheme] = self._object_store(scheme)
         return StoreReader(stores) if stores else None
 

@@ -17,7 +17,7 @@ from odoo.exceptions import UserError
 from odoo.sql_db import connection_info_for
 from odoo.tools import config
 
-from odoo_cloud.storage import ObjectNotFound, StorageError, factory, gc, ownership
+from odoo_cloud.storage import ObjectNotFound, StorageError, backends, factory, gc, ownership
 
 from .errors import CORE_ERRORS
 from .settings import storage_settings
@@ -106,7 +106,7 @@ class IrAttachment(models.Model):
         written = set()
         schemes = self._object_storage_schemes()
         for scheme in schemes:
-            if not (settings.s3.configured if scheme == "s3" else settings.swift.configured):
+            if not backends.get(scheme).configured(settings):
                 continue
             try:
                 store = self._object_store(scheme)

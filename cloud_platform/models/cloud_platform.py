@@ -13,7 +13,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
 from odoo_cloud.environments import DEV, KNOWN_ENVIRONMENTS, LOCATION_PARAMETER, check_environment
-from odoo_cloud.storage import SCHEMES
+from odoo_cloud.storage import backends
 
 _logger = logging.getLogger(__name__)
 
@@ -91,9 +91,10 @@ class CloudPlatform(models.AbstractModel):
                     env=report.running_env, known=", ".join(KNOWN_ENVIRONMENTS)))
             if report.running_env != DEV:
                 raise UserError(self.env._(
-                    "cloud_platform: no object store to use in %(env)s (set AWS_BUCKETNAME or "
-                    "SWIFT_WRITE_CONTAINER, and ODOO_CLOUD_PLATFORM_STORAGE when both are set)",
-                    env=report.running_env))
+                    "cloud_platform: no object store to use in %(env)s (set %(variables)s, and "
+                    "ODOO_CLOUD_PLATFORM_STORAGE when both are set)",
+                    env=report.running_env,
+                    variables=" or ".join(b.bucket_variable.name for b in backends.all_backends())))
             _logger.info("cloud_platform: running_env dev: %s left at %r, nothing migrated",
                          LOCATION_PARAMETER, before)
             return done
@@ -115,7 +116,8 @@ class CloudPlatform(models.AbstractModel):
     def _require_store_addon(self, location):
         """This addon depends on neither store (installing it must not pull boto3 and swiftclient): the
         store of the environment needs its own addon, `attachment_s3` or `attachment_swift`."""
-        if location in SCHEMES and location not in self.env["ir.attachment"]._object_storage_schemes():
+        installed = self.env["ir.attachment"]._object_storage_schemes()
+        if location in backends.SCHEMES and location not in installed:
             raise UserError(self.env._(
                 "cloud_platform: the environment stores attachments in %(location)s: install the addon "
                 "attachment_%(location)s first (it brings that store's client library)", location=location))

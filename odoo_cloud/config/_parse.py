@@ -10,11 +10,12 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Optional, TypeVar, overload
+from typing import Any, Optional, TypeVar, Union, overload
 from urllib.parse import urlsplit
 
 from ..errors import Misconfigured
 from ..masking import MASK, mask_secrets
+from .variables import Variable
 
 T = TypeVar("T")
 D = TypeVar("D")  # a default: a value of the read type, or None
@@ -87,26 +88,50 @@ class ConfigError(Misconfigured, ValueError):
         return [p.variable for p in self.problems]
 
 
+#: "no default given": take the declared variable's (odoo_cloud.config.variables)
+_DECLARED: Any = object()
+
+Name = Union[str, Variable[Any]]
+
+
+def _declared(name: Name, default: Any, kind: str, fallback: Any = None) -> tuple[str, Any]:
+    """(name, default) of `name`; a declared Variable brings its own default and must be read as the
+    type it is declared with (a reader disagreeing with the registry is a programming error)."""
+    if isinstance(name, Variable):
+        if name.type != kind:
+            raise TypeError(f"{name.name} is declared as {name.type!r} but read as {kind!r}")
+        return name.name, name.default if default is _DECLARED else default
+    return name, fallback if default is _DECLARED else default
+
+
 class EnvReader:
-    """Reads typed values from an environment mapping, collecting problems."""
+    """Reads typed values from an environment mapping, collecting problems.
+
+    Every reader takes the variable's name or, better, its declaration from
+    `odoo_cloud.config.variables` (then the name and the default are written once, there).
+    """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.problems: list[Problem] = []
 
     # -- raw access -------------------------------------------------------
-    def raw(self, name: str) -> Optional[str]:
+    def raw(self, name: Name) -> Optional[str]:
         """The stripped value, or None when unset or empty."""
+        if isinstance(name, Variable):
+            name = name.name
         value = self.environ.get(name)
         if value is None:
             return None
         value = value.strip()
         return value or None
 
-    def is_set(self, name: str) -> bool:
+    def is_set(self, name: Name) -> bool:
         return self.raw(name) is not None
 
-    def problem(self, name: str, found: Optional[str], expected: str, secret: bool = False) -> None:
+    def problem(self, name: Name, found: Optional[str], expected: str, secret: bool = False) -> None:
+        if isinstance(name, Variable):
+            name = name.name
         # masked even when not secret: a URL with credentials lands in the wrong variable too
         shown = "<unset>" if found is None else (MASK if secret else repr(mask_secrets(found)))
         self.problems.append(Problem(name, shown, expected))
@@ -123,15 +148,20 @@ class EnvReader:
             return default
 
     # -- typed readers ----------------------------------------------------
-    # Each reader returns its type when given a default of that type, Optional when the default is None.
+    # Each reader takes a name or a declaration (odoo_cloud.config.variables). It returns its type when the
+    # declaration's default or the given default is of that type, Optional when the default is None.
     @overload
-    def text(self, name: str, default: str, required: bool = False, pattern: Optional[str] = None,
+    def text(self, name: Variable[str], default: str = ..., required: bool = False,
+             pattern: Optional[str] = None, expected: str = ...) -> str: ...
+    @overload
+    def text(self, name: Name, default: str, required: bool = False, pattern: Optional[str] = None,
              expected: str = ...) -> str: ...
     @overload
-    def text(self, name: str, default: None = None, required: bool = False, pattern: Optional[str] = None,
+    def text(self, name: Name, default: None = None, required: bool = False, pattern: Optional[str] = None,
              expected: str = ...) -> Optional[str]: ...
-    def text(self, name: str, default: Optional[str] = None, required: bool = False,
+    def text(self, name: Name, default: Optional[str] = _DECLARED, required: bool = False,
              pattern: Optional[str] = None, expected: str = "a non-empty string") -> Optional[str]:
+        name, default = _declared(name, default, "text")
         value = self.raw(name)
         if value is None:
             if required:
@@ -142,8 +172,9 @@ class EnvReader:
             return default
         return value
 
-    def secret(self, name: str, required: bool = False,
+    def secret(self, name: Name, required: bool = False,
                expected: str = "a non-empty secret") -> Optional[Secret]:
+        name, _ = _declared(name, None, "secret")
         value = self.environ.get(name)
         if not value:
             if required:
@@ -151,7 +182,9 @@ class EnvReader:
             return None
         return Secret(value)
 
-    def flag(self, name: str, default: bool = False) -> bool:
+    def flag(self, name: Name, default: bool = _DECLARED) -> bool:
+        name, default = _declared(name, default, "flag", False)
+
         def parse(value: str) -> bool:
             word = value.lower()
             if word in TRUE_WORDS:
@@ -163,13 +196,19 @@ class EnvReader:
         return self._typed(name, default, parse, BOOL_FORM)
 
     @overload
-    def integer(self, name: str, default: int, minimum: Optional[int] = None, maximum: Optional[int] = None,
-                expected: Optional[str] = None) -> int: ...
+    def integer(self, name: Variable[int], default: int = ..., minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None, *, kind: str = ...) -> int: ...
     @overload
-    def integer(self, name: str, default: None = None, minimum: Optional[int] = None,
-                maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]: ...
-    def integer(self, name: str, default: Optional[int] = None, minimum: Optional[int] = None,
-                maximum: Optional[int] = None, expected: Optional[str] = None) -> Optional[int]:
+    def integer(self, name: Name, default: int, minimum: Optional[int] = None, maximum: Optional[int] = None,
+                expected: Optional[str] = None, *, kind: str = ...) -> int: ...
+    @overload
+    def integer(self, name: Name, default: None = None, minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None, *,
+                kind: str = ...) -> Optional[int]: ...
+    def integer(self, name: Name, default: Optional[int] = _DECLARED, minimum: Optional[int] = None,
+                maximum: Optional[int] = None, expected: Optional[str] = None, *,
+                kind: str = "integer") -> Optional[int]:
+        name, default = _declared(name, default, kind)
         bounds = []
         if minimum is not None:
             bounds.append(f">= {minimum}")
@@ -186,13 +225,17 @@ class EnvReader:
         return self._typed(name, default, parse, form)
 
     @overload
-    def number(self, name: str, default: float, minimum: float = 0.0,
+    def number(self, name: Variable[float], default: float = ..., minimum: float = 0.0,
                expected: Optional[str] = None) -> float: ...
     @overload
-    def number(self, name: str, default: None = None, minimum: float = 0.0,
+    def number(self, name: Name, default: float, minimum: float = 0.0,
+               expected: Optional[str] = None) -> float: ...
+    @overload
+    def number(self, name: Name, default: None = None, minimum: float = 0.0,
                expected: Optional[str] = None) -> Optional[float]: ...
-    def number(self, name: str, default: Optional[float] = None, minimum: float = 0.0,
+    def number(self, name: Name, default: Optional[float] = _DECLARED, minimum: float = 0.0,
                expected: Optional[str] = None) -> Optional[float]:
+        name, default = _declared(name, default, "number")
         form = expected or f"a number >= {minimum:g} (seconds)"
 
         def parse(value: str) -> float:
@@ -204,23 +247,28 @@ class EnvReader:
         return self._typed(name, default, parse, form)
 
     @overload
-    def port(self, name: str, default: int) -> int: ...
+    def port(self, name: Variable[int], default: int = ...) -> int: ...
     @overload
-    def port(self, name: str, default: None = None) -> Optional[int]: ...
-    def port(self, name: str, default: Optional[int] = None) -> Optional[int]:
+    def port(self, name: Name, default: int) -> int: ...
+    @overload
+    def port(self, name: Name, default: None = None) -> Optional[int]: ...
+    def port(self, name: Name, default: Optional[int] = _DECLARED) -> Optional[int]:
         return self.integer(name, default, minimum=1, maximum=65535,
-                            expected="a TCP/UDP port number between 1 and 65535")
+                            expected="a TCP/UDP port number between 1 and 65535", kind="port")
 
     @overload
-    def ttl(self, name: str, default: int) -> int: ...
+    def ttl(self, name: Variable[int], default: int = ...) -> int: ...
     @overload
-    def ttl(self, name: str, default: None = None) -> Optional[int]: ...
-    def ttl(self, name: str, default: Optional[int] = None) -> Optional[int]:
-        return self.integer(name, default, minimum=1, expected="a duration in whole seconds >= 1")
+    def ttl(self, name: Name, default: int) -> int: ...
+    @overload
+    def ttl(self, name: Name, default: None = None) -> Optional[int]: ...
+    def ttl(self, name: Name, default: Optional[int] = _DECLARED) -> Optional[int]:
+        return self.integer(name, default, minimum=1, expected="a duration in whole seconds >= 1", kind="ttl")
 
-    def url(self, name: str, schemes: tuple[str, ...], default: Optional[str] = None,
+    def url(self, name: Name, schemes: tuple[str, ...], default: Optional[str] = _DECLARED,
             required: bool = False, secret_parts: bool = True) -> Optional[str]:
         """A URL with one of `schemes` and a host; credentials are masked in problems."""
+        name, default = _declared(name, default, "url")
         value = self.raw(name)
         expected = f"a URL like {schemes[0]}://host[:port][/path] (scheme one of {', '.join(schemes)})"
         if value is None:
@@ -240,10 +288,14 @@ class EnvReader:
         return value
 
     @overload
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str: ...
+    def choice(self, name: Variable[str], choices: tuple[str, ...], default: str = ...) -> str: ...
     @overload
-    def choice(self, name: str, choices: tuple[str, ...], default: None = None) -> Optional[str]: ...
-    def choice(self, name: str, choices: tuple[str, ...], default: Optional[str] = None) -> Optional[str]:
+    def choice(self, name: Name, choices: tuple[str, ...], default: str) -> str: ...
+    @overload
+    def choice(self, name: Name, choices: tuple[str, ...], default: None = None) -> Optional[str]: ...
+    def choice(self, name: Name, choices: tuple[str, ...],
+               default: Optional[str] = _DECLARED) -> Optional[str]:
+        name, default = _declared(name, default, "choice")
         value = self.raw(name)
         if value is None:
             return default

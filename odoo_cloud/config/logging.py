@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import variables as V
 from ._parse import EnvReader
 
 
@@ -12,4 +13,4 @@ class LoggingSettings:
 
 
 def read(env: EnvReader) -> LoggingSettings:
-    return LoggingSettings(json=env.flag("ODOO_LOGGING_JSON"))
+    return LoggingSettings(json=env.flag(V.ODOO_LOGGING_JSON))

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
 #: every environment variable Odoo 19.0 reads as an option (79 in the 19.0 tree checked)
@@ -54,7 +55,8 @@ SHARED_WITH_ODOO = {
 SECRET_OPTION_VARIABLES = frozenset({"ODOO_ADMIN_PASSWD", "ODOO_SMTP_PASSWORD", "ODOO_PROXY_ACCESS_TOKEN",
                                      "PGPASSWORD"})
 
-DATA_DIR_VARIABLE = "ODOO_DATA_DIR"
+DATA_DIR_VARIABLE = V.ODOO_DATA_DIR.name
+#: Odoo 19's own options, checked as Odoo reads them: not ours, so not in the registry (variables.py)
 WORKERS_VARIABLE = "ODOO_WORKERS"
 SERVER_WIDE_VARIABLE = "ODOO_SERVER_WIDE_MODULES"
 PRODUCT_NAME = "Odoo"  # odoo.release.product_name: the directory under the user data dir

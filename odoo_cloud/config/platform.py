@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
 #: what `[a-z0-9]` names of projects, buckets and prefixes are made of
@@ -65,16 +66,17 @@ def resolve_running_env(environ: Mapping[str, str], config_value: Any = None,
     if config_value:
         return RunningEnv(config_value, config_label)
     value: Optional[str]
-    if "RUNNING_ENV" in environ:
-        value, source = environ["RUNNING_ENV"], "RUNNING_ENV"
+    running_env, stage = V.RUNNING_ENV.name, V.ODOO_STAGE.name
+    if running_env in environ:
+        value, source = environ[running_env], running_env
     else:
-        value, source = environ.get("ODOO_STAGE"), "ODOO_STAGE"
+        value, source = environ.get(stage), stage
     if value:
         return RunningEnv(value, source)
     note = None
-    if source == "RUNNING_ENV" and environ.get("ODOO_STAGE"):
+    if source == running_env and environ.get(stage):
         note = (f"RUNNING_ENV is set but empty: server_environment then ignores ODOO_STAGE="
-                f"{environ['ODOO_STAGE']!r} and runs as {DEFAULT_RUNNING_ENV!r} "
+                f"{environ[stage]!r} and runs as {DEFAULT_RUNNING_ENV!r} "
                 "(unset RUNNING_ENV to use ODOO_STAGE)")
     return RunningEnv(DEFAULT_RUNNING_ENV, DEFAULT_SOURCE, note)
 
@@ -84,10 +86,10 @@ def read(env: EnvReader) -> PlatformSettings:
     running_env, variable = (None, None) if resolved.source == DEFAULT_SOURCE else (resolved.value,
                                                                                     resolved.source)
     return PlatformSettings(
-        unsafe=env.flag("ODOO_CLOUD_PLATFORM_UNSAFE"),
+        unsafe=env.flag(V.ODOO_CLOUD_PLATFORM_UNSAFE),
         running_env=running_env,
         running_env_variable=variable,
-        project=env.text("ODOO_CLOUD_PLATFORM_PROJECT", pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
-        storage=env.choice("ODOO_CLOUD_PLATFORM_STORAGE", STORAGE_CHOICES),
-        redis_prefix_unstructured=env.flag("ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED"),
+        project=env.text(V.ODOO_CLOUD_PLATFORM_PROJECT, pattern=PROJECT_PATTERN, expected=PROJECT_FORM),
+        storage=env.choice(V.ODOO_CLOUD_PLATFORM_STORAGE, STORAGE_CHOICES),
+        redis_prefix_unstructured=env.flag(V.ODOO_SESSION_REDIS_PREFIX_UNSTRUCTURED),
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
-DEFAULT_PORT = 9069
-DEFAULT_INTERFACE = "0.0.0.0"
+DEFAULT_PORT = V.ODOO_PROMETHEUS_PORT.default
+DEFAULT_INTERFACE = V.ODOO_PROMETHEUS_INTERFACE.default
 INTERFACE_FORM = "an IP address to listen on, e.g. 0.0.0.0 or 127.0.0.1"
 
 
@@ -22,10 +23,10 @@ class PrometheusSettings:
 
 def read(env: EnvReader) -> PrometheusSettings:
     return PrometheusSettings(
-        enabled=env.flag("ODOO_PROMETHEUS"),
-        port=env.port("ODOO_PROMETHEUS_PORT", DEFAULT_PORT),
-        interface=env.text("ODOO_PROMETHEUS_INTERFACE", DEFAULT_INTERFACE,
-                           pattern=r"[0-9A-Fa-f:.]{2,45}", expected=INTERFACE_FORM),
-        multiproc_dir=env.text("PROMETHEUS_MULTIPROC_DIR", pattern=r"/.{0,4095}",
-                               expected="an absolute directory path"),
+        enabled=env.flag(V.ODOO_PROMETHEUS),
+        port=env.port(V.ODOO_PROMETHEUS_PORT),
+        interface=env.text(V.ODOO_PROMETHEUS_INTERFACE,
+                          pattern=r"[0-9A-Fa-f:.]{2,45}", expected=INTERFACE_FORM),
+        multiproc_dir=env.text(V.PROMETHEUS_MULTIPROC_DIR, pattern=r"/.{0,4095}",
+                              expected="an absolute directory path"),
     )

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import variables as V
 from ._parse import EnvReader
 
-DEFAULT_TIMEOUT = 2.0
-DEFAULT_CACHE_SECONDS = 2.0
+DEFAULT_TIMEOUT = V.ODOO_READINESS_TIMEOUT.default
+DEFAULT_CACHE_SECONDS = V.ODOO_READINESS_CACHE_SECONDS.default
 MAX_TIMEOUT = 60.0
 MAX_CACHE_SECONDS = 300.0
 
@@ -20,15 +21,15 @@ class ReadinessSettings:
 
 
 def read(env: EnvReader) -> ReadinessSettings:
-    timeout = env.number("ODOO_READINESS_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.001,
-                         expected=f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}, e.g. 2")
+    timeout = env.number(V.ODOO_READINESS_TIMEOUT, minimum=0.001,
+                        expected=f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}, e.g. 2")
     if timeout > MAX_TIMEOUT:
-        env.problem("ODOO_READINESS_TIMEOUT", str(timeout), f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}")
+        env.problem(V.ODOO_READINESS_TIMEOUT, str(timeout), f"a number of seconds > 0 and <= {MAX_TIMEOUT:g}")
         timeout = DEFAULT_TIMEOUT
-    cache = env.number("ODOO_READINESS_CACHE_SECONDS", DEFAULT_CACHE_SECONDS, minimum=0.0,
-                       expected=f"a number of seconds >= 0 and <= {MAX_CACHE_SECONDS:g}, e.g. 2")
+    cache = env.number(V.ODOO_READINESS_CACHE_SECONDS, minimum=0.0,
+                      expected=f"a number of seconds >= 0 and <= {MAX_CACHE_SECONDS:g}, e.g. 2")
     if cache > MAX_CACHE_SECONDS:
-        env.problem("ODOO_READINESS_CACHE_SECONDS", str(cache),
+        env.problem(V.ODOO_READINESS_CACHE_SECONDS, str(cache),
                     f"a number of seconds >= 0 and <= {MAX_CACHE_SECONDS:g}")
         cache = DEFAULT_CACHE_SECONDS
     return ReadinessSettings(timeout=timeout, cache_seconds=cache)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader, Secret
 
 SSE_MODES = ("aes256", "aws:kms")
@@ -42,25 +43,25 @@ class S3Settings:
 
 
 def read(env: EnvReader) -> S3Settings:
-    host = env.text("AWS_HOST")
+    host = env.text(V.AWS_HOST)
     # custom endpoints (MinIO, SeaweedFS, Ceph, Swift s3api...) rarely resolve bucket.host names
-    style = env.choice("AWS_ADDRESSING_STYLE", ADDRESSING_STYLES, default="path" if host else "auto")
-    sse = env.choice("AWS_SERVER_SIDE_ENCRYPTION", SSE_MODES)
-    kms_key = env.text("AWS_SSE_KMS_KEY_ID")
+    style = env.choice(V.AWS_ADDRESSING_STYLE, ADDRESSING_STYLES, default="path" if host else "auto")
+    sse = env.choice(V.AWS_SERVER_SIDE_ENCRYPTION, SSE_MODES)
+    kms_key = env.text(V.AWS_SSE_KMS_KEY_ID)
     if kms_key and sse != "aws:kms":
-        env.problem("AWS_SSE_KMS_KEY_ID", kms_key, "to be used only with AWS_SERVER_SIDE_ENCRYPTION=aws:kms")
+        env.problem(V.AWS_SSE_KMS_KEY_ID, kms_key, "to be used only with AWS_SERVER_SIDE_ENCRYPTION=aws:kms")
     return S3Settings(
         host=host,
-        region=env.text("AWS_REGION"),
-        access_key_id=env.text("AWS_ACCESS_KEY_ID"),
-        secret_access_key=env.secret("AWS_SECRET_ACCESS_KEY"),
-        bucket_name=env.text("AWS_BUCKETNAME"),
-        bucket_name_unstructured=env.flag("AWS_BUCKETNAME_UNSTRUCTURED"),
+        region=env.text(V.AWS_REGION),
+        access_key_id=env.text(V.AWS_ACCESS_KEY_ID),
+        secret_access_key=env.secret(V.AWS_SECRET_ACCESS_KEY),
+        bucket_name=env.text(V.AWS_BUCKETNAME),
+        bucket_name_unstructured=env.flag(V.AWS_BUCKETNAME_UNSTRUCTURED),
         addressing_style=style,
-        connect_timeout=env.number("AWS_CONNECT_TIMEOUT", 5.0, minimum=0.001),
-        read_timeout=env.number("AWS_READ_TIMEOUT", 60.0, minimum=0.001),
-        max_attempts=env.integer("AWS_MAX_ATTEMPTS", 3, minimum=1, maximum=20),
-        create_bucket=env.flag("AWS_CREATE_BUCKET", True),
+        connect_timeout=env.number(V.AWS_CONNECT_TIMEOUT, minimum=0.001),
+        read_timeout=env.number(V.AWS_READ_TIMEOUT, minimum=0.001),
+        max_attempts=env.integer(V.AWS_MAX_ATTEMPTS, minimum=1, maximum=20),
+        create_bucket=env.flag(V.AWS_CREATE_BUCKET),
         server_side_encryption={"aes256": "AES256", "aws:kms": "aws:kms"}.get(sse or ""),
         sse_kms_key_id=kms_key if sse == "aws:kms" else None,
     )

@@ -10,17 +10,18 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from ..masking import mask_secrets
+from . import variables as V
 from ._parse import EnvReader, Problem, Secret
 
 #: Odoo 18's own session lifetime (odoo.http.SESSION_LIFETIME), the default for authenticated sessions
 ODOO_SESSION_LIFETIME = 7 * 24 * 3600
-DEFAULT_ANONYMOUS_EXPIRATION = 3 * 3600
+DEFAULT_ANONYMOUS_EXPIRATION = V.ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS.default
 #: characters a key prefix may use: keeps keys readable and free of glob metacharacters
 PREFIX_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
 PREFIX_FORM = "a key prefix of letters, digits, '_', '.', ':' or '-' (at most 128), e.g. 'acme-odoo-prod'"
 SENTINEL_HOST_FORM = "host[:port] or a comma-separated list of them, e.g. 'sentinel-1,sentinel-2:26380'"
 DEFAULT_PREFIX = "odoo"
-URL_VARIABLE = "ODOO_SESSION_REDIS_URL"
+URL_VARIABLE = V.ODOO_SESSION_REDIS_URL.name
 
 
 @dataclass(frozen=True)
@@ -100,41 +101,41 @@ def _redis_url(env: EnvReader) -> Optional[str]:
 
 def read(env: EnvReader) -> SessionSettings:
     url = _redis_url(env)
-    sentinel_port = env.port("ODOO_SESSION_REDIS_SENTINEL_PORT", 26379)
-    sentinel_host = env.text("ODOO_SESSION_REDIS_SENTINEL_HOST")
+    sentinel_port = env.port(V.ODOO_SESSION_REDIS_SENTINEL_PORT)
+    sentinel_host = env.text(V.ODOO_SESSION_REDIS_SENTINEL_HOST)
     if sentinel_host:
         try:
             _sentinel_nodes(sentinel_host, sentinel_port)
         except ValueError:
-            env.problem("ODOO_SESSION_REDIS_SENTINEL_HOST", sentinel_host, SENTINEL_HOST_FORM)
+            env.problem(V.ODOO_SESSION_REDIS_SENTINEL_HOST, sentinel_host, SENTINEL_HOST_FORM)
             sentinel_host = None
-    master_name = env.text("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME")
+    master_name = env.text(V.ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME)
     if sentinel_host and not master_name:
-        env.problem("ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME", None,
+        env.problem(V.ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME, None,
                     "the monitored master's name, required when ODOO_SESSION_REDIS_SENTINEL_HOST is set")
     if url and sentinel_host:
-        env.problem("ODOO_SESSION_REDIS_SENTINEL_HOST", sentinel_host,
+        env.problem(V.ODOO_SESSION_REDIS_SENTINEL_HOST, sentinel_host,
                     "unset when ODOO_SESSION_REDIS_URL is set (use one way to reach Redis)")
     return SessionSettings(
-        enabled=env.flag("ODOO_SESSION_REDIS"),
-        host=env.text("ODOO_SESSION_REDIS_HOST", "localhost"),
-        port=env.port("ODOO_SESSION_REDIS_PORT", 6379),
-        password=env.secret("ODOO_SESSION_REDIS_PASSWORD"),
+        enabled=env.flag(V.ODOO_SESSION_REDIS),
+        host=env.text(V.ODOO_SESSION_REDIS_HOST),
+        port=env.port(V.ODOO_SESSION_REDIS_PORT),
+        password=env.secret(V.ODOO_SESSION_REDIS_PASSWORD),
         url=Secret(url) if url else None,
-        prefix=env.text("ODOO_SESSION_REDIS_PREFIX", pattern=PREFIX_PATTERN, expected=PREFIX_FORM),
-        expiration=env.ttl("ODOO_SESSION_REDIS_EXPIRATION"),
-        expiration_anonymous=env.ttl("ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS", DEFAULT_ANONYMOUS_EXPIRATION),
+        prefix=env.text(V.ODOO_SESSION_REDIS_PREFIX, pattern=PREFIX_PATTERN, expected=PREFIX_FORM),
+        expiration=env.ttl(V.ODOO_SESSION_REDIS_EXPIRATION),
+        expiration_anonymous=env.ttl(V.ODOO_SESSION_REDIS_EXPIRATION_ANONYMOUS),
         sentinel_host=sentinel_host,
         sentinel_port=sentinel_port,
         sentinel_master_name=master_name,
-        sentinel_password=env.secret("ODOO_SESSION_REDIS_SENTINEL_PASSWORD"),
-        connect_timeout=_timeout(env, "ODOO_SESSION_REDIS_CONNECT_TIMEOUT", 1.0),
-        timeout=_timeout(env, "ODOO_SESSION_REDIS_TIMEOUT", 2.0),
-        retries=env.integer("ODOO_SESSION_REDIS_RETRIES", 1, minimum=0, maximum=10),
-        refresh_interval=env.ttl("ODOO_SESSION_REDIS_REFRESH_INTERVAL"),
-        import_filesystem=env.flag("ODOO_SESSION_REDIS_IMPORT_FILESYSTEM"),
+        sentinel_password=env.secret(V.ODOO_SESSION_REDIS_SENTINEL_PASSWORD),
+        connect_timeout=_timeout(env, V.ODOO_SESSION_REDIS_CONNECT_TIMEOUT),
+        timeout=_timeout(env, V.ODOO_SESSION_REDIS_TIMEOUT),
+        retries=env.integer(V.ODOO_SESSION_REDIS_RETRIES, minimum=0, maximum=10),
+        refresh_interval=env.ttl(V.ODOO_SESSION_REDIS_REFRESH_INTERVAL),
+        import_filesystem=env.flag(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM),
     )
 
 
-def _timeout(env: EnvReader, name: str, default: float) -> float:
-    return env.number(name, default, minimum=0.001, expected="a number of seconds > 0, e.g. 0.5")
+def _timeout(env: EnvReader, variable: V.Variable[float]) -> float:
+    return env.number(variable, minimum=0.001, expected="a number of seconds > 0, e.g. 0.5")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
 NAME_PART = r"[A-Za-z0-9_-]+"
@@ -19,13 +20,13 @@ class StatsdSettings:
 
 
 def read(env: EnvReader) -> StatsdSettings:
-    enabled = env.flag("ODOO_STATSD")
+    enabled = env.flag(V.ODOO_STATSD)
     form = "a metric name part: letters, digits, '_' or '-'"
     return StatsdSettings(
         enabled=enabled,
-        customer=env.text("STATSD_CUSTOMER", required=enabled, pattern=NAME_PART,
-                          expected=form + " (required when ODOO_STATSD is on)"),
-        environment=env.text("STATSD_ENVIRONMENT", pattern=NAME_PART, expected=form),
-        host=env.text("STATSD_HOST", "localhost"),
-        port=env.port("STATSD_PORT", 8125),
+        customer=env.text(V.STATSD_CUSTOMER, required=enabled, pattern=NAME_PART,
+                         expected=form + " (required when ODOO_STATSD is on)"),
+        environment=env.text(V.STATSD_ENVIRONMENT, pattern=NAME_PART, expected=form),
+        host=env.text(V.STATSD_HOST),
+        port=env.port(V.STATSD_PORT),
     )

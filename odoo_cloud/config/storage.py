@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader
 
 
@@ -24,13 +25,12 @@ class StorageSettings:
 
 def read(env: EnvReader) -> StorageSettings:
     return StorageSettings(
-        disabled=env.flag("DISABLE_ATTACHMENT_STORAGE"),
-        presigned_url=env.flag("ATTACHMENT_STORAGE_PRESIGNED_URL"),
-        presigned_url_expiry=env.integer("ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY", 300, minimum=10,
-                                         maximum=7 * 24 * 3600),
-        known_keys=env.integer("ATTACHMENT_STORAGE_KNOWN_KEYS", 100_000, minimum=0),
-        read_cache_bytes=env.integer("ATTACHMENT_STORAGE_CACHE_SIZE", 0, minimum=0),
-        read_cache_dir=env.text("ATTACHMENT_STORAGE_CACHE_DIR"),
-        read_cache_max_object_bytes=env.integer("ATTACHMENT_STORAGE_CACHE_MAX_OBJECT_SIZE", 8 * 1024 * 1024,
-                                                minimum=1),
+        disabled=env.flag(V.DISABLE_ATTACHMENT_STORAGE),
+        presigned_url=env.flag(V.ATTACHMENT_STORAGE_PRESIGNED_URL),
+        presigned_url_expiry=env.integer(V.ATTACHMENT_STORAGE_PRESIGNED_URL_EXPIRY, minimum=10,
+                                     maximum=7 * 24 * 3600),
+        known_keys=env.integer(V.ATTACHMENT_STORAGE_KNOWN_KEYS, minimum=0),
+        read_cache_bytes=env.integer(V.ATTACHMENT_STORAGE_CACHE_SIZE, minimum=0),
+        read_cache_dir=env.text(V.ATTACHMENT_STORAGE_CACHE_DIR),
+        read_cache_max_object_bytes=env.integer(V.ATTACHMENT_STORAGE_CACHE_MAX_OBJECT_SIZE, minimum=1),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from . import variables as V
 from ._parse import EnvReader, Secret
 
 AUTH_VERSIONS = ("1", "3")
@@ -36,27 +37,27 @@ class SwiftSettings:
 
 
 def read(env: EnvReader) -> SwiftSettings:
-    auth_url = env.url("SWIFT_AUTH_URL", ("https", "http"))
+    auth_url = env.url(V.SWIFT_AUTH_URL, ("https", "http"))
     inferred = "3" if auth_url and auth_url.rstrip("/").endswith("/v3") else "1"
-    version = env.choice("SWIFT_AUTH_VERSION", AUTH_VERSIONS, default=inferred)
-    project = env.text("SWIFT_PROJECT_NAME") or env.text("SWIFT_TENANT_NAME")
-    if version == "3" and env.is_set("SWIFT_WRITE_CONTAINER") and not project:
-        env.problem("SWIFT_PROJECT_NAME", None, "a Keystone project name when SWIFT_AUTH_VERSION=3")
+    version = env.choice(V.SWIFT_AUTH_VERSION, AUTH_VERSIONS, default=inferred)
+    project = env.text(V.SWIFT_PROJECT_NAME) or env.text(V.SWIFT_TENANT_NAME)
+    if version == "3" and env.is_set(V.SWIFT_WRITE_CONTAINER) and not project:
+        env.problem(V.SWIFT_PROJECT_NAME, None, "a Keystone project name when SWIFT_AUTH_VERSION=3")
     return SwiftSettings(
         auth_url=auth_url,
-        account=env.text("SWIFT_ACCOUNT"),
-        password=env.secret("SWIFT_PASSWORD"),
-        write_container=env.text("SWIFT_WRITE_CONTAINER"),
-        write_container_unstructured=env.flag("SWIFT_WRITE_CONTAINER_UNSTRUCTURED"),
+        account=env.text(V.SWIFT_ACCOUNT),
+        password=env.secret(V.SWIFT_PASSWORD),
+        write_container=env.text(V.SWIFT_WRITE_CONTAINER),
+        write_container_unstructured=env.flag(V.SWIFT_WRITE_CONTAINER_UNSTRUCTURED),
         auth_version=version,
         project_name=project,
-        project_domain_name=env.text("SWIFT_PROJECT_DOMAIN_NAME", "Default"),
-        user_domain_name=env.text("SWIFT_USER_DOMAIN_NAME", "Default"),
-        region_name=env.text("SWIFT_REGION_NAME"),
-        interface=env.choice("SWIFT_INTERFACE", ("public", "internal", "admin"), default="public"),
-        connect_timeout=env.number("SWIFT_CONNECT_TIMEOUT", 5.0, minimum=0.001),
-        read_timeout=env.number("SWIFT_READ_TIMEOUT", 60.0, minimum=0.001),
-        retries=env.integer("SWIFT_RETRIES", 2, minimum=0, maximum=20),
-        create_container=env.flag("SWIFT_CREATE_CONTAINER", True),
-        temp_url_key=env.secret("SWIFT_TEMP_URL_KEY"),
+        project_domain_name=env.text(V.SWIFT_PROJECT_DOMAIN_NAME),
+        user_domain_name=env.text(V.SWIFT_USER_DOMAIN_NAME),
+        region_name=env.text(V.SWIFT_REGION_NAME),
+        interface=env.choice(V.SWIFT_INTERFACE, ("public", "internal", "admin")),
+        connect_timeout=env.number(V.SWIFT_CONNECT_TIMEOUT, minimum=0.001),
+        read_timeout=env.number(V.SWIFT_READ_TIMEOUT, minimum=0.001),
+        retries=env.integer(V.SWIFT_RETRIES, minimum=0, maximum=20),
+        create_container=env.flag(V.SWIFT_CREATE_CONTAINER),
+        temp_url_key=env.secret(V.SWIFT_TEMP_URL_KEY),
     )

@@ -19,12 +19,11 @@ from collections.abc import Callable
 from typing import Any, Generic, Optional, TypeVar
 
 from ..config import Settings, load_settings
-from . import ownership
+from . import backends, ownership
+from .backends import SCHEMES
 from .base import KnownKeys, ObjectStore
 from .cache import ReadCache, default_directory
 from .errors import StorageDisabled, StorageNotConfigured
-from .keys import validate_bucket
-from .uri import SCHEMES, bucket_for_db
 
 T = TypeVar("T")
 
@@ -77,11 +76,8 @@ def _client(kind: str, settings_key: tuple[Any, ...], build: Callable[[], Any]) 
 
 def configured_scheme(settings: Settings) -> Optional[str]:
     """The scheme new attachments go to according to the environment (None: none configured)."""
-    if settings.s3.configured:
-        return "s3"
-    if settings.swift.configured:
-        return "swift"
-    return None
+    found = backends.configured(settings)
+    return found[0].scheme if found else None
 
 
 def build_store(scheme: str, settings: Optional[Settings] = None,
@@ -98,13 +94,7 @@ def build_store(scheme: str, settings: Optional[Settings] = None,
                               f"cannot use the {scheme} store", scheme=scheme)
     if scheme not in SCHEMES:
         raise StorageNotConfigured(f"unknown object-store scheme {scheme!r}", scheme=scheme)
-    if scheme == "s3":
-        return _s3_store(settings, dbname, bucket)
-    return _swift_store(settings, dbname, bucket)
-
-
-def _known(settings: Settings) -> KnownKeys:
-    return KnownKeys(max_entries=settings.storage.known_keys)
+    return backends.get(scheme).build(settings, dbname, bucket)
 
 
 _caches: dict[tuple[Any, ...], ReadCache] = {}
@@ -127,25 +117,13 @@ def _guard(settings: Settings) -> ownership.WriteGuard:
     return ownership.WriteGuard(settings.platform.running_env, unsafe=settings.platform.unsafe)
 
 
-def _s3_store(settings: Settings, dbname: Optional[str], other_bucket: Optional[str] = None) -> ObjectStore:
-    from . import s3
-
-    cfg = settings.s3
-    if not cfg.bucket_name:
-        raise StorageNotConfigured("S3 store requested but AWS_BUCKETNAME is not set", scheme="s3")
-    bucket = validate_bucket(other_bucket or bucket_for_db(cfg.bucket_name, dbname), source="AWS_BUCKETNAME")
-    create = cfg.create_bucket and other_bucket is None
-    endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
-                cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
-    key = ("s3", endpoint, bucket, create, cfg.server_side_encryption, cfg.sse_kms_key_id,
-           settings.platform.running_env, settings.platform.unsafe, settings.storage)
+def cached_store(key: tuple[Any, ...], build: Callable[[], ObjectStore], settings: Settings) -> ObjectStore:
+    """The process's store for `key` (a backend's endpoint, bucket and options), built once with the
+    non-prod write guard and the read cache every store carries."""
     with _lock:
         store = _stores.get(key)
     if store is None:
-        client = _client("s3", endpoint, lambda: s3.build_client(cfg))
-        store = s3.S3Store(client, bucket, server_side_encryption=cfg.server_side_encryption,
-                           sse_kms_key_id=cfg.sse_kms_key_id, region=cfg.region,
-                           create_bucket=create, known_keys=_known(settings))
+        store = build()
         store.write_guard = _guard(settings)
         store.read_cache = read_cache(settings)
         with _lock:
@@ -153,33 +131,13 @@ def _s3_store(settings: Settings, dbname: Optional[str], other_bucket: Optional[
     return store
 
 
-def _swift_store(settings: Settings, dbname: Optional[str],
-                 other_bucket: Optional[str] = None) -> ObjectStore:
-    from . import swift
+def known_keys(settings: Settings) -> KnownKeys:
+    return KnownKeys(max_entries=settings.storage.known_keys)
 
-    cfg = settings.swift
-    if not cfg.write_container:
-        raise StorageNotConfigured("Swift store requested but SWIFT_WRITE_CONTAINER is not set",
-                                   scheme="swift")
-    container = validate_bucket(other_bucket or bucket_for_db(cfg.write_container, dbname),
-                                source="SWIFT_WRITE_CONTAINER")
-    create = cfg.create_container and other_bucket is None
-    endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
-                cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
-                cfg.connect_timeout, cfg.read_timeout, cfg.retries)
-    key = ("swift", endpoint, container, create, cfg.temp_url_key, settings.platform.running_env,
-           settings.platform.unsafe, settings.storage)
-    with _lock:
-        store = _stores.get(key)
-    if store is None:
-        pool = _client("swift", endpoint, lambda: swift.ConnectionPool(cfg))
-        store = swift.SwiftStore(pool, container, temp_url_key=cfg.temp_url_key,
-                                 create_bucket=create, known_keys=_known(settings))
-        store.write_guard = _guard(settings)
-        store.read_cache = read_cache(settings)
-        with _lock:
-            store = _stores.setdefault(key, store)
-    return store
+
+def client(kind: str, settings_key: tuple[Any, ...], build: Callable[[], Any]) -> PerProcess[Any]:
+    """The per-process client of a backend for one endpoint (rebuilt after fork)."""
+    return _client(kind, settings_key, build)
 
 
 def reset() -> None:

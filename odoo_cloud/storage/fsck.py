@@ -37,6 +37,7 @@ from ..instrumentation import Operation, publish
 from .base import ObjectInfo, ObjectStore
 from .errors import ObjectNotFound
 from .keys import is_content_key
+from .uri import like_prefix
 
 _logger = logging.getLogger(__name__)
 
@@ -184,11 +185,6 @@ def _duration(seconds: Optional[float]) -> str:
         if seconds >= length:
             return f"{seconds / length:.1f} {unit}"
     return f"{seconds:.0f} s"
-
-
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching `prefix` literally."""
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 # ---------------------------------------------------------------- the database side

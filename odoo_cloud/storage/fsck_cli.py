@@ -152,6 +152,7 @@ def run(args: argparse.Namespace, environ: Optional[dict[str, str]] = None) -> i
 
 def _build_store(args: argparse.Namespace, environ: Any) -> Any:
     from ..config import ConfigError, load_settings
+    from . import backends
     from .errors import StorageError
     from .factory import build_store, configured_scheme
 
@@ -162,7 +163,7 @@ def _build_store(args: argparse.Namespace, environ: Any) -> Any:
         return EXIT_USAGE
     scheme = settings.platform.storage or configured_scheme(settings)
     if scheme is None:
-        _logger.error("no object store configured: set AWS_BUCKETNAME (S3) or SWIFT_WRITE_CONTAINER (Swift)")
+        _logger.error("no object store configured: set %s", backends.bucket_variables())
         return EXIT_USAGE
     dbname = (args.databases or [None])[0]
     try:

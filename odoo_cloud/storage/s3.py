@@ -7,21 +7,26 @@ overwrite identical bytes (keys are content addresses).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
+from ..config import variables
 from ..masking import mask_secrets
-from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
-from .errors import ObjectNotFound, StorageError, StorageUnavailable
+from . import backends
+from .base import ObjectInfo, ObjectStore, ObjectStream, parse_content_range, range_header
+from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
+from .keys import validate_bucket
+from .uri import bucket_for_db
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Settings
     from ..config.s3 import S3Settings
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
-#: Bodies at least this big get a HEAD before the conditional PUT: the HEAD
-#: (~5-10 ms) is cheap next to sending them again.
-HEAD_BEFORE_PUT_MIN_SIZE = 16 * 1024 * 1024
 
 
 def build_client(settings: S3Settings) -> Any:
@@ -55,15 +60,22 @@ def build_client(settings: S3Settings) -> Any:
 class S3Store(ObjectStore):
     scheme = "s3"
 
+    def verify_uploads_by_md5(self) -> bool:
+        """Every PutObject of this store's client carries Content-MD5 (BadDigest on a mismatch)."""
+        events = getattr(getattr(self.client, "meta", None), "events", None)
+        if events is None:
+            return False
+        events.register("before-parameter-build.s3.PutObject", _add_content_md5,
+                        unique_id="odoo-cloud-migration-content-md5")
+        return True
+
     def __init__(self, client: Callable[[], Any], bucket: str, *,
                  server_side_encryption: Optional[str] = None,
-                 sse_kms_key_id: Optional[str] = None, region: Optional[str] = None,
-                 head_before_put_min_size: int = HEAD_BEFORE_PUT_MIN_SIZE, **kwargs: Any) -> None:
+                 sse_kms_key_id: Optional[str] = None, region: Optional[str] = None, **kwargs: Any) -> None:
         """`client` returns the process's boto3 client (see factory: one per process and endpoint)."""
         super().__init__(bucket, **kwargs)
         self._client = client
         self.region = region
-        self.head_before_put_min_size = head_before_put_min_size
         self._sse: dict[str, str] = {}
         if server_side_encryption:
             self._sse["ServerSideEncryption"] = server_side_encryption
@@ -139,8 +151,6 @@ class S3Store(ObjectStore):
     def _put_if_absent(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if len(data) >= self.head_before_put_min_size and self.exists(key):
-            return False
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*", **self._sse)
         except ClientError as exc:
@@ -184,11 +194,9 @@ class S3Store(ObjectStore):
         from botocore.exceptions import BotoCoreError, ClientError
 
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        ranged = start is not None or end is not None
-        if ranged:
-            if start is not None and start < 0:
-                raise ValueError(f"negative range start {start}")
-            params["Range"] = f"bytes={start or 0}-{'' if end is None else end}"
+        wanted = range_header(start, end)
+        if wanted:
+            params["Range"] = wanted
         try:
             response = self.client.get_object(**params)
         except ClientError as exc:
@@ -198,15 +206,7 @@ class S3Store(ObjectStore):
         except BotoCoreError as exc:
             raise self._error(exc, "stream", bucket, key) from None
         body = response["Body"]
-        length = int(response["ContentLength"])
-        content_range = response.get("ContentRange")  # "bytes 0-9/8388608"
-        if content_range:
-            span, _, total = content_range.partition(" ")[2].partition("/")
-            size = int(total)
-            first, last = (int(x) for x in span.split("-"))
-        else:
-            size = length
-            first, last = resolve_range(size, None, None)
+        size, first, last = parse_content_range(response.get("ContentRange"), response["ContentLength"])
 
         def chunks() -> Iterator[bytes]:
             try:
@@ -253,7 +253,53 @@ class S3Store(ObjectStore):
         return url
 
 
+def _add_content_md5(params: dict[str, Any], **_kwargs: Any) -> None:
+    body = params.get("Body")
+    if isinstance(body, (bytes, bytearray)) and "ContentMD5" not in params:
+        params["ContentMD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
     """RFC 6266 header value safe for any (non-ASCII) filename."""
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
     return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ---------------------------------------------------------------- the backend declaration
+def build_store(settings: Settings, dbname: Optional[str], other_bucket: Optional[str] = None) -> ObjectStore:
+    """The S3 store of `settings` (`{db}` replaced by `dbname`), or of `other_bucket` on the same endpoint
+    (never created: someone else's); one per process and options, clients per endpoint."""
+    from . import factory
+
+    cfg = settings.s3
+    variable = variables.AWS_BUCKETNAME.name
+    if not cfg.bucket_name:
+        raise StorageNotConfigured(f"S3 store requested but {variable} is not set", scheme="s3")
+    bucket = validate_bucket(other_bucket or bucket_for_db(cfg.bucket_name, dbname), source=variable)
+    create = cfg.create_bucket and other_bucket is None
+    endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
+                cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
+    key = ("s3", endpoint, bucket, create, cfg.server_side_encryption, cfg.sse_kms_key_id,
+           settings.platform.running_env, settings.platform.unsafe, settings.storage)
+
+    def build() -> ObjectStore:
+        client = factory.client("s3", endpoint, lambda: build_client(cfg))
+        return S3Store(client, bucket, server_side_encryption=cfg.server_side_encryption,
+                       sse_kms_key_id=cfg.sse_kms_key_id, region=cfg.region,
+                       create_bucket=create, known_keys=factory.known_keys(settings))
+
+    return factory.cached_store(key, build, settings)
+
+
+def _bounded(cfg: S3Settings, timeout: float) -> S3Settings:
+    return replace(cfg, connect_timeout=timeout, read_timeout=timeout, max_attempts=1)
+
+
+BACKEND = backends.register(backends.Backend(
+    scheme="s3", label="S3", section="s3",
+    bucket_variable=variables.AWS_BUCKETNAME, unstructured_variable=variables.AWS_BUCKETNAME_UNSTRUCTURED,
+    bucket_field="bucket_name", unstructured_field="bucket_name_unstructured",
+    build=build_store, bounded=_bounded,
+    capabilities=frozenset({backends.PRESIGN, backends.SSE, backends.BULK_DELETE, backends.PREBUILT_CLIENT}),
+    variables_set_together=((variables.AWS_ACCESS_KEY_ID, variables.AWS_SECRET_ACCESS_KEY),),
+))

@@ -11,17 +11,21 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
-from .base import ObjectInfo, ObjectStore, ObjectStream, resolve_range
-from .errors import ObjectNotFound, StorageError, StorageUnavailable
+from ..config import variables
+from . import backends
+from .base import ObjectInfo, ObjectStore, ObjectStream, parse_content_range, range_header
+from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
+from .keys import validate_bucket
+from .uri import bucket_for_db
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Secret
+    from ..config import Secret, Settings
     from ..config.swift import SwiftSettings
 
-HEAD_BEFORE_PUT_MIN_SIZE = 16 * 1024 * 1024
 _logger = logging.getLogger(__name__)
 
 
@@ -151,13 +155,11 @@ class SwiftStore(ObjectStore):
     scheme = "swift"
 
     def __init__(self, pool: Callable[[], ConnectionPool], container: str, *,
-                 temp_url_key: Optional[Secret] = None,
-                 head_before_put_min_size: int = HEAD_BEFORE_PUT_MIN_SIZE, **kwargs: Any) -> None:
+                 temp_url_key: Optional[Secret] = None, **kwargs: Any) -> None:
         """`pool` returns the process's connection pool (see factory)."""
         super().__init__(container, **kwargs)
         self._pool = pool
         self.temp_url_key = temp_url_key
-        self.head_before_put_min_size = head_before_put_min_size
 
     @property
     def pool(self) -> ConnectionPool:
@@ -181,8 +183,6 @@ class SwiftStore(ObjectStore):
     def _put_if_absent(self, key: str, data: bytes) -> bool:
         from swiftclient import ClientException
 
-        if len(data) >= self.head_before_put_min_size and self.exists(key):
-            return False
         with self.pool.connection() as conn:
             try:
                 conn.put_object(self.bucket, key, data, content_length=len(data),
@@ -216,10 +216,9 @@ class SwiftStore(ObjectStore):
         from swiftclient import ClientException
 
         headers = {}
-        if start is not None or end is not None:
-            if start is not None and start < 0:
-                raise ValueError(f"negative range start {start}")
-            headers["Range"] = f"bytes={start or 0}-{'' if end is None else end}"
+        wanted = range_header(start, end)
+        if wanted:
+            headers["Range"] = wanted
         pool = self.pool
         conn = pool.acquire()
         try:
@@ -232,14 +231,8 @@ class SwiftStore(ObjectStore):
         except Exception as exc:
             pool.release(conn)
             raise _translate(exc, "stream", bucket, key) from None
-        content_range = response_headers.get("content-range")
-        if content_range:
-            span, _, total = content_range.partition(" ")[2].partition("/")
-            size = int(total)
-            first, last = (int(x) for x in span.split("-"))
-        else:
-            size = int(response_headers["content-length"])
-            first, last = resolve_range(size, None, None)
+        size, first, last = parse_content_range(response_headers.get("content-range"),
+                                                response_headers.get("content-length"))
 
         def chunks() -> Iterator[bytes]:
             try:
@@ -278,3 +271,44 @@ class SwiftStore(ObjectStore):
         if filename:
             url += "&filename=" + quote(filename, safe="")
         return url
+
+
+# ---------------------------------------------------------------- the backend declaration
+def build_store(settings: Settings, dbname: Optional[str], other_bucket: Optional[str] = None) -> ObjectStore:
+    """The Swift store of `settings` (`{db}` replaced by `dbname`), or of `other_bucket` on the same account
+    (never created: someone else's); one per process and options, connection pools per endpoint."""
+    from . import factory
+
+    cfg = settings.swift
+    variable = variables.SWIFT_WRITE_CONTAINER.name
+    if not cfg.write_container:
+        raise StorageNotConfigured(f"Swift store requested but {variable} is not set", scheme="swift")
+    container = validate_bucket(other_bucket or bucket_for_db(cfg.write_container, dbname), source=variable)
+    create = cfg.create_container and other_bucket is None
+    endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
+                cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
+                cfg.connect_timeout, cfg.read_timeout, cfg.retries)
+    key = ("swift", endpoint, container, create, cfg.temp_url_key, settings.platform.running_env,
+           settings.platform.unsafe, settings.storage)
+
+    def build() -> ObjectStore:
+        pool = factory.client("swift", endpoint, lambda: ConnectionPool(cfg))
+        return SwiftStore(pool, container, temp_url_key=cfg.temp_url_key,
+                          create_bucket=create, known_keys=factory.known_keys(settings))
+
+    return factory.cached_store(key, build, settings)
+
+
+def _bounded(cfg: SwiftSettings, timeout: float) -> SwiftSettings:
+    return replace(cfg, connect_timeout=timeout, read_timeout=timeout, retries=0)
+
+
+BACKEND = backends.register(backends.Backend(
+    scheme="swift", label="Swift", section="swift",
+    bucket_variable=variables.SWIFT_WRITE_CONTAINER,
+    unstructured_variable=variables.SWIFT_WRITE_CONTAINER_UNSTRUCTURED,
+    bucket_field="write_container", unstructured_field="write_container_unstructured",
+    build=build_store, bounded=_bounded,
+    capabilities=frozenset({backends.PRESIGN}), bucket_word="container",
+    required_in_production=(variables.SWIFT_AUTH_URL, variables.SWIFT_ACCOUNT, variables.SWIFT_PASSWORD),
+))

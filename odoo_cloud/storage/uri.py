@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .backends import SCHEMES
 from .errors import InvalidKey
 from .keys import shown, validate_bucket, validate_key
-
-SCHEMES = ("s3", "swift")
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,16 @@ def is_object_uri(store_fname: Optional[str]) -> bool:
         return parse_uri(store_fname) is not None
     except InvalidKey:
         return False
+
+
+def like_prefix(prefix: str) -> str:
+    """A SQL LIKE pattern matching every `store_fname` that starts with `prefix` literally.
+
+    `_`, `%` and the escape character itself are ordinary characters of bucket names and prefixes
+    (`acme_odoo_prod`): unescaped, `_` would match any character and select another bucket's rows.
+    PostgreSQL's default LIKE escape is the backslash.
+    """
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def bucket_for_db(template: str, dbname: Optional[str]) -> str:

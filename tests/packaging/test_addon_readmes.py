@@ -88,6 +88,13 @@ def test_blocks_lists_tables_code_and_headings():
         == ["bullet_list", "table", "literal_block", "literal_block"]
 
 
+def test_an_html_comment_line_is_invisible_as_in_markdown():
+    """The generated-table markers of gen_docs.py are HTML comments: no text in the RST."""
+    markdown = "Before.\n\n<!-- BEGIN generated variables -->\n| A |\n|---|\n| 1 |\n<!-- END -->\n\nAfter.\n"
+    rst = gen.markdown_to_rst(markdown)
+    assert "<!--" not in rst and "   * - A\n   * - 1\n" in rst and rst.endswith("After.\n")
+
+
 def test_a_construct_docutils_rejects_is_caught():
     with pytest.raises(SystemMessage):
         parse("``unterminated literal\n")

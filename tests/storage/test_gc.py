@@ -37,6 +37,18 @@ def s3_store(s3_server, unique_prefix):
                                    s3_server.secret_key, unique_prefix))
 
 
+def claim_one(cr, fname) -> bool:
+    """The migration engine's caller of the claim protocol (`claim_many`), asked about one name."""
+    return gc.claim_many(cr, [fname]) == [fname]
+
+
+#: both callers of the one claim implementation: Odoo's writers (`claim`) and the migration engine
+#: (`claim_many`); every claim test below runs against both
+@pytest.fixture(params=[gc.claim, claim_one], ids=["claim", "claim_many"])
+def claim(request):
+    return request.param
+
+
 def mark_committed(conn, names) -> None:
     """Marks as a committed unlink leaves them."""
     with conn.cursor() as cr:
@@ -117,7 +129,7 @@ def test_batches_are_bounded_by_count_and_time(db, s3_store):
     assert not any(s3_store.exists(n.rsplit("/", 1)[1]) for n in names)
 
 
-def test_writer_reusing_a_collected_key_learns_it_must_upload_again(db, s3_store):
+def test_writer_reusing_a_collected_key_learns_it_must_upload_again(db, s3_store, claim):
     _, conn = db
     content = b"deleted then re-created"
     fname = upload(s3_store, content)
@@ -126,10 +138,10 @@ def test_writer_reusing_a_collected_key_learns_it_must_upload_again(db, s3_store
     # another process still "knows" the key: claim tells it the object was collected
     s3_store.known_keys.add((s3_store.bucket, sha1(content)))
     with conn.cursor() as cr:
-        assert gc.claim(cr, fname) is True
+        assert claim(cr, fname) is True
         assert s3_store.put(sha1(content), content, recheck=True) is True
         cr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
-        assert gc.claim(cr, fname) is False  # nothing marked any more
+        assert claim(cr, fname) is False  # nothing marked any more
     conn.commit()
     assert s3_store.get(sha1(content)) == content
 
@@ -152,6 +164,22 @@ def test_claim_in_an_open_transaction_protects_the_object_from_a_concurrent_coll
     finally:
         writer.close()
     assert s3_store.get(sha1(content)) == content
+
+
+def test_claim_many_tells_which_of_many_names_were_collected(db, s3_store):
+    """The engine claims a batch at once: per name the same answer as one claim each, rows of
+    every name removed, unmarked and duplicate names harmless."""
+    _, conn = db
+    gone, marked = upload(s3_store, b"collected before the batch"), upload(s3_store, b"still marked")
+    unmarked = upload(s3_store, b"never marked")
+    mark_committed(conn, [gone])
+    assert collect_now(conn, s3_store).deleted == [gone]
+    mark_committed(conn, [marked])
+    with conn.cursor() as cr:
+        assert gc.claim_many(cr, []) == []
+        assert gc.claim_many(cr, [marked, gone, unmarked, gone]) == [gone]
+        assert gc.pending(cr) == [] and gc.status(cr, gone) == set()
+    conn.commit()
 
 
 def test_collector_waits_for_an_uncommitted_insert(db, s3_store):
@@ -273,7 +301,7 @@ def test_rewriting_collected_content_uploads_again_and_survives_rollback_as_a_ca
         assert gc.collect(cr, s3_store, commit=conn.commit, grace_seconds=0).deleted == [fname]
 
 
-def test_repeatable_read_writer_marking_its_own_fresh_upload(db, s3_store):
+def test_repeatable_read_writer_marking_its_own_fresh_upload(db, s3_store, claim):
     """Odoo's cursors are REPEATABLE READ: create (fresh upload marked autonomously, after our
     snapshot) then overwrite in the same transaction must not raise a serialization failure."""
     dsn, conn = db
@@ -288,7 +316,7 @@ def test_repeatable_read_writer_marking_its_own_fresh_upload(db, s3_store):
         new = gc.write_object(cr, s3_store, sha1(second), second, mark)
         cr.execute("UPDATE ir_attachment SET store_fname = %s WHERE id = %s", (new, row_id))
         gc.mark(cr, [old])
-        assert gc.claim(cr, old) is False  # rewriting the first content again in the same transaction
+        assert claim(cr, old) is False  # rewriting the first content again in the same transaction
     conn.commit()
     conn.set_session(isolation_level="READ COMMITTED")
     report = collect_now(conn, s3_store)
@@ -296,7 +324,7 @@ def test_repeatable_read_writer_marking_its_own_fresh_upload(db, s3_store):
     assert s3_store.get(sha1(second)) == second
 
 
-def test_writer_claiming_between_the_collector_phases_keeps_its_object(db, s3_store):
+def test_writer_claiming_between_the_collector_phases_keeps_its_object(db, s3_store, claim):
     """Phase 1 decided the object is unreferenced and committed; a writer then claims the name
     (re-uploads because the claim says it is being collected); phase 2 must skip it."""
     dsn, conn = db
@@ -312,7 +340,7 @@ def test_writer_claiming_between_the_collector_phases_keeps_its_object(db, s3_st
     writer = psycopg2.connect(dsn)
     try:
         with writer.cursor() as wcr:
-            assert gc.claim(wcr, fname) is True  # being collected: upload again, do not trust memory
+            assert claim(wcr, fname) is True  # being collected: upload again, do not trust memory
             assert gc.write_object(wcr, s3_store, sha1(content), content, mark) == fname
             wcr.execute("INSERT INTO ir_attachment (store_fname) VALUES (%s)", (fname,))
             with conn.cursor() as cr:  # phase 2 runs while the writer's transaction is open

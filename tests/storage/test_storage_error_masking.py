@@ -5,6 +5,7 @@ Real failures: nothing listens on the port, so boto3 fails for real and the stor
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_the_store_error_masks_the_endpoint(secret_endpoint):
     secret, environ = secret_endpoint
     store = build_store("s3", load_settings(environ), None)
     with pytest.raises(StorageUnavailable) as info:
-        store.put("odoo-cloud-check/probe", b"x")
+        store.put(hashlib.sha1(b"x").hexdigest(), b"x")  # a key a store writes (keys.validate_key)
     assert secret not in str(info.value) and "user:****@127.0.0.1" in str(info.value), str(info.value)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from ...masking import mask_secrets
+from .. import backends
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...config import Settings
@@ -31,7 +32,7 @@ EXIT_USAGE = 2
 EXIT_ABORTED = 3
 EXIT_SKIPPED = 5  # (4 is odoo_cloud.cli.EXIT_CRASH)
 
-TARGETS = ("db", "file", "s3", "swift")
+TARGETS = ("db", "file", *backends.SCHEMES)
 _logger = logging.getLogger("odoo_cloud.storage.migration")
 
 
@@ -148,15 +149,14 @@ def _migrate(args: argparse.Namespace, settings: Settings, database: PsycopgData
     try:
         rules = keep_in_db_rules(database)
         stores = {}
-        for scheme in ("s3", "swift"):
-            if (settings.s3 if scheme == "s3" else settings.swift).configured:
-                stores[scheme] = build_store(scheme, settings, dbname)
+        for backend in backends.configured(settings):
+            stores[backend.scheme] = build_store(backend.scheme, settings, dbname)
         writer = None
-        if args.target in ("s3", "swift"):
+        if args.target in backends.SCHEMES:
             if args.target not in stores:
-                variable = "AWS_BUCKETNAME" if args.target == "s3" else "SWIFT_WRITE_CONTAINER"
+                backend = backends.get(args.target)
                 _logger.error("--to %s needs %s (and the other %s variables) to be set", args.target,
-                              variable, args.target.upper() if args.target == "s3" else "SWIFT_")
+                              backend.bucket_variable.name, backend.label)
                 return EXIT_USAGE
             if configured_scheme(settings) != args.target:
                 _logger.warning("new attachments go to %s according to the environment, not %s",

@@ -473,7 +473,7 @@ class Engine:
         """
         if self.target.kind != loc.OBJECT:
             return
-        for fname in claim_many(self.db, sorted({item[1] for item in switched})):
+        for fname in object_gc.claim_many(self.db, sorted({item[1] for item in switched})):
             unit = sources[fname]
             data = self._read(unit.store_fname) if unit.store_fname else self._db_content(unit.rows[0].id)
             self.logger.info("%s was collected by the GC meanwhile: uploading it again", fname)
@@ -639,25 +639,6 @@ class Engine:
             unreferenced = self._unreferenced(names[start:start + 1000])
             if unreferenced:
                 report.old_copies_removed += self._remove_files(unreferenced)
-
-
-def claim_many(db: Database, fnames: list[str]) -> list[str]:
-    """`gc.claim()` for many names in two statements; returns the names the GC collected meanwhile.
-
-    Same protocol as odoo_cloud.storage.gc.claim: the candidate rows are deleted (and stay locked until
-    our commit, so a collector skips them), and a collection committed while we waited is visible.
-    """
-    if not fnames:
-        return []
-    object_gc.lock_epochs(db, fnames)  # a collector of another database sharing the bucket waits for us
-    db.execute(f"DELETE FROM {object_gc.TABLE} WHERE store_fname = ANY(%s) RETURNING store_fname, reason",
-               (fnames,))
-    collected = {name for name, reason in db.fetchall() if reason in object_gc.GONE}
-    db.execute(f"SELECT DISTINCT store_fname FROM {object_gc.TABLE}"
-               " WHERE store_fname = ANY(%s) AND reason IN %s",
-               (fnames, (object_gc.COLLECTED, object_gc.COLLECTED_ELSEWHERE)))
-    collected.update(row[0] for row in db.fetchall())
-    return sorted(collected)
 
 
 class _FileWriter:

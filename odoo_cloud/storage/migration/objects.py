@@ -1,10 +1,9 @@
 """The engine's view of object stores: write verified content to the target bucket, read any bucket."""
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Optional
 
 from ..base import ObjectStore
 from ..errors import InvalidKey, ObjectNotFound, StorageNotConfigured
@@ -33,7 +32,7 @@ class ObjectWriter:
             raise ValueError(f"verify must be one of {', '.join(VERIFY_MODES)}, got {verify!r}")
         self.store = store
         self.verify = verify
-        self.server_checks_md5 = verify == "auto" and send_content_md5(store)
+        self.server_checks_md5 = verify == "auto" and store.verify_uploads_by_md5()
 
     @property
     def uri_prefix(self) -> str:
@@ -74,27 +73,6 @@ class ObjectWriter:
             if got != sha1:
                 return f"reads back with sha1 {got}"
         return None
-
-
-def _add_content_md5(params: dict[str, Any], **_kwargs: Any) -> None:
-    body = params.get("Body")
-    if isinstance(body, (bytes, bytearray)) and "ContentMD5" not in params:
-        params["ContentMD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
-
-
-def send_content_md5(store: ObjectStore) -> bool:
-    """Have every PutObject of this S3 store's client carry Content-MD5, checked by the server.
-
-    Returns False for stores without a boto3 client (Swift): they are verified with a HEAD instead.
-    """
-    if store.scheme != "s3":
-        return False
-    events = getattr(getattr(getattr(store, "client", None), "meta", None), "events", None)
-    if events is None:
-        return False
-    events.register("before-parameter-build.s3.PutObject", _add_content_md5,
-                    unique_id="odoo-cloud-migration-content-md5")
-    return True
 
 
 class StoreReader:
