@@ -98,12 +98,19 @@ def test_plan_starts_the_servers_of_the_install_closure_and_loads_post_load_addo
     repo = odoo_tests.read_addons(ROOT)
     args = odoo_tests.parse_args(["--addons", "cloud_platform"])
     plan = odoo_tests.Plan.build(args, repo, repo)
-    assert plan.servers == {"redis", "s3", "swift", "statsd"}  # cloud_platform depends on every addon
+    # cloud_platform depends on the shared glue, not on a storage provider (installing it must not force
+    # boto3 and swiftclient): no object store to start for it alone
+    assert plan.servers == {"redis", "statsd"}
+    assert "attachment_s3" not in plan.in_closure and "attachment_swift" not in plan.in_closure
     assert plan.server_wide[:2] == ["base", "web"]
     post_load_addons = {"session_redis", "logging_json", "monitoring_statsd", "odoo_tests_runner"}
     assert post_load_addons <= set(plan.server_wide)
     assert plan.tags == "/cloud_platform"
-    assert plan.in_closure.index("base_attachment_object_storage") < plan.in_closure.index("attachment_s3")
+    with_s3 = odoo_tests.Plan.build(odoo_tests.parse_args(["--addons", "cloud_platform,attachment_s3"]), repo,
+                                    repo)
+    assert with_s3.servers == {"redis", "s3", "statsd"}
+    closure = with_s3.in_closure
+    assert closure.index("base_attachment_object_storage") < closure.index("attachment_s3")
 
 
 def test_selecting_an_odoo_addon_keeps_the_asset_pregeneration_its_tests_need():
