@@ -114,6 +114,9 @@ class SeaweedFSServer(Server):
             "-admin.ui=false",
             "-master.telemetry=false",
             "-volume.preStopSeconds=0",  # no heartbeat grace period on stop: saves a second per stop
+            # one volume per bucket (collection): the suite creates hundreds of buckets, and the limit
+            # weed derives from free disk ran out at ~60 ("No writable volumes and no free volumes left")
+            "-volume.max=1000",
             f"-filer.localSocket={run_dir / 'filer.sock'}",
             f"-s3.localSocket={run_dir / 's3.sock'}",
             f"-s3.config={self._write_credentials()}",
