@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from devstack.memory import status_kib  # noqa: E402  # after the path insert
 
 TIME_TARGET = 1.5
 MEMORY_TARGET = 1.2
@@ -95,7 +96,7 @@ def child(dsn: str, bucket: str) -> None:
 
     store = build_store("s3", load_settings(os.environ))
     report = run_fsck(store, dsn)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = status_kib("VmHWM")  # not ru_maxrss: it carries the parent's peak across fork+exec
     print(json.dumps({"objects": report.objects, "missing": report.missing.count,
                       "orphans": report.orphans.count + report.pending_orphans, "peak_mib": peak_kib / 1024}))
 

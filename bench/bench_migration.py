@@ -39,8 +39,10 @@ import psycopg2  # noqa: E402
 import psycopg2.extras  # noqa: E402
 
 import devstack  # noqa: E402
+from devstack.memory import PRINT_PEAK_AT_EXIT, peak_from_stderr  # noqa: E402
 
 DDL = (ROOT / "tests" / "migration" / "ir_attachment.sql").read_text()
+RUN_MIGRATION_MODULE = "import runpy; runpy.run_module('odoo_cloud.storage.migration', run_name='__main__')\n"
 
 
 def seed(pg, count: int, size: int, base: Path, salt: str) -> tuple[str, Path]:
@@ -111,19 +113,20 @@ def engine(s3, dsn: str, filestore: Path, workers: int, batch: int) -> tuple[flo
     env.update(AWS_HOST=s3.endpoint_url, AWS_REGION=s3.region, AWS_ACCESS_KEY_ID=s3.access_key,
                AWS_SECRET_ACCESS_KEY=s3.secret_key, AWS_BUCKETNAME=f"eng-{uuid.uuid4().hex[:8]}",
                PYTHONPATH=str(ROOT))
-    argv = [sys.executable, "-m", "odoo_cloud.storage.migration", "--to", "s3", "--dsn", dsn,
+    # not `wait4().ru_maxrss`: Linux carries the parent's peak into the child (devstack/memory.py)
+    argv = [sys.executable, "-c", PRINT_PEAK_AT_EXIT + RUN_MIGRATION_MODULE, "--to", "s3", "--dsn", dsn,
             "--filestore", str(filestore), "--workers", str(workers), "--batch-size", str(batch), "--json",
             "--progress-interval", "5"]
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    report = json.loads(out.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, check=False)
+        wall = time.perf_counter() - started
+        stderr.seek(0)
+        peak_kib = peak_from_stderr(stderr.read())
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
     if proc.returncode != 0 or not report["ok"] or report["remaining"]:
         raise SystemExit(f"engine run failed: exit {proc.returncode}, {report}")
-    return report["moved"] / report["seconds"], report["moved"] / wall, usage.ru_maxrss, report
+    return report["moved"] / report["seconds"], report["moved"] / wall, peak_kib, report
 
 
 def orm_loop(s3, dsn: str, filestore: Path) -> float:

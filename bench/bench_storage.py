@@ -12,7 +12,6 @@ growth of a 64 MB streamed read < 32 MB. The exit status is 1 when a target is m
 from __future__ import annotations
 
 import argparse
-import gc as python_gc
 import hashlib
 import os
 import statistics
@@ -24,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import devstack
+from devstack.memory import reset_peak_rss, status_kib
 from odoo_cloud.config import load_settings
 from odoo_cloud.storage import factory
 
@@ -179,39 +179,24 @@ def bench_backend(backend: str, servers: dict, rounds: int) -> tuple[list[str], 
     return lines, missed
 
 
-def status_kb(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(field)
-
-
-def reset_peak() -> int:
-    python_gc.collect()
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")  # resets VmHWM (peak RSS) to the current RSS
-    return status_kb("VmRSS")
-
-
 def bench_stream_rss(backend: str, servers: dict) -> tuple[str, bool]:
     store, _ = build(backend, servers, f"bench-rss-{backend}-{os.getpid()}")
     data = os.urandom(64 * 1024 * 1024)
     key = sha1(data)
     store.put(key, data)
     del data
-    before = reset_peak()
+    before = reset_peak_rss()
     digest = hashlib.sha1()
     started = time.perf_counter()
     with store.open(key, chunk_size=256 * 1024) as stream:
         for chunk in stream:
             digest.update(chunk)
     seconds = time.perf_counter() - started
-    streamed = (status_kb("VmHWM") - before) / 1024
+    streamed = (status_kib("VmHWM") - before) / 1024
     assert digest.hexdigest() == key
-    before = reset_peak()
+    before = reset_peak_rss()
     whole = store.get(key)
-    control = (status_kb("VmHWM") - before) / 1024
+    control = (status_kib("VmHWM") - before) / 1024
     del whole
     ok = streamed < RSS_LIMIT_MB
     return (f"{backend:12} 64 MB streamed read: peak RSS +{streamed:.1f} MB in {seconds:.2f} s "
