@@ -18,7 +18,15 @@ from functools import cached_property
 from pathlib import Path
 
 from ._base import Server
-from ._process import ServerStartError, free_port_with_grpc_twin, run_checked, spawn, tail, terminate, wait_ready
+from ._process import (
+    ServerStartError,
+    free_port_with_grpc_twin,
+    run_checked,
+    spawn,
+    tail,
+    terminate,
+    wait_ready,
+)
 from .paths import system_bin
 
 #: Redis Cluster's number of hash slots

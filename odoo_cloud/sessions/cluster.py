@@ -31,6 +31,12 @@ def masters(client: redis.Redis | RedisCluster) -> list[redis.Redis]:
     return [client.get_redis_connection(node) for node in client.get_primaries()]
 
 
+def ping(client: redis.Redis | RedisCluster) -> bool:
+    """PING the server, or every master of a cluster (each holds a share of the sessions: one that does
+    not answer means some users cannot be served). Raises redis-py's error when one cannot be reached."""
+    return all(node.ping() is True for node in masters(client))
+
+
 def scan(node: redis.Redis, pattern: str, count: int) -> Iterator[list[bytes]]:
     """Batches of the keys of one server matching `pattern` (SCAN: never KEYS)."""
     cursor = 0

@@ -11,7 +11,9 @@ from redis.crc import key_slot
 
 import devstack
 from odoo_cloud.config import ConfigError, load_settings
+from odoo_cloud.preflight import probe_redis
 from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec
+from odoo_cloud.sessions.cluster import masters, ping
 from odoo_cloud.sessions.connection import build_client, failure_deadline
 from odoo_cloud.sessions.keys import IDENTIFIER_LENGTH
 from odoo_cloud.sessions.rotation import CREATE_TIME, DELETION_DELAY
@@ -153,6 +155,14 @@ def test_single_server_keys_keep_their_layout(make_store):
 
 
 # ------------------------------------------------------------------------------------------- operations
+def test_ping_and_scans_reach_every_master_and_only_masters(store, redis_cluster):
+    """What readiness and `check --connect` PING, and what vacuum/revocation SCAN: the masters."""
+    client = store.connection.client
+    assert ping(client) is True
+    assert sorted(node.connection_pool.connection_kwargs["port"] for node in masters(client)) == sorted(
+        redis_cluster.topology())
+
+
 def test_save_and_load_are_one_command_each_on_the_cluster(store, commands):
     session = logged_in(store, lang="fr_FR")
     store.get(session.sid)  # the read script is loaded on its master
@@ -280,9 +290,16 @@ def test_a_logged_in_session_survives_a_master_failover(store, redis_cluster, ra
     assert store.get(session.sid)["step"] == 1
 
 
-def test_the_whole_cluster_down_gives_the_clean_unavailable_error_then_recovers(store, redis_cluster):
+def test_the_whole_cluster_down_gives_the_clean_unavailable_error_then_recovers(store, redis_cluster,
+                                                                                 unique_prefix):
     session = logged_in(store)
+    environ = {"ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_CLUSTER": "1",
+               "ODOO_SESSION_REDIS_HOST": "127.0.0.1", "ODOO_SESSION_REDIS_PORT": str(redis_cluster.port),
+               "ODOO_SESSION_REDIS_PREFIX": unique_prefix}
+    probe = probe_redis(load_settings(environ), 2.0)  # `odoo-cloud check --connect`: every master PINGed
+    assert probe.ok is True and "(cluster)" in probe.detail
     with redis_cluster.outage():
+        assert probe_redis(load_settings(environ), 1.0).ok is False
         for call in (lambda: store.get(session.sid), lambda: store.save(session),
                      lambda: store.rotate(session), lambda: store.vacuum(60),
                      lambda: store.delete_from_identifiers([session.sid[:42]])):
