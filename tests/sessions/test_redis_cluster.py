@@ -2,6 +2,7 @@
 a real master failover and a whole-cluster outage; TLS on a second, TLS-only cluster."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -12,7 +13,8 @@ from redis.crc import key_slot
 import devstack
 from odoo_cloud.config import ConfigError, load_settings
 from odoo_cloud.preflight import probe_redis
-from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec
+from odoo_cloud.readiness import redis_check
+from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec, import_filesystem_sessions
 from odoo_cloud.sessions.cluster import masters, ping
 from odoo_cloud.sessions.connection import build_client, failure_deadline
 from odoo_cloud.sessions.keys import IDENTIFIER_LENGTH
@@ -161,6 +163,24 @@ def test_ping_and_scans_reach_every_master_and_only_masters(store, redis_cluster
     assert ping(client) is True
     assert sorted(node.connection_pool.connection_kwargs["port"] for node in masters(client)) == sorted(
         redis_cluster.topology())
+
+
+def test_the_readiness_check_pings_the_cluster(store):
+    check = redis_check(store.connection.settings, 2.0)
+    check.prepare()
+    assert check.probe() == f"PING {store.connection.display_url}"
+
+
+def test_filesystem_sessions_are_imported_into_the_cluster(store, tmp_path):
+    directory = tmp_path / "sessions"
+    sids = [store.generate_key() for _ in range(12)]
+    for n, sid in enumerate(sids):
+        (directory / sid[:2]).mkdir(parents=True, exist_ok=True)
+        (directory / sid[:2] / sid).write_text(json.dumps({"uid": 2, "n": n}), encoding="utf-8")
+    report = import_filesystem_sessions(store, directory)
+    assert (report.imported, report.existing) == (12, 0)
+    assert [store.get(sid, record_activity=False)["n"] for sid in sids] == list(range(12))
+    assert import_filesystem_sessions(store, directory).skipped_already_done
 
 
 def test_save_and_load_are_one_command_each_on_the_cluster(store, commands):
