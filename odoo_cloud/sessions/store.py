@@ -9,6 +9,9 @@ granularity restamps its last activity (so neither costs a second round trip);
 `vacuum(max_lifetime)` judges by last activity, not by last write.
 Nothing ever uses KEYS: revocation, vacuum and the device check walk the
 prefix with SCAN.
+On a Redis Cluster (settings.cluster; keys hash-tagged by keys.KeyLayout,
+cluster-wide walks in cluster.py) all of the above holds, except that a hard
+rotation whose new id hashes to another slot is two calls (docs/REDIS_CLUSTER.md).
 """
 from __future__ import annotations
 
