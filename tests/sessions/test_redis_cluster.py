@@ -17,7 +17,7 @@ from odoo_cloud.readiness import redis_check
 from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec, import_filesystem_sessions
 from odoo_cloud.sessions.cluster import masters, ping
 from odoo_cloud.sessions.connection import build_client, failure_deadline
-from odoo_cloud.sessions.keys import IDENTIFIER_LENGTH
+from odoo_cloud.sessions.keys import IDENTIFIER_LENGTH, KeyLayout
 from odoo_cloud.sessions.rotation import CREATE_TIME, DELETION_DELAY
 
 
@@ -149,6 +149,15 @@ def test_a_session_its_successors_and_its_family_share_one_slot_on_the_server(st
     assert len(others) > 40
 
 
+def test_a_prefix_with_a_brace_is_refused_on_a_cluster():
+    """Redis hashes the first {...} of a key: a brace in the prefix would put every session in one slot.
+    (ODOO_SESSION_REDIS_PREFIX cannot contain one; KeyLayout refuses it from code too.)"""
+    with pytest.raises(ValueError, match="must not contain"):
+        KeyLayout("acme{odoo}", hash_tag=True)
+    with pytest.raises(ConfigError):
+        load_settings({"ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_PREFIX": "acme{odoo}"})
+
+
 def test_single_server_keys_keep_their_layout(make_store):
     """No cluster: keys stay `<prefix>:session:<sid>`, so an upgrade logs nobody out."""
     plain = make_store()
@@ -211,8 +220,12 @@ def test_hard_rotation_across_slots_drops_the_old_id_and_its_predecessors(store,
     first = session.sid
     store.rotate(session, soft=True)
     second = session.sid
-    store.rotate(session)  # logout/login: a brand-new id, almost surely another slot
-    assert key_slot(store.keys.session(first).encode()) != key_slot(store.keys.session(session.sid).encode())
+    old_slot = key_slot(store.keys.session(first).encode())
+    elsewhere = next(sid for sid in iter(store.generate_key, None)
+                     if key_slot(store.keys.session(sid).encode()) != old_slot)
+    store.generate_key = lambda salt=None: elsewhere  # a brand-new id in another slot (1 in 16384 is not)
+    store.rotate(session)  # logout/login
+    assert session.sid == elsewhere
     assert stored(raw, store, first) is None and stored(raw, store, second) is None
     assert raw.exists(store.keys.family(first[:IDENTIFIER_LENGTH])) == 0
     assert stored(raw, store, session.sid)["uid"] == 2
