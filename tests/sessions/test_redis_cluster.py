@@ -446,3 +446,22 @@ def test_tls_flag_on_a_single_server(redis_tls_server, unique_prefix):
         assert client.ping() is True
     finally:
         client.close()
+
+
+def test_tls_flag_reaches_the_sentinels_and_the_master_they_name():
+    """Sentinel over TLS is wired, not run: the clients built (nothing connects before the first command)
+    speak TLS to the sentinels and to the master, with the certificate check asked for."""
+    settings = load_settings({
+        "ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_SSL": "1",
+        "ODOO_SESSION_REDIS_SSL_CERT_REQS": "optional", "ODOO_SESSION_REDIS_SENTINEL_HOST": "127.0.0.1:1",
+        "ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME": "m"}).sessions
+    master = build_client(settings)
+    try:
+        pool = master.connection_pool
+        assert pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+        assert pool.connection_kwargs["ssl_cert_reqs"] == "optional"
+        sentinels = pool.sentinel_manager.sentinels
+        assert [s.connection_pool.connection_class.__name__ for s in sentinels] == ["SSLConnection"]
+        assert sentinels[0].connection_pool.connection_kwargs["ssl_cert_reqs"] == "optional"
+    finally:
+        master.close()
