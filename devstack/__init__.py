@@ -9,6 +9,7 @@ from ._process import ServerStartError, stop_all
 from .keystone import KeystoneSwift
 from .postgres import PostgresServer
 from .redis import RedisServer
+from .redis_cluster import RedisClusterServer
 from .seaweedfs import SeaweedFSServer
 from .statsd import StatsdListener
 from .swift import SwiftServer
@@ -16,6 +17,7 @@ from .swift import SwiftServer
 __all__ = [
     "KeystoneSwift",
     "PostgresServer",
+    "RedisClusterServer",
     "RedisServer",
     "SeaweedFSServer",
     "Server",

@@ -91,18 +91,21 @@ def probe_redis(settings: Settings, timeout: float) -> ProbeResult:
     where = sessions.display_url
 
     def ping() -> str:
+        from .sessions.cluster import ping as ping_all
         from .sessions.connection import build_client
 
-        client = build_client(sessions)
+        client = None
         try:
-            if client.ping() is not True:
+            client = build_client(sessions)  # a cluster client connects here (it reads the slot map)
+            if not ping_all(client):
                 raise ProbeFailed(f"{where}: PING got no PONG")
         except ProbeFailed:
             raise
         except Exception as error:
             raise ProbeFailed(f"{where}: {_describe(error)}") from None
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         return f"PING {where}"
 
     return run_probe("redis", ping, timeout)

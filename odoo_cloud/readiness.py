@@ -262,6 +262,7 @@ def redis_check(sessions: SessionSettings, timeout: float) -> Check:
     """PING through a client of this process's own, with `timeout` and no retry (not the session
     store's client: its retries and longer timeouts are right for requests, not for a probe)."""
     try:
+        from .sessions.cluster import ping as ping_all
         from .sessions.connection import RedisConnection
     except ImportError as error:  # redis is the `[redis]` extra: the check fails saying so
         missing = error
@@ -274,7 +275,7 @@ def redis_check(sessions: SessionSettings, timeout: float) -> Check:
     connection = RedisConnection(replace(sessions, timeout=timeout, connect_timeout=timeout, retries=0))
 
     def ping() -> str:
-        if connection.client.ping() is not True:
+        if not ping_all(connection.client):
             raise RuntimeError("PING got no PONG")
         return f"PING {connection.display_url}"
 

@@ -126,6 +126,13 @@ def redis_server_password(devstack_dir):
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(devstack_dir):
+    """A real Redis Cluster: 3 masters with one replica each, node timeout 1 s (a failover takes ~2-3 s).
+    Tests that kill a node restart it (restart_node + wait_healthy) before they end."""
+    yield from _serve(devstack.RedisClusterServer(devstack_dir))
+
+
+@pytest.fixture(scope="session")
 def s3_server(devstack_dir):
     """SeaweedFS `weed mini`: endpoint_url, region, access_key, secret_key, stop(), start(), client()."""
     yield from _serve(devstack.SeaweedFSServer(devstack_dir))

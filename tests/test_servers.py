@@ -83,6 +83,23 @@ def test_redis_outage_and_recovery_on_same_port(redis_server, unique_prefix):
     assert client.ping() is True
 
 
+def test_redis_cluster_three_masters_with_a_replica_each_serving_every_slot(redis_cluster, unique_prefix):
+    topology = redis_cluster.topology()
+    assert len(topology) == 3
+    assert sum(slots for slots, _replicas in topology.values()) == 16384
+    assert all(len(replicas) == 1 for _slots, replicas in topology.values())
+    client = redis.RedisCluster(host=redis_cluster.host, port=redis_cluster.port)
+    try:
+        keys = [f"{unique_prefix}:{n}" for n in range(30)]
+        for key in keys:
+            client.set(key, key)
+        assert {client.get_node_from_key(key).port for key in keys} == set(topology)
+        assert [client.get(key).decode() for key in keys] == keys
+        client.delete(*keys)
+    finally:
+        client.close()
+
+
 # ---------------------------------------------------------------------------- S3 (two real servers)
 @pytest.fixture(params=["seaweedfs", "swift-s3api"])
 def any_s3(request):

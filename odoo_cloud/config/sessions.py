@@ -6,8 +6,8 @@ a worker, and a quick 503 is kinder to users and load balancers than a hang.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
-from urllib.parse import urlsplit
+from typing import Any, Optional
+from urllib.parse import parse_qs, urlsplit
 
 from ..masking import mask_secrets
 from . import variables as V
@@ -22,6 +22,7 @@ PREFIX_FORM = "a key prefix of letters, digits, '_', '.', ':' or '-' (at most 12
 SENTINEL_HOST_FORM = "host[:port] or a comma-separated list of them, e.g. 'sentinel-1,sentinel-2:26380'"
 DEFAULT_PREFIX = "odoo"
 URL_VARIABLE = V.ODOO_SESSION_REDIS_URL.name
+CERT_REQS = ("none", "optional", "required")
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,28 @@ class SessionSettings:
     retries: int = 1
     refresh_interval: Optional[int] = None
     import_filesystem: bool = False
+    #: Redis Cluster (host/port or the URL name one node of it); see odoo_cloud/sessions/connection.py
+    cluster: bool = False
+    #: TLS for host/port, Sentinel and Cluster connections (a URL says it with its scheme)
+    ssl: bool = False
+    ssl_cert_reqs: str = "required"
 
     @property
     def display_url(self) -> str:
         """Where sessions go, fit for a log line (password masked)."""
         if self.url:
-            return mask_secrets(self.url.reveal())
-        if self.sentinel_host:
-            return mask_secrets(f"sentinel://{self.sentinel_host}:{self.sentinel_port}/{self.sentinel_master_name}")
-        return mask_secrets(f"redis://{self.host}:{self.port}")  # a URL put in the host variable
+            where = self.url.reveal()
+        elif self.sentinel_host:
+            scheme = "sentinels" if self.ssl else "sentinel"
+            where = f"{scheme}://{self.sentinel_host}:{self.sentinel_port}/{self.sentinel_master_name}"
+        else:
+            where = f"{'rediss' if self.ssl else 'redis'}://{self.host}:{self.port}"
+        return mask_secrets(where + (" (cluster)" if self.cluster else ""))  # a URL put in the host variable
+
+    @property
+    def uses_tls(self) -> bool:
+        """True when the connection is TLS: the flag, or a rediss:// URL."""
+        return self.ssl or bool(self.url and self.url.reveal().lower().startswith("rediss:"))
 
     @property
     def key_prefix(self) -> str:
@@ -134,7 +148,35 @@ def read(env: EnvReader) -> SessionSettings:
         retries=env.integer(V.ODOO_SESSION_REDIS_RETRIES, minimum=0, maximum=10),
         refresh_interval=env.ttl(V.ODOO_SESSION_REDIS_REFRESH_INTERVAL),
         import_filesystem=env.flag(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM),
+        **_cluster_and_tls(env, url, sentinel_host),
     )
+
+
+def _cluster_and_tls(env: EnvReader, url: Optional[str], sentinel_host: Optional[str]) -> dict[str, Any]:
+    """ODOO_SESSION_REDIS_CLUSTER / _SSL / _SSL_CERT_REQS, and what they cannot be combined with."""
+    cluster = env.flag(V.ODOO_SESSION_REDIS_CLUSTER)
+    ssl = env.flag(V.ODOO_SESSION_REDIS_SSL)
+    cert_reqs = env.choice(V.ODOO_SESSION_REDIS_SSL_CERT_REQS, CERT_REQS)
+    cluster_name, ssl_name = V.ODOO_SESSION_REDIS_CLUSTER.name, V.ODOO_SESSION_REDIS_SSL.name
+    if cluster and sentinel_host:
+        env.problem(V.ODOO_SESSION_REDIS_CLUSTER, env.raw(cluster_name),
+                    "0 (or unset) when ODOO_SESSION_REDIS_SENTINEL_HOST is set: Sentinel and Redis Cluster "
+                    "are two different ways to reach Redis, use one")
+    if cluster and url:
+        parts = urlsplit(url)
+        if parts.scheme.lower() == "unix":
+            env.problems.append(Problem(URL_VARIABLE, repr(mask_secrets(url)),
+                                        "a redis:// or rediss:// URL of one cluster node when "
+                                        "ODOO_SESSION_REDIS_CLUSTER is set (a cluster has no Unix socket)"))
+        elif parts.path.strip("/") not in ("", "0") or parse_qs(parts.query).get("db", ["0"]) != ["0"]:
+            env.problems.append(Problem(URL_VARIABLE, repr(mask_secrets(url)),
+                                        "database 0 (no /N path, no ?db=N) when ODOO_SESSION_REDIS_CLUSTER "
+                                        "is set: Redis Cluster has a single database"))
+    if ssl and url and not url.lower().startswith("rediss:"):
+        env.problem(V.ODOO_SESSION_REDIS_SSL, env.raw(ssl_name),
+                    "0 (or unset) when ODOO_SESSION_REDIS_URL is set: with a URL, TLS comes from its scheme "
+                    "(write rediss://)")
+    return {"cluster": cluster, "ssl": ssl, "ssl_cert_reqs": cert_reqs}
 
 
 def _timeout(env: EnvReader, variable: V.Variable[float]) -> float:

@@ -199,6 +199,17 @@ ODOO_SESSION_REDIS_SENTINEL_MASTER_NAME = _v("ODOO_SESSION_REDIS_SENTINEL_MASTER
                                              "master name, required with Sentinel", REDIS)
 ODOO_SESSION_REDIS_SENTINEL_PASSWORD = _v("ODOO_SESSION_REDIS_SENTINEL_PASSWORD", "secret", None,
                                           "password of the sentinels themselves", REDIS, secret=True)
+ODOO_SESSION_REDIS_CLUSTER = _v(
+    "ODOO_SESSION_REDIS_CLUSTER", "flag", False,
+    "Redis Cluster: host/port (or a `redis://`/`rediss://` URL) name any one node; each session's keys share "
+    "a hash slot (`<prefix>:session:{<first 42 characters of the id>}<rest>`); not with Sentinel", REDIS)
+ODOO_SESSION_REDIS_SSL = _v(
+    "ODOO_SESSION_REDIS_SSL", "flag", False,
+    "TLS to Redis for host/port, Sentinel (sentinels and master) and Cluster connections; with a URL, TLS "
+    "comes from its scheme (`rediss://`)", REDIS)
+ODOO_SESSION_REDIS_SSL_CERT_REQS = _v(
+    "ODOO_SESSION_REDIS_SSL_CERT_REQS", "choice", "required",
+    "server certificate check with TLS: `none`, `optional` or `required`", REDIS)
 ODOO_SESSION_REDIS_PREFIX = _v(
     "ODOO_SESSION_REDIS_PREFIX", "text", None,
     "key prefix (`<project>-odoo-<env>` under cloud_platform); keys are `<prefix>:session:<sid>`", REDIS,

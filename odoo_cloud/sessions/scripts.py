@@ -7,6 +7,18 @@ rotation, which decodes the JSON once per rotation to find `next_sid`.
 """
 from __future__ import annotations
 
+#: Lua helper of the scripts that name a session from its id (predecessors listed in a family set): the
+#: prefix is KeyLayout.session_prefix(); one ending in '{' is a Redis Cluster layout, where the id is written
+#: `<first 42>}<rest>` so that the key hashes like the session and the family (keys.py).
+SESSION_KEY = """
+local function session_key(prefix, sid)
+  if string.sub(prefix, -1) == '{' then
+    return prefix .. string.sub(sid, 1, 42) .. '}' .. string.sub(sid, 43)
+  end
+  return prefix .. sid
+end
+"""
+
 #: The read of every request. KEYS[1] the session; ARGV[1] the caller's clock (Unix seconds), or 0 for a
 #: read that is not user activity. Slides the expiry when less than `ttl - after` is left and restamps the
 #: last activity (13 digits at offset 7, in place) when it is at least `granularity` seconds old; returns
@@ -59,13 +71,25 @@ return deleted
 #: Hard rotation (login, logout, expired session). KEYS[1] the old session, KEYS[2] the new one, KEYS[3] the
 #: old session's family (predecessors left by soft rotations); ARGV[1] the new value, ARGV[2] its TTL,
 #: ARGV[3] the key prefix of sessions. The old id and every predecessor stop working at once.
-REPLACE = """
+REPLACE = SESSION_KEY + """
 redis.call('DEL', KEYS[1])
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  redis.call('DEL', ARGV[3] .. sid)
+  redis.call('DEL', session_key(ARGV[3], sid))
 end
 redis.call('DEL', KEYS[3])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+#: The first half of a hard rotation on a Redis Cluster, where the new id hashes to another slot than the old
+#: one (then the new session is SET afterwards): KEYS[1] the old session, KEYS[2] its family; ARGV[1] the key
+#: prefix of sessions. The old id and every predecessor stop working at once, before the new id exists.
+DROP = SESSION_KEY + """
+redis.call('DEL', KEYS[1])
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('DEL', session_key(ARGV[1], sid))
+end
+redis.call('DEL', KEYS[2])
 return 1
 """
 
@@ -95,11 +119,11 @@ return 1
 #: The session is rewritten only if it still exists (a revoked session is never resurrected) and has not been
 #: superseded meanwhile (its `next_sid`/`deletion_time` stay). When a late request runs this on a superseded
 #: session, that session stays in the family, for its successor to collect.
-DELETE_PREDECESSORS = """
+DELETE_PREDECESSORS = SESSION_KEY + """
 local deleted = 0
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if sid ~= ARGV[4] then
-    deleted = deleted + redis.call('DEL', ARGV[3] .. sid)
+    deleted = deleted + redis.call('DEL', session_key(ARGV[3], sid))
     redis.call('SREM', KEYS[2], sid)
   end
 end

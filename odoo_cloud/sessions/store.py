@@ -9,6 +9,9 @@ granularity restamps its last activity (so neither costs a second round trip);
 `vacuum(max_lifetime)` judges by last activity, not by last write.
 Nothing ever uses KEYS: revocation, vacuum and the device check walk the
 prefix with SCAN.
+On a Redis Cluster (settings.cluster; keys hash-tagged by keys.KeyLayout,
+cluster-wide walks in cluster.py) all of the above holds, except that a hard
+rotation whose new id hashes to another slot is two calls (docs/REDIS_CLUSTER.md).
 """
 from __future__ import annotations
 
@@ -23,8 +26,8 @@ import redis
 
 from ..instrumentation import operation
 from ..masking import MASK, mask_secrets
-from . import codec, rotation, scripts
-from .connection import RedisConnection
+from . import cluster, codec, rotation, scripts
+from .connection import Client, RedisConnection
 from .errors import SessionStoreUnavailable
 from .expiry import ANONYMOUS, AUTHENTICATED, ExpiryPolicy
 from .keys import IDENTIFIER_LENGTH, KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
@@ -68,6 +71,7 @@ class RedisSessionStore:
         self._replace_script = script(None, scripts.REPLACE.encode())  # type: ignore[arg-type]
         self._soft_rotate_script = script(None, scripts.SOFT_ROTATE.encode())  # type: ignore[arg-type]
         self._delete_predecessors_script = script(None, scripts.DELETE_PREDECESSORS.encode())  # type: ignore[arg-type]
+        self._drop_script = script(None, scripts.DROP.encode())  # type: ignore[arg-type]
         # the read runs on every request: EVALSHA sent directly, pre-encoded, with the key and the clock as
         # its only arguments (redis-py's Script wrapper costs ~15 µs more per call), NOSCRIPT handled in _read
         self._get_script = scripts.GET.format(
@@ -84,7 +88,7 @@ class RedisSessionStore:
                       **kwargs: Any) -> RedisSessionStore:
         return cls(
             RedisConnection(settings),
-            KeyLayout(settings.key_prefix),
+            KeyLayout(settings.key_prefix, hash_tag=settings.cluster),
             ExpiryPolicy(settings.authenticated_ttl, settings.expiration_anonymous,
                          settings.refresh_interval),
             session_class=session_class, **kwargs,
@@ -187,9 +191,21 @@ class RedisSessionStore:
             keys = [new_key, new_key, self.keys.family(session.sid[:IDENTIFIER_LENGTH])]
         with operation("sessions.rotate") as op, self._redis("rotate"):
             op.nbytes = len(value)
-            self._replace_script(keys=keys, client=self.connection.client,
-                                 args=[value, self.expiry.ttl(stored.kind), self.keys.session_prefix()])
+            if self.connection.cluster and not cluster.same_slot(keys):
+                self._replace_across_slots(keys, value, self.expiry.ttl(stored.kind))
+            else:
+                self._replace_script(keys=keys, client=self.connection.client,
+                                     args=[value, self.expiry.ttl(stored.kind), self.keys.session_prefix()])
         session.stored = stored
+
+    def _replace_across_slots(self, keys: list[str], value: bytes, ttl: int) -> None:
+        """Redis Cluster, a new id in another hash slot: drop the old id and its predecessors first (one
+        script in their slot), then SET the new one. If the SET fails the user is logged out and sees a
+        503 — never the reverse: an old id that keeps working after a logout."""
+        old_key, new_key, family = keys
+        client = self.connection.client
+        self._drop_script(keys=[old_key, family], args=[self.keys.session_prefix()], client=client)
+        client.set(new_key, value, ex=ttl)
 
     def soft_rotate(self, session: Any, before_save: Optional[Callable[[Any], None]] = None) -> None:
         """Odoo 19's soft rotation: a new id with the same first 42 characters, the old one kept briefly.
@@ -274,8 +290,21 @@ class RedisSessionStore:
         deleted = 0
         with operation("sessions.vacuum"), self._redis("vacuum"):
             client = self.connection.client
+            if self.connection.cluster:
+                return self._vacuum_cluster(threshold)
             for batch in self._scan(self.keys.session_pattern()):
                 deleted += int(self._vacuum_script(keys=batch, args=[threshold], client=client))
+        return deleted
+
+    def _vacuum_cluster(self, threshold: int) -> int:
+        """vacuum on a Redis Cluster: every master scanned, each batch's script run per slot (pipelined)."""
+        deleted = 0
+        pattern = self.keys.session_pattern()
+        sha = self._vacuum_script.sha
+        for node in cluster.masters(self.connection.client):
+            for batch in cluster.scan(node, pattern, SCAN_COUNT):
+                deleted += sum(int(n) for n in cluster.eval_per_slot(node, scripts.VACUUM, sha, batch,
+                                                                       [threshold]))
         return deleted
 
     def delete_from_identifiers(self, identifiers: Iterable[str]) -> int:
@@ -317,12 +346,12 @@ class RedisSessionStore:
         return asked - present
 
     # ------------------------------------------------------------------ helpers
-    def _read(self, client: redis.Redis, key: str, now: int) -> Optional[bytes]:
+    def _read(self, client: Client, key: str, now: int) -> Optional[bytes]:
         try:
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return]
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return,no-untyped-call]
         except redis.exceptions.NoScriptError:  # a restarted (or other) server: load the script once
             client.script_load(self._get_script)
-            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return]
+            return client.execute_command("EVALSHA", self._get_sha, b"1", key, now)  # type: ignore[no-any-return,no-untyped-call]
 
     def _prepare(self, session: Any) -> tuple[Optional[bytes], codec.StoredSession]:
         """(value to SET or None when its bytes did not change, what is stored afterwards)."""
@@ -353,14 +382,9 @@ class RedisSessionStore:
         return self.keys.session_pattern(next(iter(identifiers)) if len(identifiers) == 1 else "")
 
     def _scan(self, pattern: str) -> Iterator[list[bytes]]:
-        cursor = 0
-        client = self.connection.client
-        while True:
-            cursor, keys = client.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
-            if keys:
-                yield keys  # type: ignore[misc]  # bytes: the client never decodes responses
-            if cursor == 0:
-                return
+        """SCAN batches of `pattern`: of the server, or of every master of a Redis Cluster in turn."""
+        for node in cluster.masters(self.connection.client):
+            yield from cluster.scan(node, pattern, SCAN_COUNT)
 
     def _redis(self, what: str) -> _UnavailableOnRedisError:
         """Turn any Redis failure into SessionStoreUnavailable, with secrets scrubbed."""
@@ -368,6 +392,11 @@ class RedisSessionStore:
 
     def __repr__(self) -> str:
         return f"<RedisSessionStore {self.connection.display_url} prefix={self.keys.prefix!r}>"
+
+
+#: what redis-py raises on a failure; RedisClusterException ("no node serves this slot", the slot map could
+#: not be read from any startup node) is not a RedisError
+_REDIS_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 
 
 class _UnavailableOnRedisError:
@@ -384,7 +413,7 @@ class _UnavailableOnRedisError:
 
     def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
                  traceback: Optional[TracebackType]) -> Literal[False]:
-        if exc_type is None or not issubclass(exc_type, redis.exceptions.RedisError):
+        if exc_type is None or not issubclass(exc_type, _REDIS_ERRORS):
             return False
         cause = f"{type(exc).__name__}: {exc}"
         for secret in self.store.connection.secrets():  # redis-py may echo what it was given

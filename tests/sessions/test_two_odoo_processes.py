@@ -255,3 +255,33 @@ def test_a_login_survives_a_soft_rotation_across_both_processes(odoo, two_odoos,
     assert second.session_info(stale()).json().get("error", {}).get("code") == 100  # old id: logged out
     assert second.session_info(browser).json()["result"]["uid"] == 2
     store.connection.close()
+
+
+def test_a_login_through_a_redis_cluster(odoo, postgres_server, odoo_database, redis_cluster, tmp_path):
+    """Issue 13 item 4, in Odoo: session_redis builds the cluster store from the environment; the login is
+    stored under the hash-tagged key, read back on the next request, and a logout (a hard rotation whose
+    new id hashes to another slot) makes the logged-in id stop working."""
+    prefix = "acme-odoo-test-" + uuid.uuid4().hex[:6]
+    environ = {"ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_CLUSTER": "1",
+               "ODOO_SESSION_REDIS_HOST": "127.0.0.1", "ODOO_SESSION_REDIS_PORT": str(redis_cluster.port),
+               "ODOO_SESSION_REDIS_PREFIX": prefix}
+    server = OdooProcess(odoo, postgres_server, odoo_database, tmp_path, environ)
+    raw = redis.RedisCluster(host="127.0.0.1", port=redis_cluster.port)
+    try:
+        browser = requests.Session()
+        assert server.login(browser).status_code == 303
+        sid = browser.cookies["session_id"]
+        assert server.session_info(browser).json()["result"]["uid"] == 2
+        key = f"{prefix}:session:{{{sid[:42]}}}{sid[42:]}"
+        assert raw.exists(key) == 1
+        assert not raw.exists(f"{prefix}:session:{sid}")  # the single-server layout is not used
+
+        assert browser.get(server.url + "/web/session/logout", allow_redirects=False, timeout=10).ok
+        assert raw.exists(key) == 0
+        stale = requests.Session()
+        stale.cookies.set("session_id", sid)
+        assert server.session_info(stale).json().get("error", {}).get("code") == 100  # logged out
+        assert "Traceback" not in server.log.read_text()
+    finally:
+        raw.close()
+        server.stop()
