@@ -43,6 +43,8 @@ class SessionSettings:
     retries: int = 1
     refresh_interval: Optional[int] = None
     import_filesystem: bool = False
+    purge_filesystem: bool = False
+    legacy_fallback: bool = True
 
     @property
     def display_url(self) -> str:
@@ -133,7 +135,9 @@ def read(env: EnvReader) -> SessionSettings:
         timeout=_timeout(env, V.ODOO_SESSION_REDIS_TIMEOUT),
         retries=env.integer(V.ODOO_SESSION_REDIS_RETRIES, minimum=0, maximum=10),
         refresh_interval=env.ttl(V.ODOO_SESSION_REDIS_REFRESH_INTERVAL),
-        import_filesystem=env.flag(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM),
+        import_filesystem=env.aliased(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM, env.flag),
+        purge_filesystem=env.aliased(V.ODOO_SESSION_REDIS_PURGE_FILESYSTEM, env.flag),
+        legacy_fallback=env.flag(V.ODOO_SESSION_REDIS_LEGACY_FALLBACK),
     )
 
 
