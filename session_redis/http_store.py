@@ -108,11 +108,14 @@ class OdooRedisSessionStore(RedisSessionStore):
 
     _last_degraded_log = 0.0
 
-    def get(self, sid):
-        """One round trip; a read while serving a request counts as that user's activity (for vacuum)."""
+    def get(self, sid, record_activity=None):
+        """One round trip; a read while serving a request counts as that user's activity (for vacuum),
+        unless `record_activity` says otherwise (a read from code, e.g. for auth_session_timeout)."""
         httprequest = _current_httprequest()
+        if record_activity is None:
+            record_activity = httprequest is not None
         try:
-            return super().get(sid, record_activity=httprequest is not None)
+            return super().get(sid, record_activity=record_activity)
         except SessionStoreUnavailable as exc:
             if httprequest is not None and needs_no_session(httprequest):
                 return self._degraded_session(sid, httprequest, exc)
