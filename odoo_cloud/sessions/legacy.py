@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Optional
@@ -236,29 +236,41 @@ class LegacySessions:
         client.delete(legacy_key)
         return MOVED if created else ALREADY_OURS
 
-    # ---------------------------------------------------------------- revocation
+    # ---------------------------------------------------------------- devices (revocation, Odoo 19's check)
     def delete_from_identifiers(self, store: RedisSessionStore, identifiers: Iterable[str]) -> int:
         """Delete the legacy sessions of revoked devices (ids starting with a 42-char identifier).
 
         A device revoked before its session moved must not come back through
         this fallback. `identifiers` were validated by the store.
         """
-        wanted = set(identifiers)
-        one = next(iter(wanted)) if len(wanted) == 1 else ""
         deleted = 0
         with operation("sessions.legacy_revoke"), store._redis("legacy delete_from_identifiers"):
             client = store.connection.client
-            for pattern in self.layout.patterns(one):
-                cursor = 0
-                while True:
-                    cursor, keys = client.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
-                    doomed = [k for k in keys if _legacy_sid(k)[:IDENTIFIER_LENGTH] in wanted
-                              and is_valid_sid(_legacy_sid(k))]
-                    if doomed:
-                        deleted += int(client.delete(*doomed))
-                    if cursor == 0:
-                        break
+            for doomed in self._matching(client, set(identifiers)):
+                deleted += int(client.delete(*doomed))
         return deleted
+
+    def present_identifiers(self, store: RedisSessionStore, identifiers: Iterable[str]) -> set[str]:
+        """The identifiers some not yet moved legacy session starts with (it is not missing: Odoo 19)."""
+        present: set[str] = set()
+        with operation("sessions.legacy_missing"), store._redis("legacy get_missing_session_identifiers"):
+            for keys in self._matching(store.connection.client, set(identifiers)):
+                present.update(_legacy_sid(k)[:IDENTIFIER_LENGTH] for k in keys)
+        return present
+
+    def _matching(self, client: Any, wanted: set[str]) -> Iterator[list[bytes]]:
+        """Batches of legacy keys (SCAN, never KEYS) whose session id starts with one of `wanted`."""
+        one = next(iter(wanted)) if len(wanted) == 1 else ""
+        for pattern in self.layout.patterns(one):
+            cursor = 0
+            while True:
+                cursor, keys = client.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
+                batch = [k for k in keys if is_valid_sid(_legacy_sid(k))
+                         and _legacy_sid(k)[:IDENTIFIER_LENGTH] in wanted]
+                if batch:
+                    yield batch
+                if cursor == 0:
+                    break
 
 
 def _legacy_sid(key: bytes | str) -> str:

@@ -323,6 +323,8 @@ class RedisSessionStore:
             with operation("sessions.missing"), self._redis("get_missing_session_identifiers"):
                 for batch in self._scan(self._identifiers_pattern(valid)):
                     present.update(self.keys.sid_of(k)[:IDENTIFIER_LENGTH] for k in batch)
+            if self.legacy is not None and valid - present:  # not yet moved is not missing
+                present |= self.legacy.present_identifiers(self, valid - present)
         return asked - present
 
     # ------------------------------------------------------------------ helpers

@@ -1,7 +1,7 @@
 """Drop-in switch from camptocamp's session_redis (issue 13 item 5), against the real redis-server.
 
 Sessions are written here exactly as the original writes them (its session.py / json_encoding.py,
-branches 16.0–18.0, reproduced below): key `session:<sid>` or, with a prefix P, `"%s:%s:" %
+branches 16.0 to 18.0, reproduced below): key `session:<sid>` or, with a prefix P, `"%s:%s:" %
 ("session:", P)` + sid = `session::P:<sid>`; value `json.dumps(dict(session), cls=SessionEncoder)`
 in UTF-8 (default separators, ASCII escapes); SET, then EXPIRE. Then our store loads them.
 """
@@ -352,3 +352,10 @@ def test_purge_deletes_only_files_named_like_sessions(tmp_path):
     (tmp_path / "ab" / "not-a-session").write_text("keep me")
     assert purge_filesystem_sessions(tmp_path) == 2
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["not-a-session", "notes.txt"]
+
+
+def test_a_not_yet_moved_session_is_not_missing_for_odoo_19(prefixed, raw):
+    store, prefix = prefixed
+    waiting, gone = generate_sid(), generate_sid()
+    write_like_the_original(raw, prefix, waiting, {"uid": 2})
+    assert store.get_missing_session_identifiers({waiting[:42], gone[:42]}) == {gone[:42]}
