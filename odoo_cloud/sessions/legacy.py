@@ -36,7 +36,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import redis
 
@@ -75,6 +75,22 @@ return 2
 GONE, MOVED, ALREADY_OURS, CHANGED = 0, 1, 2, 3
 #: reads of a legacy value that keeps changing under our feet before giving up (a fresh session)
 ATTEMPTS = 3
+
+
+class _Marker:
+    """An outcome of the legacy read other than a value."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: no legacy key left, but ours exists: a concurrent request moved the session
+OURS_NOW = _Marker("OURS_NOW")
+#: the replies of the read disagree (the value changed between its commands): read again
+CHANGED_MEANWHILE = _Marker("CHANGED_MEANWHILE")
 
 
 class LegacyRefused(ValueError):
@@ -157,7 +173,11 @@ class LegacySessions:
         """
         for _attempt in range(ATTEMPTS):  # another pass only when the legacy value changed under our feet
             found = self._read(store, sid)
-            if found is None:
+            if found is OURS_NOW:  # another front-end moved it since our own read missed
+                return store.get(sid, record_activity=False)
+            if found is CHANGED_MEANWHILE:
+                continue
+            if not isinstance(found, tuple):
                 return None
             key, raw, ttl_ms = found
             try:
@@ -188,15 +208,23 @@ class LegacySessions:
                         "starting a fresh session", sid[:6])
         return None
 
-    def _read(self, store: RedisSessionStore, sid: str) -> Optional[tuple[str, bytes, int]]:
-        """(key, value, PTTL in ms) of the first candidate key holding a string, in one round trip."""
+    def _read(self, store: RedisSessionStore, sid: str) -> Union[tuple[str, bytes, int], _Marker, None]:
+        """(key, value, PTTL in ms) of the first candidate key holding a string, in one round trip.
+
+        OURS_NOW when there is none but our key exists now (a concurrent
+        request moved it); CHANGED_MEANWHILE when the replies disagree (on a
+        cluster the pipeline is not one transaction: a move can run between
+        its commands). On one Redis, the pipeline is a MULTI/EXEC snapshot.
+        """
         keys = self.layout.keys(sid)
+        client = store.connection.client
         with operation("sessions.legacy_read") as op, store._redis("legacy session read"):
-            pipe = store.connection.client.pipeline(transaction=False)
+            pipe = client.pipeline(transaction=not _is_cluster(client))
             for key in keys:
                 pipe.strlen(key)
                 pipe.getrange(key, 0, MAX_LEGACY_BYTES)  # at most MAX + 1 bytes
                 pipe.pttl(key)
+            pipe.exists(store.keys.session(sid))
             replies = pipe.execute(raise_on_error=False)
             for index, key in enumerate(keys):
                 length, raw, ttl_ms = replies[3 * index:3 * index + 3]
@@ -208,9 +236,11 @@ class LegacySessions:
                                     "%d; refused, starting a fresh session", sid[:6], length,
                                     MAX_LEGACY_BYTES)
                     return None
-                if isinstance(raw, Exception) or isinstance(ttl_ms, Exception):
-                    continue
+                if isinstance(raw, Exception) or isinstance(ttl_ms, Exception) or len(raw) != int(length):
+                    return CHANGED_MEANWHILE
                 return key, bytes(raw), int(ttl_ms)
+            if replies[-1] == 1:
+                return OURS_NOW
         return None
 
     def _move(self, store: RedisSessionStore, keys: tuple[str, str], raw: bytes, value: bytes,
