@@ -92,9 +92,10 @@ def purge_filesystem_sessions(settings, report):
     from odoo.tools import config
 
     from odoo_cloud.sessions import purge_filesystem_sessions as run_purge
+    from odoo_cloud.sessions.filesystem_import import purge_allowed
 
     directory = config.session_dir
-    if settings.import_filesystem and (report is None or report.in_progress_elsewhere):
+    if not purge_allowed(settings.import_filesystem, report):
         _logger.warning("filesystem sessions in %s are kept: their import into Redis is not complete",
                         directory)
         return None

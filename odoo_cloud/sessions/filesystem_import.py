@@ -126,6 +126,18 @@ def import_filesystem_sessions(store: RedisSessionStore, directory: str | os.Pat
     return report
 
 
+def purge_allowed(import_requested: bool, report: Optional[ImportReport]) -> bool:
+    """Whether the session files may go now: yes without an import; with one, only once it is complete.
+
+    `report` is this start's import (None: it failed, e.g. Redis down). An
+    import found done by an earlier start (marker key) is complete; one held
+    by another instance right now is not (its files are still being read).
+    """
+    if not import_requested:
+        return True
+    return report is not None and not report.in_progress_elsewhere
+
+
 def purge_filesystem_sessions(directory: str | os.PathLike[str]) -> int:
     """Delete Odoo's session files in `directory`; how many (camptocamp's `_PURGE_EXISTING_FS_SESSIONS`).
 

@@ -17,8 +17,15 @@ import pytest
 import redis
 
 from odoo_cloud.config import ConfigError, load_settings
-from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec, generate_sid, legacy
-from odoo_cloud.sessions.filesystem_import import purge_filesystem_sessions
+from odoo_cloud.sessions import (
+    RedisSessionStore,
+    SessionStoreUnavailable,
+    codec,
+    generate_sid,
+    import_filesystem_sessions,
+    legacy,
+)
+from odoo_cloud.sessions.filesystem_import import ImportReport, purge_allowed, purge_filesystem_sessions
 
 from .conftest import settings_for
 
@@ -361,3 +368,17 @@ def test_a_not_yet_moved_session_is_not_missing_for_odoo_19(prefixed, raw):
     waiting, gone = generate_sid(), generate_sid()
     write_like_the_original(raw, prefix, waiting, {"uid": 2})
     assert store.get_missing_session_identifiers({waiting[:42], gone[:42]}) == {gone[:42]}
+
+
+def test_purge_waits_for_a_complete_import():
+    assert purge_allowed(False, None), "no import asked: purge, as the original did"
+    assert purge_allowed(True, ImportReport(imported=3))
+    assert purge_allowed(True, ImportReport(skipped_already_done=True)), "done by an earlier start"
+    assert not purge_allowed(True, None), "the import failed (Redis down): keep the files"
+    assert not purge_allowed(True, ImportReport(skipped_already_done=True, in_progress_elsewhere=True))
+
+
+def test_an_import_held_by_another_instance_says_so(store, tmp_path, raw):
+    raw.set(store.keys.meta("filesystem-import-lock"), "4242", ex=60)
+    report = import_filesystem_sessions(store, tmp_path)
+    assert report.in_progress_elsewhere and not purge_allowed(True, report)
