@@ -78,5 +78,27 @@ def post_load():
         _logger.info("session_redis: ODOO_SESSION_REDIS is off, sessions stay on the filesystem")
         return
     settings = install(settings)
-    if settings.import_filesystem:
-        import_filesystem_sessions(settings)
+    report = import_filesystem_sessions(settings) if settings.import_filesystem else None
+    if settings.purge_filesystem:
+        purge_filesystem_sessions(settings, report)
+
+
+def purge_filesystem_sessions(settings, report):
+    """Opt-in (ODOO_SESSION_REDIS_PURGE_FILESYSTEM): delete Odoo's session files, as camptocamp's addon did.
+
+    With the import on, only once it is complete (this start or an earlier
+    one): never after a failed import, nor while another instance imports.
+    """
+    from odoo.tools import config
+
+    from odoo_cloud.sessions import purge_filesystem_sessions as run_purge
+    from odoo_cloud.sessions.filesystem_import import purge_allowed
+
+    directory = config.session_dir
+    if not purge_allowed(settings.import_filesystem, report):
+        _logger.warning("filesystem sessions in %s are kept: their import into Redis is not complete",
+                        directory)
+        return None
+    removed = run_purge(directory)
+    _logger.info("filesystem sessions in %s: %d deleted", directory, removed)
+    return removed

@@ -19,7 +19,7 @@ from odoo import http
 from odoo.service import security
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec
+from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, activity_files, codec
 
 from . import _series
 
@@ -108,11 +108,14 @@ class OdooRedisSessionStore(RedisSessionStore):
 
     _last_degraded_log = 0.0
 
-    def get(self, sid):
-        """One round trip; a read while serving a request counts as that user's activity (for vacuum)."""
+    def get(self, sid, record_activity=None):
+        """One round trip; a read while serving a request counts as that user's activity (for vacuum),
+        unless `record_activity` says otherwise (a read from code, e.g. for auth_session_timeout)."""
         httprequest = _current_httprequest()
+        if record_activity is None:
+            record_activity = httprequest is not None
         try:
-            return super().get(sid, record_activity=httprequest is not None)
+            return super().get(sid, record_activity=record_activity)
         except SessionStoreUnavailable as exc:
             if httprequest is not None and needs_no_session(httprequest):
                 return self._degraded_session(sid, httprequest, exc)
@@ -131,6 +134,7 @@ class OdooRedisSessionStore(RedisSessionStore):
     def save(self, session):
         if getattr(session, "degraded", False):
             return False  # never overwrite the real session with the throwaway one
+        self._record_file_activity(session)
         try:
             return super().save(session)
         except SessionStoreUnavailable as exc:
@@ -175,6 +179,50 @@ class OdooRedisSessionStore(RedisSessionStore):
             return super().get_missing_session_identifiers(identifiers)
         except SessionStoreUnavailable as exc:
             raise RedisSessionUnavailable(exc) from exc
+
+
+    # ------------------------------------------------------------ OCA auth_session_timeout
+    _activity_files = None
+
+    def get_session_filename(self, sid):
+        """A file whose mtime is the session's last activity as OCA auth_session_timeout records it.
+
+        That addon stats the file, expires the session when it is too old and
+        touches it otherwise; see odoo_cloud/sessions/activity_files.py. The
+        request's session is marked dirty so that `save` reads the touch back
+        (its bytes, hence Redis, change only when the activity moved).
+        """
+        if not self.is_valid_key(sid):
+            raise ValueError("invalid session id")  # as Odoo's FilesystemSessionStore
+        session = _request_session(sid)
+        if session is None:  # called outside the request of that session: read it, not as activity
+            session = self.get(sid, record_activity=False)
+        else:
+            session.is_dirty = True
+        stored = getattr(session, "stored", None)
+        seen = activity_files.last_seen(dict(session), stored.active_at if stored else None, self.clock())
+        return self._files().materialize(sid, seen)
+
+    def _files(self):
+        if self._activity_files is None:
+            self._activity_files = activity_files.ActivityFiles(granularity=self.expiry.activity_granularity)
+        return self._activity_files
+
+    def _record_file_activity(self, session):
+        if self._activity_files is None:
+            return
+        touched = self._activity_files.collect(session.sid)
+        if touched is not None and self._activity_files.advanced(session.get(activity_files.ACTIVITY_KEY),
+                                                                  touched):
+            session[activity_files.ACTIVITY_KEY] = int(touched)
+
+
+def _request_session(sid):
+    httprequest = _current_httprequest()
+    if httprequest is None:
+        return None
+    session = getattr(http.request, "session", None)
+    return session if session is not None and session.sid == sid else None
 
 
 def build_store(settings) -> OdooRedisSessionStore:

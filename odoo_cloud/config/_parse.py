@@ -304,6 +304,29 @@ class EnvReader:
             return default
         return value.lower()
 
+    def aliased(self, variable: Variable[Any], read: Callable[[Name], T]) -> T:
+        """`read(variable)`, or `read(alias)` for the first of its `aliases` that is set when it is not.
+
+        Aliases are other suites' names for the same setting (a site switching
+        suites keeps its environment). Both spellings set with values that read
+        differently is a problem naming both: which one wins would be a guess.
+        Values compare as read (`1` and `true` agree); secrets are never shown.
+        """
+        value = read(variable)
+        for alias in variable.aliases:
+            if not self.is_set(alias):
+                continue
+            other = read(alias)
+            if not self.is_set(variable):
+                return other
+            if other != value:
+                shown = (MASK, MASK) if variable.secret else (
+                    repr(mask_secrets(self.raw(variable) or "")), repr(mask_secrets(self.raw(alias) or "")))
+                self.problems.append(Problem(
+                    variable.name, f"{shown[0]} while {alias}={shown[1]}",
+                    "only one of the two spellings of this setting, or both with the same value"))
+        return value
+
     def raise_if_problems(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)

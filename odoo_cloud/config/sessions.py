@@ -49,6 +49,8 @@ class SessionSettings:
     #: TLS for host/port, Sentinel and Cluster connections (a URL says it with its scheme)
     ssl: bool = False
     ssl_cert_reqs: str = "required"
+    purge_filesystem: bool = False
+    legacy_fallback: bool = True
 
     @property
     def display_url(self) -> str:
@@ -147,7 +149,9 @@ def read(env: EnvReader) -> SessionSettings:
         timeout=_timeout(env, V.ODOO_SESSION_REDIS_TIMEOUT),
         retries=env.integer(V.ODOO_SESSION_REDIS_RETRIES, minimum=0, maximum=10),
         refresh_interval=env.ttl(V.ODOO_SESSION_REDIS_REFRESH_INTERVAL),
-        import_filesystem=env.flag(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM),
+        import_filesystem=env.aliased(V.ODOO_SESSION_REDIS_IMPORT_FILESYSTEM, env.flag),
+        purge_filesystem=env.aliased(V.ODOO_SESSION_REDIS_PURGE_FILESYSTEM, env.flag),
+        legacy_fallback=env.flag(V.ODOO_SESSION_REDIS_LEGACY_FALLBACK),
         **_cluster_and_tls(env, url, sentinel_host),
     )
 

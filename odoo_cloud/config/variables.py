@@ -234,7 +234,17 @@ ODOO_SESSION_REDIS_RETRIES = _v("ODOO_SESSION_REDIS_RETRIES", "integer", 1,
 ODOO_SESSION_REDIS_IMPORT_FILESYSTEM = _v(
     "ODOO_SESSION_REDIS_IMPORT_FILESYSTEM", "flag", False,
     "copy existing filesystem sessions into Redis once at start, never overwriting (nobody is logged out "
-    "by the switch)", REDIS)
+    "by the switch)", REDIS, aliases=("ODOO_SESSION_REDIS_COPY_EXISTING_FS_SESSIONS",))
+ODOO_SESSION_REDIS_PURGE_FILESYSTEM = _v(
+    "ODOO_SESSION_REDIS_PURGE_FILESYSTEM", "flag", False,
+    "delete Odoo's session files from its session directory at start; with the import on, only once the "
+    "import is complete (never while another instance imports)", REDIS,
+    aliases=("ODOO_SESSION_REDIS_PURGE_EXISTING_FS_SESSIONS",))
+ODOO_SESSION_REDIS_LEGACY_FALLBACK = _v(
+    "ODOO_SESSION_REDIS_LEGACY_FALLBACK", "flag", True,
+    "when a session is not found under our keys, look for it under camptocamp session_redis's keys "
+    "(`session:<sid>`, `session::<prefix>:<sid>`, `session:<prefix>:<sid>`) and move it to ours on first use "
+    "(docs/MIGRATING_FROM_SESSION_REDIS.md); costs one round trip on a miss only", REDIS)
 
 # -- logging_json, monitoring_* -----------------------------------------------------------------------
 ODOO_LOGGING_JSON = _v("ODOO_LOGGING_JSON", "flag", False,
@@ -320,8 +330,18 @@ ODOO_STAGE = Variable("ODOO_STAGE", "text", None, "older name of `RUNNING_ENV`",
 #: read only as SWIFT_PROJECT_NAME's alias
 SWIFT_TENANT_NAME = Variable("SWIFT_TENANT_NAME", "text", None, "older name of `SWIFT_PROJECT_NAME`", SWIFT)
 
+#: read only as aliases of ours: camptocamp session_redis's names (docs/MIGRATING_FROM_SESSION_REDIS.md)
+ODOO_SESSION_REDIS_COPY_EXISTING_FS_SESSIONS = Variable(
+    "ODOO_SESSION_REDIS_COPY_EXISTING_FS_SESSIONS", "flag", False,
+    "camptocamp session_redis's name of `ODOO_SESSION_REDIS_IMPORT_FILESYSTEM`", REDIS)
+ODOO_SESSION_REDIS_PURGE_EXISTING_FS_SESSIONS = Variable(
+    "ODOO_SESSION_REDIS_PURGE_EXISTING_FS_SESSIONS", "flag", False,
+    "camptocamp session_redis's name of `ODOO_SESSION_REDIS_PURGE_FILESYSTEM`", REDIS)
+
 BY_NAME: dict[str, Variable[Any]] = {variable.name: variable for variable in REGISTRY}
-ALIASES: dict[str, Variable[Any]] = {variable.name: variable for variable in (ODOO_STAGE, SWIFT_TENANT_NAME)}
+ALIASES: dict[str, Variable[Any]] = {variable.name: variable for variable in (
+    ODOO_STAGE, SWIFT_TENANT_NAME, ODOO_SESSION_REDIS_COPY_EXISTING_FS_SESSIONS,
+    ODOO_SESSION_REDIS_PURGE_EXISTING_FS_SESSIONS)}
 
 
 def get(name: str) -> Variable[Any]:

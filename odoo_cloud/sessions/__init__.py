@@ -8,7 +8,7 @@ from .codec import CorruptSession, StoredSession
 from .connection import RedisConnection, build_client
 from .errors import SessionStoreUnavailable
 from .expiry import ExpiryPolicy
-from .filesystem_import import ImportReport, import_filesystem_sessions
+from .filesystem_import import ImportReport, import_filesystem_sessions, purge_filesystem_sessions
 from .keys import KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
 from .session import Session
 from .store import RedisSessionStore
@@ -16,5 +16,5 @@ from .store import RedisSessionStore
 __all__ = [
     "CorruptSession", "ExpiryPolicy", "ImportReport", "KeyLayout", "RedisConnection", "RedisSessionStore",
     "Session", "SessionStoreUnavailable", "StoredSession", "build_client", "generate_sid",
-    "import_filesystem_sessions", "is_valid_identifier", "is_valid_sid",
+    "import_filesystem_sessions", "is_valid_identifier", "is_valid_sid", "purge_filesystem_sessions",
 ]

@@ -34,6 +34,8 @@ BATCH = 500
 @dataclass
 class ImportReport:
     skipped_already_done: bool = False
+    #: another instance holds the import lock right now: its files must stay until it is done
+    in_progress_elsewhere: bool = False
     imported: int = 0
     existing: int = 0  # already in Redis, left alone
     expired: int = 0
@@ -75,6 +77,7 @@ def import_filesystem_sessions(store: RedisSessionStore, directory: str | os.Pat
             return report
         if not client.set(lock, str(os.getpid()), nx=True, ex=LOCK_SECONDS):
             report.skipped_already_done = True  # another instance is importing right now
+            report.in_progress_elsewhere = True
             return report
         try:
             now = store.clock()
@@ -121,3 +124,35 @@ def import_filesystem_sessions(store: RedisSessionStore, directory: str | os.Pat
         finally:
             client.delete(lock)
     return report
+
+
+def purge_allowed(import_requested: bool, report: Optional[ImportReport]) -> bool:
+    """Whether the session files may go now: yes without an import; with one, only once it is complete.
+
+    `report` is this start's import (None: it failed, e.g. Redis down). An
+    import found done by an earlier start (marker key) is complete; one held
+    by another instance right now is not (its files are still being read).
+    """
+    if not import_requested:
+        return True
+    return report is not None and not report.in_progress_elsewhere
+
+
+def purge_filesystem_sessions(directory: str | os.PathLike[str]) -> int:
+    """Delete Odoo's session files in `directory`; how many (camptocamp's `_PURGE_EXISTING_FS_SESSIONS`).
+
+    Only files named like a session (`<sid[:2]>/<sid>`, `werkzeug_<sid>.sess`)
+    go: a session directory pointed at the wrong place loses nothing else.
+    The caller decides when (session_redis: after a complete import).
+    """
+    removed = 0
+    for sid, path in _session_files(Path(directory)):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            _logger.warning("filesystem session %s…: not deleted (%s)", sid[:6], type(exc).__name__)
+            continue
+        removed += 1
+    return removed

@@ -31,6 +31,7 @@ from .connection import Client, RedisConnection
 from .errors import SessionStoreUnavailable
 from .expiry import ANONYMOUS, AUTHENTICATED, ExpiryPolicy
 from .keys import IDENTIFIER_LENGTH, KeyLayout, generate_sid, is_valid_identifier, is_valid_sid
+from .legacy import LegacyLayout, LegacySessions
 from .session import Session
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,8 +60,11 @@ class RedisSessionStore:
     def __init__(self, connection: RedisConnection, keys: KeyLayout, expiry: ExpiryPolicy,
                  session_class: Callable[..., Any] = Session, *,
                  clock: Optional[Callable[[], float]] = None,
-                 deletion_delay: int = rotation.DELETION_DELAY) -> None:
+                 deletion_delay: int = rotation.DELETION_DELAY,
+                 legacy: Optional[LegacySessions] = None) -> None:
         self.connection = connection
+        #: consulted on a miss only: sessions camptocamp's session_redis left (legacy.py)
+        self.legacy = legacy
         self.keys = keys
         self.expiry = expiry
         self.session_class = session_class
@@ -86,6 +90,8 @@ class RedisSessionStore:
     @classmethod
     def from_settings(cls, settings: SessionSettings, session_class: Callable[..., Any] = Session,
                       **kwargs: Any) -> RedisSessionStore:
+        if settings.legacy_fallback:
+            kwargs.setdefault("legacy", LegacySessions(LegacyLayout(settings.prefix)))
         return cls(
             RedisConnection(settings),
             KeyLayout(settings.key_prefix, hash_tag=settings.cluster),
@@ -128,7 +134,8 @@ class RedisSessionStore:
                 raw = b"<a non-string Redis value>"
             op.nbytes = len(raw) if raw else 0
         if raw is None:
-            return self.new()
+            adopted = self.legacy.adopt(self, sid) if self.legacy is not None else None
+            return self.new() if adopted is None else adopted
         try:
             stored = codec.unpack(raw)
         except codec.CorruptSession as exc:
@@ -325,6 +332,8 @@ class RedisSessionStore:
                 if doomed:
                     deleted += client.delete(*doomed)
             client.delete(*(self.keys.family(i) for i in wanted))
+        if self.legacy is not None:  # a device revoked before its session moved must not come back
+            deleted += self.legacy.delete_from_identifiers(self, wanted)
         return deleted
 
     def get_missing_session_identifiers(self, identifiers: Iterable[str]) -> set[str]:
@@ -343,6 +352,8 @@ class RedisSessionStore:
             with operation("sessions.missing"), self._redis("get_missing_session_identifiers"):
                 for batch in self._scan(self._identifiers_pattern(valid)):
                     present.update(self.keys.sid_of(k)[:IDENTIFIER_LENGTH] for k in batch)
+            if self.legacy is not None and valid - present:  # not yet moved is not missing
+                present |= self.legacy.present_identifiers(self, valid - present)
         return asked - present
 
     # ------------------------------------------------------------------ helpers

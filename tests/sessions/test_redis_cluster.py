@@ -14,11 +14,19 @@ import devstack
 from odoo_cloud.config import ConfigError, load_settings
 from odoo_cloud.preflight import probe_redis
 from odoo_cloud.readiness import redis_check
-from odoo_cloud.sessions import RedisSessionStore, SessionStoreUnavailable, codec, import_filesystem_sessions
+from odoo_cloud.sessions import (
+    RedisSessionStore,
+    SessionStoreUnavailable,
+    codec,
+    generate_sid,
+    import_filesystem_sessions,
+)
 from odoo_cloud.sessions.cluster import masters, ping
 from odoo_cloud.sessions.connection import build_client, failure_deadline
 from odoo_cloud.sessions.keys import IDENTIFIER_LENGTH, KeyLayout
 from odoo_cloud.sessions.rotation import CREATE_TIME, DELETION_DELAY
+
+from .test_legacy_session_redis import write_like_the_original
 
 
 class Clock:
@@ -278,6 +286,35 @@ def test_device_revocation_and_missing_identifiers_across_masters(store, redis_c
     assert missing == set(doomed)
     assert store.get_missing_session_identifiers([sessions[20].sid[:IDENTIFIER_LENGTH]]) == set()
     assert not any("family" in key for key in all_keys(redis_cluster, store.keys.prefix))
+
+
+def test_sessions_the_original_left_on_a_cluster_move_on_first_use_and_revoke_across_masters(store, raw,
+                                                                                          redis_cluster):
+    """Issue 13 item 5 on a cluster: camptocamp's keys (`session::<prefix>:<sid>`, no hash tag) land on any
+    master; each is read, moved to our hash-tagged key (two steps: different slots) and served; a revoked
+    device's not yet moved session is found by scanning every master."""
+    prefix = store.keys.prefix
+    sids = [generate_sid() for _ in range(12)]
+    legacy_keys = {sid: write_like_the_original(raw, prefix, sid, {"uid": 2, "login": "admin", "n": n})
+                   for n, sid in enumerate(sids)}
+    assert len({raw.cluster_keyslot(key) for key in legacy_keys.values()}) > 1
+    assert len({redis_cluster_node(raw, key) for key in legacy_keys.values()}) > 1  # several masters
+
+    moved, revoked, kept = sids[:6], sids[6:9], sids[9:]
+    for n, sid in enumerate(moved):
+        session = store.get(sid)
+        assert not session.is_new and session["n"] == n
+        assert raw.exists(legacy_keys[sid]) == 0
+        assert stored(raw, store, sid)["n"] == n
+    assert store.get_missing_session_identifiers([s[:IDENTIFIER_LENGTH] for s in sids]) == set()
+    assert store.delete_from_identifiers([s[:IDENTIFIER_LENGTH] for s in revoked]) == 3
+    assert all(store.get(sid).is_new for sid in revoked)
+    assert all(raw.exists(legacy_keys[sid]) == 1 for sid in kept)
+    assert [store.get(sid)["n"] for sid in kept] == [9, 10, 11]
+
+
+def redis_cluster_node(raw, key: str) -> str:
+    return raw.get_node_from_key(key).name
 
 
 # ------------------------------------------------------------------------------------------- failures

@@ -31,8 +31,10 @@ from devstack._process import free_port, spawn, terminate, wait_ready
 from devstack.odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command, odoo_series
 from devstack.paths import REPO_ROOT
 from odoo_cloud.config import load_settings
-from odoo_cloud.sessions import RedisSessionStore
+from odoo_cloud.sessions import RedisSessionStore, codec
 from odoo_cloud.sessions.connection import failure_deadline
+
+from .test_legacy_session_redis import write_like_the_original
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 #: Odoo 19's SESSION_ROTATION_INTERVAL and SESSION_DELETION_TIMER (odoo/http.py)
@@ -285,3 +287,23 @@ def test_a_login_through_a_redis_cluster(odoo, postgres_server, odoo_database, r
     finally:
         raw.close()
         server.stop()
+
+
+def test_a_session_the_original_wrote_keeps_its_user_logged_in_on_both_processes(two_odoos, redis_server):
+    """Issue 13 item 5: a user logged in under camptocamp's session_redis (its key `session::<prefix>:<sid>`,
+    its JSON) keeps the cookie and stays logged in on either process once ours replaces it."""
+    first, second, prefix = two_odoos
+    raw = redis.Redis.from_url(redis_server.url)
+    browser = requests.Session()
+    assert first.login(browser).status_code == 303
+    sid = browser.cookies["session_id"]
+    ours = f"{prefix}:session:{sid}"
+    data = codec.unpack(raw.get(ours)).data
+    raw.delete(ours)  # as if only the original had ever run
+    legacy_key = write_like_the_original(raw, prefix, sid, data)
+
+    assert second.session_info(browser).json()["result"]["uid"] == 2
+    assert browser.cookies["session_id"] == sid
+    assert raw.exists(legacy_key) == 0 and raw.exists(ours) == 1
+    assert first.session_info(browser).json()["result"]["uid"] == 2
+    raw.close()
