@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ...cli_common import log_connect_error, positive_int, positive_seconds, setup_logging
 from ...config import ConfigError, load_settings
+from ...errors import Misconfigured
 from ...masking import mask_secrets
 from .. import backends
 from ..errors import StorageError
@@ -111,8 +112,8 @@ def run(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None) -
         database.close()
 
 
-class _UsageError(Exception):
-    """Bad usage or configuration, worded for the operator: exit status 2."""
+class _UsageError(Misconfigured):
+    """Bad usage or configuration, worded for the operator: exit status 2 (caught by `_migrate`)."""
 
 
 def _migrate(args: argparse.Namespace, settings: Settings, database: PsycopgDatabase) -> int:
