@@ -51,12 +51,12 @@ from bench.cluster.odoo import (  # noqa: E402
     SUITE_LOAD,
     OdooClient,
     OdooFrontend,
-    install_database,
     seed_partners,
     set_parameter,
 )
 from devstack.odoo import find_venv_odoo  # noqa: E402
 from devstack.odoo_env import s3_variables, session_redis_variables, statsd_variables  # noqa: E402
+from devstack.odoo_server import install_database  # noqa: E402
 
 BUCKET = PREFIX = "bench-odoo-dev"
 # flow -> (minimum throughput ratio, maximum p99 ratio or None) for `suite` against `stock`

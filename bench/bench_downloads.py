@@ -19,7 +19,6 @@ import argparse
 import base64
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,15 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import devstack  # noqa: E402
-from devstack._process import free_port  # noqa: E402
-from devstack.odoo import (  # noqa: E402
-    ODOO_PYTHON,
-    bare_environment,
-    database_options,
-    find_venv_odoo,
-    odoo_command,
-)
+from devstack.odoo import find_venv_odoo  # noqa: E402
 from devstack.odoo_env import s3_variables  # noqa: E402
+from devstack.odoo_server import OdooHttpServer, install_database  # noqa: E402
 
 THROUGHPUT_TARGET = 0.9
 P99_TARGET = 1.2
@@ -63,36 +56,8 @@ def png(seed: int, side: int = 48) -> bytes:
             + chunk(b"IEND", b""))
 
 
-class Odoo:
-    def __init__(self, root: Path, pg, dbname: str, data_dir: Path, environ: dict[str, str]) -> None:
-        self.port = free_port()
-        self.dbname = dbname
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [*odoo_command(root, ODOO_PYTHON), "server", *database_options(root, pg, dbname, data_dir),
-                "--http-interface=127.0.0.1", f"--http-port={self.port}", f"--gevent-port={free_port()}",
-                "--workers=0", "--max-cron-threads=0", "--log-level=warn", f"--db-filter=^{dbname}$"]
-        self.log = data_dir.with_suffix(".log")
-        self.proc = subprocess.Popen(argv, env=bare_environment(environ), stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.log.read_text()[-3000:])
-            try:
-                if requests.get(f"{self.url}/web/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.3)
-        raise RuntimeError("odoo did not answer /web/health: " + self.log.read_text()[-3000:])
-
-    def rpc(self, model: str, method: str, *args, **kwargs):
-        body = {"jsonrpc": "2.0", "method": "call", "params": {
-            "service": "object", "method": "execute_kw", "args": [self.dbname, 2, "admin", model, method,
-                                                                  list(args), kwargs]}}
-        reply = requests.post(f"{self.url}/jsonrpc", json=body, timeout=120).json()
-        if "error" in reply:
-            raise RuntimeError(reply["error"])
-        return reply["result"]
+class Odoo(OdooHttpServer):
+    """A threaded odoo-bin serving one database (devstack.odoo_server), and how much memory it holds."""
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -100,18 +65,9 @@ class Odoo:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
 
 def install(root: Path, pg, dbname: str, modules: str, data_dir: Path) -> None:
-    argv = [*odoo_command(root, ODOO_PYTHON), "server", *database_options(root, pg, dbname, data_dir),
-            "--no-http", "--stop-after-init", "--without-demo=all", "-i", modules, "--log-level=warn"]
-    subprocess.run(argv, env=bare_environment({}), check=True, capture_output=True, timeout=900)
+    install_database(root, pg, dbname, modules, data_dir=data_dir, timeout=900)
 
 
 def create_attachments(odoo: Odoo) -> dict[str, list[int]]:

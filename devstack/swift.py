@@ -28,56 +28,20 @@ TEMPAUTH_PIPELINE = (
     "copy slo dlo versioned_writes symlink proxy-logging proxy-server"
 )
 
-_COMMON_FILTERS = f"""
-[filter:catch_errors]
-use = egg:swift#catch_errors
+#: the proxy's middlewares (pipeline name -> egg entry point), and the options some of them take
+_FILTERS = {
+    "catch_errors": "catch_errors", "gatekeeper": "gatekeeper", "healthcheck": "healthcheck",
+    "proxy-logging": "proxy_logging", "cache": "memcache", "listing_formats": "listing_formats",
+    "bulk": "bulk", "tempurl": "tempurl", "s3api": "s3api", "copy": "copy", "slo": "slo", "dlo": "dlo",
+    "versioned_writes": "versioned_writes", "symlink": "symlink",
+}
+_FILTER_OPTIONS = {"cache": "memcache_servers = 127.0.0.1:{memcached_port}\n",
+                   "s3api": f"location = {REGION}\n"}
 
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:{{memcached_port}}
-
-[filter:listing_formats]
-use = egg:swift#listing_formats
-
-[filter:bulk]
-use = egg:swift#bulk
-
-[filter:tempurl]
-use = egg:swift#tempurl
-
-[filter:s3api]
-use = egg:swift#s3api
-location = {REGION}
-
-[filter:copy]
-use = egg:swift#copy
-
-[filter:slo]
-use = egg:swift#slo
-
-[filter:dlo]
-use = egg:swift#dlo
-
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-
-[filter:symlink]
-use = egg:swift#symlink
-
-[app:proxy-server]
-use = egg:swift#proxy
-account_autocreate = true
-allow_account_management = true
-"""
+_COMMON_FILTERS = "\n" + "".join(
+    f"[filter:{name}]\nuse = egg:swift#{egg}\n{_FILTER_OPTIONS.get(name, '')}\n"
+    for name, egg in _FILTERS.items()
+) + "[app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\nallow_account_management = true\n"
 
 _RING_SCRIPT = """
 import sys

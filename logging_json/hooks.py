@@ -13,6 +13,7 @@ import odoo.service.server
 import werkzeug.serving
 
 from odoo_cloud import logs
+from odoo_cloud.wsgi import patch_once
 
 MARK = "_odoo_cloud_logging_json"
 
@@ -76,12 +77,7 @@ class RpcFragmentFilter(logging.Filter):
 
 def _wrap_application():
     """Request id for every HTTP request, database or not (class attribute: `odoo.http.root` uses it)."""
-    application = odoo.http.Application
-    if getattr(application.__call__, MARK, False):
-        return
-    wrapped = logs.wrap_wsgi_call(application.__call__)
-    setattr(wrapped, MARK, True)
-    application.__call__ = wrapped
+    patch_once(odoo.http.Application, "__call__", MARK, logs.wrap_wsgi_call)
 
 
 def _wrap_request_handler():

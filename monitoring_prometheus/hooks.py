@@ -2,7 +2,6 @@
 """Where monitoring_prometheus plugs into Odoo (18.0 and 19.0: the same entry points)."""
 import functools
 import logging
-import threading
 
 import odoo
 import odoo.http
@@ -11,6 +10,7 @@ from odoo.tools import config
 
 from odoo_cloud import instrumentation
 from odoo_cloud.prometheus import Exporter, PrometheusMetrics, prepare_directory, wrap_wsgi_call
+from odoo_cloud.wsgi import patch_once, thread_sql_figures
 
 _logger = logging.getLogger(__name__)
 MARK = "_odoo_cloud_monitoring_prometheus"
@@ -50,18 +50,11 @@ def _current_metrics():
     return metrics
 
 
-def _sql_figures():
-    thread = threading.current_thread()
-    return getattr(thread, "query_count", None), getattr(thread, "query_time", None)
 
 
 def _wrap_application():
-    application = odoo.http.Application
-    if getattr(application.__call__, MARK, False):
-        return
-    wrapped = wrap_wsgi_call(application.__call__, _current_metrics, sql_figures=_sql_figures)
-    setattr(wrapped, MARK, True)
-    application.__call__ = wrapped
+    patch_once(odoo.http.Application, "__call__", MARK,
+               lambda call: wrap_wsgi_call(call, _current_metrics, sql_figures=thread_sql_figures))
 
 
 def _wrap_worker_pop():

@@ -18,6 +18,7 @@ from odoo.tools import config
 from odoo_cloud import instrumentation
 from odoo_cloud.config.platform import resolve_running_env
 from odoo_cloud.metrics import Metrics, wrap_wsgi_call
+from odoo_cloud.wsgi import patch_once, thread_sql_figures
 
 MARK = "_odoo_cloud_monitoring_statsd"
 #: the Metrics of this process, once install() ran (tests read it)
@@ -94,20 +95,12 @@ def _json2_params(status):
     return _public_pair(request.registry, params.get("__model__"), params.get("__method__"))
 
 
-def _sql_figures():
-    """Odoo counts the request's queries on the thread (reset at the start of Application.__call__)."""
-    thread = threading.current_thread()
-    return getattr(thread, "query_count", None), getattr(thread, "query_time", None)
 
 
 def _wrap_application():
-    application = odoo.http.Application
-    if getattr(application.__call__, MARK, False):
-        return
-    wrapped = wrap_wsgi_call(application.__call__, _current_metrics, button_params=_button_params,
-                             sql_figures=_sql_figures, json2_params=_json2_params)
-    setattr(wrapped, MARK, True)
-    application.__call__ = wrapped
+    patch_once(odoo.http.Application, "__call__", MARK,
+               lambda call: wrap_wsgi_call(call, _current_metrics, button_params=_button_params,
+                                           sql_figures=thread_sql_figures, json2_params=_json2_params))
 
 
 #: the (model, method) `execute_cr` vouched for during this thread's current RPC dispatch

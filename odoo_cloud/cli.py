@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import importlib
 import json
 import os
 import sys
@@ -80,27 +81,17 @@ def _add_check_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
                         help=f"seconds allowed to each --connect probe (default {DEFAULT_TIMEOUT:g})")
 
 
-def _add_migrate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> Optional[str]:
-    """Register `migrate` from the migration engine; None, or why it is unavailable."""
+def _add_optional_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], command: str,
+                         module: str) -> Optional[str]:
+    """Register `command` from `module` (it needs psycopg2 and the store clients, which `check` does
+    not); None, or why the command is unavailable: its help says so instead of the whole CLI failing."""
     try:
-        from .storage.migration import cli as migration_cli
+        commands = importlib.import_module(module, __package__)
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
-        subparsers.add_parser("migrate", help=f"(unavailable: {reason})")
+        subparsers.add_parser(command, help=f"(unavailable: {reason})")
         return reason
-    migration_cli.add_parser(subparsers)
-    return None
-
-
-def _add_fsck_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> Optional[str]:
-    """Register `fsck` (needs psycopg2 and the store clients); None, or why it is unavailable."""
-    try:
-        from .storage import fsck_cli
-    except Exception as error:
-        reason = f"{type(error).__name__}: {error}"
-        subparsers.add_parser("fsck", help=f"(unavailable: {reason})")
-        return reason
-    fsck_cli.add_parser(subparsers)
+    commands.add_parser(subparsers)
     return None
 
 
@@ -112,9 +103,10 @@ def build_parser(with_migrate: bool = True) -> tuple[argparse.ArgumentParser, Op
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_check_parser(subparsers)
-    migrate_unavailable = _add_migrate_parser(subparsers) if with_migrate else None
+    migrate_unavailable = None
     if with_migrate:
-        _add_fsck_parser(subparsers)
+        migrate_unavailable = _add_optional_parser(subparsers, "migrate", ".storage.migration.cli")
+        _add_optional_parser(subparsers, "fsck", ".storage.fsck_cli")
     return parser, migrate_unavailable
 
 

@@ -31,13 +31,12 @@ from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
 from .masking import MASK, bounded, is_secret_name, mask_data, mask_secrets
 from .tracecontext import request_trace_ids
+from .wsgi import WsgiCall, wraps
 
 if TYPE_CHECKING:  # pragma: no cover
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-#: an unbound WSGI ``__call__(self, environ, start_response)``
-WsgiCall = Callable[[Any, "WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 __all__ = [
     "REQUEST_ID_HEADER", "AccessLineFilter", "JsonFormatter", "begin_request", "current_request_id",
@@ -135,10 +134,7 @@ def wrap_wsgi_call(call: WsgiCall) -> WsgiCall:
 
         return call(self, environ, start_response_with_id)
 
-    __call__.__wrapped__ = call  # type: ignore[attr-defined]
-    __call__.__name__ = getattr(call, "__name__", "__call__")
-    __call__.__doc__ = getattr(call, "__doc__", None)
-    return __call__
+    return wraps(call, __call__)
 
 
 # ---------------------------------------------------------------------------------------------- access line

@@ -24,19 +24,19 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from statsd import StatsClient
 
 from .config.statsd import StatsdSettings
 from .instrumentation import Operation
+from .wsgi import observe_wsgi_call
 
 if TYPE_CHECKING:  # pragma: no cover
-    from _typeshed import OptExcInfo
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from _typeshed.wsgi import WSGIEnvironment
 
-    from .logs import WsgiCall
+    from .wsgi import WsgiCall
 
 __all__ = [
     "JSON2_PATH", "MAX_DYNAMIC_NAMES", "PREFIX", "Metrics", "NonBlockingStatsClient", "RateLimitedLog",
@@ -272,39 +272,42 @@ def wrap_wsgi_call(call: WsgiCall, metrics: Callable[[], Optional[Metrics]],
     logged and never reaches the request.
     """
 
-    def __call__(self: Any, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def observer_for(environ: WSGIEnvironment) -> Optional[_TimedRequest]:
         current = metrics()
         if current is None:
-            return call(self, environ, start_response)
-        t0 = clock()
-        state: list[Any] = [None, None, None]  # status, button, rpc
+            return None
         path = environ.get("PATH_INFO", "")
-        is_button = path.startswith(BUTTON_PATH)
-        is_json2 = path.startswith(JSON2_PATH)
+        return _TimedRequest(current, button_params if path.startswith(BUTTON_PATH) else None,
+                             json2_params if path.startswith(JSON2_PATH) else None, sql_figures)
 
-        def start_response_timed(status: str, headers: list[tuple[str, str]],
-                                 exc_info: Optional[OptExcInfo] = None) -> Callable[[bytes], object]:
-            try:
-                state[0] = int(status[:3])
-                if is_button and button_params is not None:
-                    state[1] = button_params()
-                elif is_json2 and json2_params is not None:
-                    state[2] = json2_params(state[0])
-            except Exception:
-                pass
-            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+    return observe_wsgi_call(call, observer_for, clock)
 
+
+class _TimedRequest:
+    """One request timed into statsd (a `odoo_cloud.wsgi.RequestObserver`)."""
+
+    def __init__(self, metrics: Metrics, button_params: Optional[Callable[[], Optional[tuple[Any, Any]]]],
+                 json2_params: Optional[Callable[[int], Optional[tuple[Any, Any]]]],
+                 sql_figures: Optional[Callable[[], tuple[Optional[int], Optional[float]]]]) -> None:
+        self.metrics = metrics
+        self.button_params = button_params
+        self.json2_params = json2_params
+        self.sql_figures = sql_figures
+        self.code: Optional[int] = None
+        self.button: Optional[tuple[Any, Any]] = None
+        self.rpc: Optional[tuple[Any, Any]] = None
+
+    def status(self, code: int) -> None:
+        self.code = code
+        if self.button_params is not None:
+            self.button = self.button_params()
+        elif self.json2_params is not None:
+            self.rpc = self.json2_params(code)
+
+    def finished(self, seconds: float) -> None:
         try:
-            return call(self, environ, start_response_timed)
-        finally:
-            elapsed = clock() - t0
-            try:
-                sql_count, sql_seconds = sql_figures() if sql_figures is not None else (None, None)
-                current.request_finished(elapsed, state[0], sql_count, sql_seconds, state[1], rpc=state[2])
-            except Exception as exc:
-                current.errors.warning("statsd: request metrics failed: %s: %s", type(exc).__name__, exc)
-
-    __call__.__wrapped__ = call  # type: ignore[attr-defined]
-    __call__.__name__ = getattr(call, "__name__", "__call__")
-    __call__.__doc__ = getattr(call, "__doc__", None)
-    return __call__
+            sql_count, sql_seconds = self.sql_figures() if self.sql_figures is not None else (None, None)
+            self.metrics.request_finished(seconds, self.code, sql_count, sql_seconds, self.button,
+                                          rpc=self.rpc)
+        except Exception as exc:
+            self.metrics.errors.warning("statsd: request metrics failed: %s: %s", type(exc).__name__, exc)

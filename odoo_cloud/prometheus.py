@@ -28,17 +28,17 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from .instrumentation import Operation
 from .metrics import RateLimitedLog, metric_part, status_class
+from .wsgi import observe_wsgi_call
 
 if TYPE_CHECKING:  # pragma: no cover
-    from _typeshed import OptExcInfo
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from _typeshed.wsgi import WSGIEnvironment
 
-    from .logs import WsgiCall
+    from .wsgi import WsgiCall
 
 __all__ = [
     "ENV_DIRECTORY", "Exporter", "PrometheusMetrics", "compact_dead_process", "method_label",
@@ -280,37 +280,34 @@ def wrap_wsgi_call(call: WsgiCall, metrics: Callable[[], Optional[PrometheusMetr
     A metrics failure is logged (rate-limited) and never reaches the request.
     """
 
-    def __call__(self: Any, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def observer_for(environ: WSGIEnvironment) -> Optional[_TimedRequest]:
         current = metrics()
-        if current is None:
-            return call(self, environ, start_response)
-        t0 = clock()
-        state: list[Optional[int]] = [None]
+        return None if current is None else _TimedRequest(current, environ, sql_figures)
 
-        def start_response_timed(status: str, headers: list[tuple[str, str]],
-                                 exc_info: Optional[OptExcInfo] = None) -> Callable[[bytes], object]:
-            try:
-                state[0] = int(status[:3])
-            except (TypeError, ValueError):
-                pass
-            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+    return observe_wsgi_call(call, observer_for, clock)
 
+
+class _TimedRequest:
+    """One request timed into the Prometheus histograms (a `odoo_cloud.wsgi.RequestObserver`)."""
+
+    def __init__(self, metrics: PrometheusMetrics, environ: WSGIEnvironment,
+                 sql_figures: Optional[Callable[[], tuple[Optional[int], Optional[float]]]]) -> None:
+        self.metrics = metrics
+        self.environ = environ  # read once the application returned, as it left it
+        self.sql_figures = sql_figures
+        self.code: Optional[int] = None
+
+    def status(self, code: int) -> None:
+        self.code = code
+
+    def finished(self, seconds: float) -> None:
         try:
-            return call(self, environ, start_response_timed)
-        finally:
-            elapsed = clock() - t0
-            try:
-                sql_count, sql_seconds = sql_figures() if sql_figures is not None else (None, None)
-                current.request_finished(route_type(environ.get("PATH_INFO") or "/"),
-                                         method_label(environ.get("REQUEST_METHOD", "")), state[0], elapsed,
-                                         sql_count=sql_count, sql_seconds=sql_seconds)
-            except Exception as exc:
-                current.errors.warning("prometheus: request metrics failed: %s: %s", type(exc).__name__, exc)
-
-    __call__.__wrapped__ = call  # type: ignore[attr-defined]
-    __call__.__name__ = getattr(call, "__name__", "__call__")
-    __call__.__doc__ = getattr(call, "__doc__", None)
-    return __call__
+            sql_count, sql_seconds = self.sql_figures() if self.sql_figures is not None else (None, None)
+            self.metrics.request_finished(route_type(self.environ.get("PATH_INFO") or "/"),
+                                          method_label(self.environ.get("REQUEST_METHOD", "")), self.code,
+                                          seconds, sql_count=sql_count, sql_seconds=sql_seconds)
+        except Exception as exc:
+            self.metrics.errors.warning("prometheus: request metrics failed: %s: %s", type(exc).__name__, exc)
 
 
 # ------------------------------------------------------------------------------------------- exporter

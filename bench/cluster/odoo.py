@@ -17,23 +17,10 @@ import requests
 
 from devstack._base import Server
 from devstack._process import free_port, spawn, terminate, wait_ready
-from devstack.odoo import ODOO_PYTHON, bare_environment, database_options, odoo_command
-from devstack.paths import REPO_ROOT
+from devstack.odoo_server import answers_health, odoo_environment, server_argv
 
 STOCK_LOAD = "base,web"
 SUITE_LOAD = "base,web,session_redis,logging_json,monitoring_statsd,monitoring_readiness"
-
-
-def install_database(root: Path, pg, dbname: str, modules: str, *, data_dir: Path,
-                     environ: dict[str, str], log_path: Path) -> None:
-    """Create `dbname` with `modules` (no demo data; admin/admin)."""
-    argv = [*odoo_command(root, ODOO_PYTHON), "server", *database_options(root, pg, dbname, data_dir),
-            "--no-http", "--stop-after-init", "--without-demo=all", "-i", modules, "--log-level=warn"]
-    with open(log_path, "ab") as log:
-        result = subprocess.run(argv, env=bare_environment({"PYTHONPATH": str(REPO_ROOT), **environ}),
-                                stdout=log, stderr=subprocess.STDOUT, timeout=1200, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"installing {modules} in {dbname} failed; see {log_path}")
 
 
 def set_parameter(pg, dbname: str, key: str, value: str) -> None:
@@ -58,14 +45,10 @@ class OdooFrontend(Server):
         super().__init__(base_dir)
         self.port = free_port()
         self.workers = workers
-        self._argv = [*odoo_command(root, ODOO_PYTHON), "server",
-                      *database_options(root, pg, dbname, self.data_dir / "data"),
-                      "--http-interface=127.0.0.1", f"--http-port={self.port}",
-                      f"--gevent-port={free_port()}",
-                      f"--workers={workers}", "--max-cron-threads=0", "--db_maxconn=16",
-                      f"--db-filter=^{dbname}$", f"--load={load}", "--log-level=info",
-                      "--limit-time-real=300", "--limit-time-cpu=300"]
-        self._env = bare_environment({"PYTHONPATH": str(REPO_ROOT), **environ})
+        self._argv = server_argv(root, pg, dbname, self.data_dir / "data", self.port, workers=workers,
+                                 log_level="info", extra=["--db_maxconn=16", f"--load={load}",
+                                                          "--limit-time-real=300", "--limit-time-cpu=300"])
+        self._env = odoo_environment(environ)
         self._proc: subprocess.Popen | None = None
 
     @property
@@ -90,7 +73,7 @@ class OdooFrontend(Server):
                    interval=0.3)
 
     def _healthy(self) -> bool:
-        return requests.get(f"{self.url}/web/health", timeout=2).status_code == 200
+        return answers_health(self.url)
 
     def _stop(self) -> None:
         terminate(self._proc, timeout=20)

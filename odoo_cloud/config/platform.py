@@ -19,13 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..storage.backends import SCHEMES
 from . import variables as V
 from ._parse import EnvReader
 
 #: what `[a-z0-9]` names of projects, buckets and prefixes are made of
 PROJECT_PATTERN = r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?"
 PROJECT_FORM = "a project name: lowercase letters, digits, '-' or '_', e.g. 'acme'"
-STORAGE_CHOICES = ("s3", "swift")
+#: the stores ODOO_CLOUD_PLATFORM_STORAGE may name: every backend's scheme (storage/backends.py)
+STORAGE_CHOICES = SCHEMES
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,22 @@ class Backend:
     def configured(self, settings: Settings) -> bool:
         return bool(self.bucket_template(settings))
 
+    def bucket_for(self, settings: Settings, dbname: Optional[str],
+                   other_bucket: Optional[str] = None) -> str:
+        """The validated bucket a store is built for: `other_bucket` (someone else's, on the same endpoint)
+        or the configured one with `{db}` replaced by `dbname`; StorageNotConfigured when none is set,
+        InvalidKey naming the variable for a name the store would refuse."""
+        from .errors import StorageNotConfigured
+        from .keys import validate_bucket
+        from .uri import bucket_for_db
+
+        template = self.bucket_template(settings)
+        variable = self.bucket_variable.name
+        if not template:
+            raise StorageNotConfigured(f"{self.label} store requested but {variable} is not set",
+                                       scheme=self.scheme)
+        return validate_bucket(other_bucket or bucket_for_db(template, dbname), source=variable)
+
     def with_timeouts(self, settings: Settings, timeout: float) -> Settings:
         """`settings` whose section of this backend is bounded by `timeout` (see `bounded`)."""
         return replace(settings, **{self.section: self.bounded(self.settings(settings), timeout)})

@@ -119,7 +119,8 @@ def _guard(settings: Settings) -> ownership.WriteGuard:
 
 def cached_store(key: tuple[Any, ...], build: Callable[[], ObjectStore], settings: Settings) -> ObjectStore:
     """The process's store for `key` (a backend's endpoint, bucket and options), built once with the
-    non-prod write guard and the read cache every store carries."""
+    non-prod write guard and the read cache every store carries (their settings complete the key)."""
+    key = (*key, settings.platform.running_env, settings.platform.unsafe, settings.storage)
     with _lock:
         store = _stores.get(key)
     if store is None:

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from ..cli_common import log_connect_error, setup_logging
+
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -77,13 +79,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     return parser
 
 
-def _setup_logging() -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def _connect(args: argparse.Namespace) -> list[tuple[str, Any]]:
     import psycopg2
 
@@ -125,7 +120,7 @@ def grace_seconds(connection: Any) -> float:
 
 
 def run(args: argparse.Namespace, environ: Optional[dict[str, str]] = None) -> int:
-    _setup_logging()
+    setup_logging(_logger)
     if args.older_than is not None and not args.delete_orphans:
         _logger.error("--older-than only goes with --delete-orphans")
         return EXIT_USAGE
@@ -140,8 +135,8 @@ def run(args: argparse.Namespace, environ: Optional[dict[str, str]] = None) -> i
         return store
     try:
         connections = _connect(args)
-    except Exception as exc:  # psycopg2.OperationalError names host/port, never the password
-        _logger.error("cannot connect to the database: %s", str(exc).strip())
+    except Exception as exc:  # psycopg2.OperationalError
+        log_connect_error(_logger, exc)
         return EXIT_CANNOT_CHECK
     try:
         return _check_and_repair(args, store, connections)

@@ -18,9 +18,7 @@ from ..config import variables
 from ..masking import mask_secrets
 from . import backends
 from .base import ObjectInfo, ObjectStore, ObjectStream, parse_content_range, range_header
-from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
-from .keys import validate_bucket
-from .uri import bucket_for_db
+from .errors import ObjectNotFound, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Settings
@@ -272,15 +270,11 @@ def build_store(settings: Settings, dbname: Optional[str], other_bucket: Optiona
     from . import factory
 
     cfg = settings.s3
-    variable = variables.AWS_BUCKETNAME.name
-    if not cfg.bucket_name:
-        raise StorageNotConfigured(f"S3 store requested but {variable} is not set", scheme="s3")
-    bucket = validate_bucket(other_bucket or bucket_for_db(cfg.bucket_name, dbname), source=variable)
+    bucket = BACKEND.bucket_for(settings, dbname, other_bucket)
     create = cfg.create_bucket and other_bucket is None
     endpoint = (cfg.endpoint_url, cfg.region, cfg.access_key_id, cfg.secret_access_key, cfg.addressing_style,
                 cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts)
-    key = ("s3", endpoint, bucket, create, cfg.server_side_encryption, cfg.sse_kms_key_id,
-           settings.platform.running_env, settings.platform.unsafe, settings.storage)
+    key = ("s3", endpoint, bucket, create, cfg.server_side_encryption, cfg.sse_kms_key_id)
 
     def build() -> ObjectStore:
         client = factory.client("s3", endpoint, lambda: build_client(cfg))

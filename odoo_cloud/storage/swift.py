@@ -18,9 +18,7 @@ from urllib.parse import quote, urlsplit
 from ..config import variables
 from . import backends
 from .base import ObjectInfo, ObjectStore, ObjectStream, parse_content_range, range_header
-from .errors import ObjectNotFound, StorageError, StorageNotConfigured, StorageUnavailable
-from .keys import validate_bucket
-from .uri import bucket_for_db
+from .errors import ObjectNotFound, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Secret, Settings
@@ -280,16 +278,12 @@ def build_store(settings: Settings, dbname: Optional[str], other_bucket: Optiona
     from . import factory
 
     cfg = settings.swift
-    variable = variables.SWIFT_WRITE_CONTAINER.name
-    if not cfg.write_container:
-        raise StorageNotConfigured(f"Swift store requested but {variable} is not set", scheme="swift")
-    container = validate_bucket(other_bucket or bucket_for_db(cfg.write_container, dbname), source=variable)
+    container = BACKEND.bucket_for(settings, dbname, other_bucket)
     create = cfg.create_container and other_bucket is None
     endpoint = (cfg.auth_url, cfg.account, cfg.password, cfg.auth_version, cfg.project_name,
                 cfg.project_domain_name, cfg.user_domain_name, cfg.region_name, cfg.interface,
                 cfg.connect_timeout, cfg.read_timeout, cfg.retries)
-    key = ("swift", endpoint, container, create, cfg.temp_url_key, settings.platform.running_env,
-           settings.platform.unsafe, settings.storage)
+    key = ("swift", endpoint, container, create, cfg.temp_url_key)
 
     def build() -> ObjectStore:
         pool = factory.client("swift", endpoint, lambda: ConnectionPool(cfg))

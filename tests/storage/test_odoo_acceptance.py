@@ -9,8 +9,6 @@ import base64
 import hashlib
 import os
 import shutil
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -18,9 +16,9 @@ import psycopg2
 import pytest
 import requests
 
-from devstack._process import free_port
-from devstack.odoo import ODOO_PYTHON, bare_environment, database_options, find_venv_odoo, odoo_command
+from devstack.odoo import find_venv_odoo
 from devstack.odoo_env import s3_variables, swift_variables
+from devstack.odoo_server import OdooHttpServer, install_database, odoo_shell
 from devstack.paths import REPO_ROOT
 
 ODOO_ROOT, ODOO_WHY = find_venv_odoo()
@@ -28,41 +26,12 @@ if ODOO_ROOT is None:
     pytest.skip(f"Odoo acceptance SKIPPED: {ODOO_WHY} (run scripts/setup_odoo.sh)", allow_module_level=True)
 
 
-class OdooServer:
-    """One odoo-bin HTTP server process on a free port with its own data directory."""
+class OdooServer(OdooHttpServer):
+    """One odoo-bin HTTP server of the test database, plus a logged-in browser session for downloads."""
 
     def __init__(self, pg, dbname: str, data_dir: Path, environ: dict):
-        self.port = free_port()
-        self.dbname = dbname
-        self.data_dir = data_dir
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
-                *database_options(ODOO_ROOT, pg, dbname, data_dir),
-                "--http-interface=127.0.0.1", f"--http-port={self.port}", f"--gevent-port={free_port()}",
-                "--workers=0", "--max-cron-threads=0", "--log-level=warn", f"--db-filter=^{dbname}$"]
-        self.log = data_dir.with_suffix(".log")
-        self.proc = subprocess.Popen(argv, env=bare_environment(environ), stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if requests.get(f"{self.url}/web/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        else:
-            raise AssertionError("odoo did not answer /web/health: " + self.log.read_text()[-3000:])
+        super().__init__(ODOO_ROOT, pg, dbname, data_dir, environ)
         self.session = requests.Session()
-
-    def rpc(self, model, method, *args, **kwargs):
-        body = {"jsonrpc": "2.0", "method": "call", "params": {
-            "service": "object", "method": "execute_kw",
-            "args": [self.dbname, 2, "admin", model, method, list(args), kwargs]}}
-        reply = requests.post(f"{self.url}/jsonrpc", json=body, timeout=60).json()
-        assert "error" not in reply, reply["error"]
-        return reply["result"]
 
     def login(self):
         params = {"db": self.dbname, "login": "admin", "password": "admin"}
@@ -74,28 +43,13 @@ class OdooServer:
         return self.session.get(f"{self.url}/web/content/{att_id}?download=true", headers=headers or {},
                                 timeout=60)
 
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
 
 @pytest.fixture(scope="module")
 def odoo_db(postgres_server, s3_server, swift_server, tmp_path_factory):
     """A database with attachment_s3 and attachment_swift installed (admin/admin, no demo)."""
     dbname = "accept_" + uuid.uuid4().hex[:8]
-    data_dir = tmp_path_factory.mktemp("odoo-install")
-    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
-            *database_options(ODOO_ROOT, postgres_server, dbname, data_dir),
-            "--no-http", "--stop-after-init", "--without-demo=all",
-            "-i", "attachment_s3,attachment_swift", "--log-level=warn"]
-    result = subprocess.run(argv, env=bare_environment({"PYTHONPATH": str(REPO_ROOT)}), capture_output=True,
-                            text=True, timeout=600,
-                            check=False)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    install_database(ODOO_ROOT, postgres_server, dbname, "attachment_s3,attachment_swift",
+                     data_dir=tmp_path_factory.mktemp("odoo-install"), timeout=600)
     return dbname
 
 
@@ -159,18 +113,11 @@ def test_upload_restart_with_wiped_data_dir_and_second_process(scheme, odoo_db, 
     with conn, conn.cursor() as cr:
         cr.execute("UPDATE object_storage_gc SET marked_at = marked_at - interval '2 hours'")
     conn.close()
-    shell = run_shell(postgres_server, odoo_db, tmp_path / "data-4", env,
-                      "env['ir.attachment']._gc_object_storage(); env.cr.commit(); print('GC DONE')")
+    shell = odoo_shell(ODOO_ROOT, postgres_server, odoo_db, tmp_path / "data-4", env,
+                       code="env['ir.attachment']._gc_object_storage(); env.cr.commit(); print('GC DONE')")
     assert "GC DONE" in shell.stdout, (shell.stdout + shell.stderr)[-3000:]
     with pytest.raises(Exception, match=r"404|NoSuchKey|Not Found"):
         object_in_bucket(scheme, s3_server, swift_server, bucket, sha)
-
-
-def run_shell(pg, dbname, data_dir, environ, code):
-    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "shell",
-            *database_options(ODOO_ROOT, pg, dbname, data_dir), "--no-http", "--log-level=warn"]
-    return subprocess.run(argv, env=bare_environment(environ), input=code, capture_output=True, text=True,
-                          timeout=300, check=False)
 
 
 def test_read_cache_serves_the_second_download_without_the_store(odoo_db, postgres_server, s3_server,

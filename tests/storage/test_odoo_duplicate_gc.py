@@ -7,73 +7,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import subprocess
-import time
 import uuid
 
 import psycopg2
 import pytest
-import requests
 
-from devstack._process import free_port
-from devstack.odoo import ODOO_PYTHON, bare_environment, database_options, find_venv_odoo, odoo_command
+from devstack.odoo import find_venv_odoo
 from devstack.odoo_env import s3_variables
+from devstack.odoo_server import OdooHttpServer, install_database, odoo_shell
 from devstack.paths import REPO_ROOT
 
 ODOO_ROOT, ODOO_WHY = find_venv_odoo()
 if ODOO_ROOT is None:
     pytest.skip(f"Odoo acceptance SKIPPED: {ODOO_WHY} (run scripts/setup_odoo.sh)", allow_module_level=True)
-
-
-class Server:
-    """odoo-bin serving every database of the cluster (Odoo's database manager enabled, master 'admin')."""
-
-    def __init__(self, pg, dbname, data_dir, environ):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir.with_suffix(".log")
-        argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
-                *database_options(ODOO_ROOT, pg, dbname, data_dir),
-                "--http-interface=127.0.0.1", f"--http-port={self.port}", f"--gevent-port={free_port()}",
-                "--workers=0", "--max-cron-threads=0", "--log-level=info", "--db-filter=.*"]
-        self.proc = subprocess.Popen(argv, env=bare_environment(environ), stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if requests.get(f"{self.url}/web/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("odoo did not answer /web/health: " + self.log.read_text()[-3000:])
-
-    def call(self, service, method, *args):
-        body = {"jsonrpc": "2.0", "method": "call", "params": {"service": service, "method": method,
-                                                                 "args": list(args)}}
-        reply = requests.post(f"{self.url}/jsonrpc", json=body, timeout=300).json()
-        assert "error" not in reply, reply["error"]
-        return reply["result"]
-
-    def rpc(self, dbname, model, method, *args, **kwargs):
-        return self.call("object", "execute_kw", dbname, 2, "admin", model, method, list(args), kwargs)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def odoo_shell(pg, dbname, data_dir, environ, code):
-    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "shell",
-            *database_options(ODOO_ROOT, pg, dbname, data_dir),
-            "--no-http", "--log-level=info"]
-    return subprocess.run(argv, env=bare_environment(environ), input=code, capture_output=True, text=True,
-                          timeout=300, check=False)
 
 
 def test_duplicate_database_then_gc_of_the_copy_keeps_the_originals_attachment(postgres_server, s3_server,
@@ -83,29 +29,27 @@ def test_duplicate_database_then_gc_of_the_copy_keeps_the_originals_attachment(p
     env = {"RUNNING_ENV": "dev", "PYTHONPATH": str(REPO_ROOT), **s3_variables(s3_server, bucket)}
     original = "dup_a_" + uuid.uuid4().hex[:8]
     copy = original.replace("dup_a_", "dup_b_")
-    install = subprocess.run(
-        [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
-         *database_options(ODOO_ROOT, postgres_server, original, tmp_path / "install"),
-         "--no-http", "--stop-after-init", "--without-demo=all", "-i", "attachment_s3", "--log-level=warn"],
-        env=bare_environment(env), capture_output=True, text=True, timeout=900, check=False)
-    assert install.returncode == 0, (install.stdout + install.stderr)[-5000:]
+    install_database(ODOO_ROOT, postgres_server, original, "attachment_s3", data_dir=tmp_path / "install",
+                     environ=env, timeout=900)
 
     data = b"contract of database A " + os.urandom(100_000)
     sha = hashlib.sha1(data).hexdigest()
-    server = Server(postgres_server, original, tmp_path / "data", env)
+    # Odoo's database manager serves every database of the cluster (master password 'admin')
+    server = OdooHttpServer(ODOO_ROOT, postgres_server, original, tmp_path / "data", env, db_filter=".*",
+                            log_level="info")
     try:
-        server.rpc(original, "ir.config_parameter", "set_param", "ir_attachment.location", "s3")
-        att_id = server.rpc(original, "ir.attachment", "create",
+        server.rpc("ir.config_parameter", "set_param", "ir_attachment.location", "s3")
+        att_id = server.rpc("ir.attachment", "create",
                             {"name": "contract.pdf", "datas": base64.b64encode(data).decode()})
-        fname = server.rpc(original, "ir.attachment", "read", [att_id], ["store_fname"])[0]["store_fname"]
+        fname = server.rpc("ir.attachment", "read", [att_id], ["store_fname"])[0]["store_fname"]
         assert fname == f"s3://{bucket}/{sha}"
 
         # Odoo's own duplicate (CREATE DATABASE ... TEMPLATE, then a new database.uuid)
         assert server.call("db", "duplicate_database", "admin", original, copy) is True
-        uuids = {name: server.rpc(name, "ir.config_parameter", "get_param", "database.uuid")
+        uuids = {name: server.execute_kw(name, "ir.config_parameter", "get_param", "database.uuid")
                  for name in (original, copy)}
         assert uuids[original] != uuids[copy], "Odoo 18 regenerates the copy's uuid"
-        server.rpc(copy, "ir.attachment", "unlink", [att_id])
+        server.execute_kw(copy, "ir.attachment", "unlink", [att_id])
     finally:
         server.stop()
 
@@ -115,13 +59,13 @@ def test_duplicate_database_then_gc_of_the_copy_keeps_the_originals_attachment(p
         cr.execute("UPDATE object_storage_gc SET marked_at = marked_at - interval '2 hours'")
         assert cr.rowcount >= 1
     conn.close()
-    gc_run = odoo_shell(postgres_server, copy, tmp_path / "data", env,
-                        "env['ir.attachment']._gc_object_storage(); env.cr.commit(); print('GC DONE')")
+    gc_run = odoo_shell(ODOO_ROOT, postgres_server, copy, tmp_path / "data", env, log_level="info",
+                        code="env['ir.attachment']._gc_object_storage(); env.cr.commit(); print('GC DONE')")
     output = gc_run.stdout + gc_run.stderr
     assert "GC DONE" in output, output[-3000:]
 
-    reader = odoo_shell(postgres_server, original, tmp_path / "data", env,
-                        "import hashlib; print('SHA', hashlib.sha1("
+    reader = odoo_shell(ODOO_ROOT, postgres_server, original, tmp_path / "data", env, log_level="info",
+                        code="import hashlib; print('SHA', hashlib.sha1("
                         f"env['ir.attachment'].browse({att_id}).raw).hexdigest())")
     assert f"SHA {sha}" in reader.stdout, (reader.stdout + reader.stderr)[-3000:]
     assert "missing from the store" not in reader.stdout + reader.stderr
