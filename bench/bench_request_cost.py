@@ -77,7 +77,7 @@ class Variant:
 
     def read(self) -> None:
         self.client.call("res.partner", "web_search_read", [], specification=SPECIFICATION, limit=80,
-                         offset=0, order="name", domain=[])
+                         offset=0, order="name")
 
     def download(self, expect: int) -> None:
         response = self.client.http.get(f"{self.frontend.url}/web/content/{self.large}?download=true",
