@@ -176,21 +176,33 @@ def main() -> int:
             suite.batch(lambda: suite.download(200), 2)
             presigned.batch(lambda: presigned.download(302), 2)
             suite.batch(suite.revalidate, 2)
-            return measure(stock, suite, presigned, args)
+            return measure(stack, stock, suite, presigned, args)
         finally:
             for variant in variants:
                 variant.frontend.stop()
             stack.stop()
 
 
-def measure(stock: Variant, suite: Variant, presigned: Variant, args) -> int:
+def side_cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of what runs beside Odoo: the suite's servers (idle during a stock batch) and
+    this process (the client, and the statsd listener's thread that receives the suite's datagrams)."""
+    return {"redis": process_cpu_seconds([stack.redis._proc.pid]),
+            "seaweedfs": process_cpu_seconds([stack.s3._proc.pid]),
+            "bench process (client + statsd listener)": time.process_time()}
+
+
+def measure(stack: Stack, stock: Variant, suite: Variant, presigned: Variant, args) -> int:
     cpu: dict[str, list[float]] = {"stock": [], "suite": [], "streamed": [], "presigned": [], "floor": []}
     lat: dict[str, list[float]] = {"stock": [], "suite": []}
+    beside: dict[tuple[str, str], list[float]] = {}
     loads = []
     for round_ in range(args.rounds):
         order = [stock, suite] if round_ % 2 == 0 else [suite, stock]
         for variant in order:
+            before = side_cpu(stack)
             per_request, latencies = variant.batch(variant.read, args.requests)
+            for name, seconds in side_cpu(stack).items():
+                beside.setdefault((variant.name, name), []).append((seconds - before[name]) / args.requests)
             cpu[variant.name].append(per_request)
             lat[variant.name] += latencies
         downloads = [("streamed", suite, lambda: suite.download(200)),
@@ -217,6 +229,9 @@ def measure(stock: Variant, suite: Variant, presigned: Variant, args) -> int:
     print(f"  latency p50 stock {ms['stock p50']:.1f} ms, suite {ms['suite p50']:.1f} ms = {p50:.2f}x; "
           f"p99 stock {ms['stock p99']:.1f} ms, suite {ms['suite p99']:.1f} ms = {p99:.2f}x "
           f"(target <= {READ_P99_TARGET}x)")
+    print("  CPU per read beside Odoo (medians): " + "; ".join(
+        f"{what} stock {statistics.median(beside[('stock', what)]) * 1000:.2f} ms, suite "
+        f"{statistics.median(beside[('suite', what)]) * 1000:.2f} ms" for what in side_cpu(stack)))
     print(f"5 MB download, Odoo CPU: streamed {med['streamed'] * 1000:.2f} ms, presigned redirect "
           f"{med['presigned'] * 1000:.2f} ms = {presigned_ratio:.2f}x (target <= {PRESIGNED_CPU_TARGET}x); "
           f"the floor, a 304 revalidation of that URL on the same front-end: {med['floor'] * 1000:.2f} ms = "
