@@ -475,6 +475,14 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
             missing = self.url_open(url)
         self.assertEqual(missing.status_code, 404)
 
+    def test_download_of_content_kept_in_the_database(self):
+        """A row without a file (store_fname False: a small image, an asset bundle) downloads as in core."""
+        small = png(16, 16, noise=False)
+        att = self.Attachment.create({"name": "small.png", "raw": small, "mimetype": "image/png"})
+        self.assertIs(att.store_fname, False)
+        response = self.url_open(f"/web/content/{att.id}")
+        self.assertEqual((response.status_code, response.content), (200, small))
+
     def test_download_redirects_to_a_presigned_url(self):
         data = self.unique(20_000)
         att = self.Attachment.create({"name": "signed.bin", "raw": data})
