@@ -1,1 +1,7 @@
-from . import ir_attachment, ir_attachment_fsck, ir_attachment_migration, ir_attachment_ownership  # noqa: F401
+from . import (  # noqa: F401
+    ir_attachment,
+    ir_attachment_fsck,
+    ir_attachment_migration,
+    ir_attachment_ownership,
+    ir_http,
+)

@@ -6,8 +6,8 @@ both series (a failed upload aborts the create/write before any row exists); `_f
 only the entry point of callers that write bytes themselves (19.0's core calls it after the INSERT:
 what was decided above is skipped); `_mark_for_gc` records candidates in the GC table in the same
 transaction; `_file_read` and `_to_http_stream` read any bucket named in a store_fname through
-`reading` (one translation of an outage into a 503). Series differences live in `_series`. All logic
-is in `odoo_cloud.storage`.
+`reading` (one translation of an outage into a 503); uploads fail the same way through `writing`.
+Series differences live in `_series`. All logic is in `odoo_cloud.storage`.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from odoo.sql_db import db_connect
 from odoo_cloud.storage import SCHEMES, StorageError, backends, factory, gc, parse_uri, rules
 from odoo_cloud.storage.uri import has_object_scheme, like_prefix
 
-from . import _series
+from . import _series, writing
 from .errors import CORE_ERRORS
 from .reading import AttachmentStorageUnavailable, object_size, read_bytes
 from .settings import storage_settings
@@ -135,10 +135,12 @@ class IrAttachment(models.Model):
 
     @api.model
     def _object_storage_upload(self, location, data, checksum):
-        """Upload to the write bucket of `location`; the store_fname, or a clear UserError."""
+        """Upload to the write bucket of `location`; the store_fname. A store that cannot answer is
+        `AttachmentStorageUnavailable` (503, `writing.py`); a refused write a clear UserError."""
         store = self._object_store(location)
         try:
-            return gc.write_object(self.env.cr, store, checksum, data, self._object_storage_mark_fresh)
+            with writing.unavailable_as_503(f"storing attachment data {checksum} in {store.prefix}"):
+                return gc.write_object(self.env.cr, store, checksum, data, self._object_storage_mark_fresh)
         except StorageError as exc:
             _logger.warning("storing attachment data %s failed: %s", checksum, exc)
             raise UserError(self.env._("The file could not be stored: %(error)s", error=exc)) from None

@@ -23,12 +23,16 @@ from odoo_cloud.storage.migration import (
 )
 from odoo_cloud.storage.migration.objects import VERIFY_MODES, ObjectWriter, StoreReader
 
+from . import writing
 from .errors import CORE_ERRORS
 from .settings import storage_settings
 
 _logger = logging.getLogger(__name__)
 
 LOCATION_PARAMETER = "ir_attachment.location"
+#: what the client of a migration that met an outage is told (503, see writing.py)
+MIGRATION_UNAVAILABLE = ("Attachment migration stopped: the attachment storage is unavailable, please retry "
+                         "later. Batches done so far are committed; run it again to resume.")
 
 
 class IrAttachment(models.Model):
@@ -80,7 +84,8 @@ class IrAttachment(models.Model):
             mark_uploads=self._object_storage_mark_fresh if target.kind == "object" else None,
         )
         try:
-            report = engine.run()
+            with writing.unavailable_as_503(f"attachment migration to {location}", MIGRATION_UNAVAILABLE):
+                report = engine.run()
         except (MigrationAborted, StorageError) as exc:
             raise UserError(self.env._(
                 "Attachment migration to %(location)s stopped: %(error)s. Batches done so "

@@ -26,13 +26,22 @@ _logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 
 
-class AttachmentStorageUnavailable(ServiceUnavailable):
-    """The object store holding an attachment cannot answer now: 503, never cached, retry later."""
+#: what a client is told (the 503's body, the JSON-RPC error's message): no endpoint, bucket or key
+UNAVAILABLE_MESSAGE = "The attachment storage is unavailable, please retry later."
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"The attachment storage is unavailable, please retry later. ({detail})",
-                         retry_after=RETRY_AFTER_SECONDS)
+
+class AttachmentStorageUnavailable(ServiceUnavailable):
+    """The object store holding an attachment cannot answer now: 503, never cached, retry later.
+
+    `description` (what the client gets) is a fixed text; `detail` (the store's own message: scheme,
+    bucket, key, masked endpoint) is for the log and for ORM callers, who see it in str(exc)."""
+
+    def __init__(self, detail: str, message: str = UNAVAILABLE_MESSAGE) -> None:
+        super().__init__(message, retry_after=RETRY_AFTER_SECONDS)
         self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} ({self.detail})"
 
     def get_headers(self, environ=None, scope=None):
         # an error page of an outage must not be replayed by a cache once the store is back

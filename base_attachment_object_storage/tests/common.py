@@ -381,11 +381,15 @@ class ObjectStorageTests(ObjectStorageMixin):
             {"SWIFT_AUTH_URL": f"http://127.0.0.1:{closed_port()}/auth/v1.0", "SWIFT_RETRIES": "0",
              "SWIFT_CONNECT_TIMEOUT": "1"}
         count = self.Attachment.search_count([])
-        with environ(**dead), mute_logger("odoo.addons.base_attachment_object_storage.models.ir_attachment"):
-            with self.assertRaisesRegex(UserError, "could not be stored"):
+        with environ(**dead), mute_logger("odoo.addons.base_attachment_object_storage.models.writing"):
+            # the same 503 as a read (not a UserError: retrying later helps); ORM callers see the detail
+            with self.assertRaisesRegex(AttachmentStorageUnavailable, "could not be stored.*retry later"):
                 self.Attachment.create({"name": "lost.bin", "raw": self.unique(3000)})
-            with self.assertRaisesRegex(UserError, "could not be stored"):
+            with self.assertRaisesRegex(AttachmentStorageUnavailable, "could not be stored") as raised:
                 att.write({"raw": self.unique(3000)})
+            self.assertEqual(raised.exception.code, 503)
+            self.assertIn(f"{self.scheme}://{self.store.bucket}", str(raised.exception), "the detail")
+            self.assertNotIn(self.store.bucket, raised.exception.description, "what a client gets")
             self.env.cr.execute("SELECT store_fname, checksum FROM ir_attachment WHERE id = %s", (att.id,))
             self.assertEqual(self.env.cr.fetchone(), (self.store.uri(sha1(data)), sha1(data)),
                              "a failed upload leaves the row on its old, stored content")
@@ -393,6 +397,23 @@ class ObjectStorageTests(ObjectStorageMixin):
                 self.read_back(att)
         self.assertEqual(self.Attachment.search_count([]), count, "no row points at an unstored object")
         self.assertEqual(self.read_back(att), data, "works again once the store answers")
+
+    def test_migration_into_an_unreachable_store_is_a_503_that_says_resume(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("ir_attachment.location", "db")
+        in_db = self.Attachment.create({"name": "to-move.bin", "raw": self.unique(60_000)})
+        params.set_param("ir_attachment.location", self.scheme)
+        dead = {"AWS_HOST": f"http://127.0.0.1:{closed_port()}", "AWS_MAX_ATTEMPTS": "1",
+                "AWS_CONNECT_TIMEOUT": "1"} if self.scheme == "s3" else \
+            {"SWIFT_AUTH_URL": f"http://127.0.0.1:{closed_port()}/auth/v1.0", "SWIFT_RETRIES": "0",
+             "SWIFT_CONNECT_TIMEOUT": "1"}
+        with environ(**dead), mute_logger("odoo.addons.base_attachment_object_storage.models.writing",
+                                          "odoo_cloud.storage.migration"), \
+                self.assertRaisesRegex(AttachmentStorageUnavailable, "migration stopped.*run it again"):
+            self.Attachment.migrate_storage(batch_size=50, workers=2)
+        in_db.invalidate_recordset()
+        self.assertFalse(in_db.store_fname, "not switched to an object that was never written")
+        self.assertTrue(in_db.db_datas)
 
     def test_disable_attachment_storage(self):
         data = self.unique(3000)
@@ -453,6 +474,14 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
         with self.assertLogs("odoo.addons.base_attachment_object_storage", "WARNING"):
             missing = self.url_open(url)
         self.assertEqual(missing.status_code, 404)
+
+    def test_download_of_content_kept_in_the_database(self):
+        """A row without a file (store_fname False: a small image, an asset bundle) downloads as in core."""
+        small = png(16, 16, noise=False)
+        att = self.Attachment.create({"name": "small.png", "raw": small, "mimetype": "image/png"})
+        self.assertIs(att.store_fname, False)
+        response = self.url_open(f"/web/content/{att.id}")
+        self.assertEqual((response.status_code, response.content), (200, small))
 
     def test_download_redirects_to_a_presigned_url(self):
         data = self.unique(20_000)
@@ -559,6 +588,7 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
                                         "kwargs": {"fields": ["datas"]}}}))
             self.assertEqual({case: response.status_code for case, response in answers.items()},
                              dict.fromkeys(answers, 503))
+            self.assert_clean_503(rpc, "a web client read (JSON-RPC)", variables)
             self.assertIn(UNAVAILABLE_TEXT, rpc.json()["error"]["data"]["message"], "a web client read")
             for case, response in answers.items():
                 self.assertEqual(response.headers.get("Cache-Control"), "no-store", case)
@@ -570,6 +600,94 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
             readable_again(self.Attachment._object_store(self.scheme), sha1(blob_data))
             self.assertEqual(self.url_open(f"/web/content/{blob.id}").content, blob_data)
             self.assertEqual(self.url_open(f"/web/image/{picture.id}/64x64").status_code, 200)
+
+    def assert_clean_503(self, response, case, variables):
+        """The outage answer: 503, retry later, never cached, no traceback, no endpoint/bucket/secret."""
+        self.assertEqual(response.status_code, 503, f"{case}: {response.text[:300]}")
+        self.assertEqual(response.headers.get("Cache-Control"), "no-store", case)
+        self.assertIn("Retry-After", response.headers, case)
+        self.assertIn("unavailable", response.text, case)
+        for leak in ("Traceback", "127.0.0.1", *variables.values()):
+            if len(leak) > 3:
+                self.assertNotIn(leak, response.text, case)
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            body = response.json()
+            error = body.get("error", body)  # JSON-RPC wraps it; 19.0's /json/2/ is the error itself
+            data = error.get("data", error)
+            self.assertEqual(data["debug"], "", f"{case}: no traceback for the web client to show")
+            if "error" in body:
+                self.assertEqual(error["code"], 503, case)
+
+    def rpc(self, model, method, args, kwargs=None):
+        payload = {"jsonrpc": "2.0", "method": "call", "id": 7, "params": {
+            "model": model, "method": method, "args": args, "kwargs": kwargs or {}}}
+        return self.url_open(f"/web/dataset/call_kw/{model}/{method}", data=json.dumps(payload),
+                             headers={"Content-Type": "application/json"})
+
+    def test_every_upload_path_answers_503_while_the_store_is_down(self):
+        """A stopped store: every path that writes bytes answers like a read does (503, Retry-After, no
+        traceback, nothing about the endpoint), saves nothing, and says in the log what happened."""
+        from odoo.http import Request
+
+        with private_store(self.scheme) as (server, variables), environ(**variables):
+            old = self.unique(60_000)
+            kept = self.Attachment.create({"name": "kept.bin", "raw": old})
+            kept_fname = kept.store_fname
+            partner = self.env["res.partner"].create({"name": "Upload outage"})
+            picture = base64.b64encode(png(300, 300, noise=True)).decode()  # above the keep-in-DB size
+            small_png = png(16, 16, noise=False)  # kept in the database: needs no store
+            installed = set(self.env["ir.module.module"].search([("state", "=", "installed")]).mapped("name"))
+            count = self.Attachment.search_count([])
+            answers = {}
+            with server.outage(), mute_logger("odoo.addons.web.controllers.binary"), \
+                    self.assertLogs("odoo.addons.base_attachment_object_storage.models.writing",
+                                    "WARNING") as logs:
+                answers["JSON-RPC create datas"] = self.rpc("ir.attachment", "create", [{
+                    "name": "new.bin", "datas": base64.b64encode(self.unique(60_000)).decode()}])
+                answers["JSON-RPC write raw"] = self.rpc("ir.attachment", "write", [[kept.id], {
+                    "datas": base64.b64encode(self.unique(60_000)).decode()}])
+                answers["JSON-RPC image field resized on write"] = self.rpc(
+                    "res.partner", "write", [[partner.id], {"image_1920": picture}])
+                # this route catches every exception and answers 200 ("Something horrible happened"):
+                # the outage it swallowed is raised after it, and the first file (kept in the
+                # database, stored fine) is rolled back with the rest
+                answers["/web/binary/upload_attachment"] = self.opener.post(
+                    f"{self.base_url()}/web/binary/upload_attachment", timeout=60,
+                    files=[("ufile", ("small.png", small_png, "image/png")),
+                           ("ufile", ("big.bin", self.unique(60_000), "application/octet-stream"))],
+                    data={"csrf_token": Request.csrf_token(self), "model": "res.partner", "id": partner.id})
+                if "mail" in installed:
+                    answers["/mail/attachment/upload"] = self.opener.post(
+                        f"{self.base_url()}/mail/attachment/upload", timeout=60,
+                        files={"ufile": ("mail.bin", self.unique(60_000), "application/octet-stream")},
+                        data={"csrf_token": Request.csrf_token(self), "thread_model": "res.partner",
+                              "thread_id": partner.id})
+                if "rpc" in installed:  # 19.0: the /json/2/ API, authenticated by an API key
+                    key = self.env["res.users.apikeys"].with_user(self.env.ref("base.user_admin"))._generate(
+                        "rpc", "outage test", None)
+                    answers["/json/2/ create"] = self.opener.post(
+                        f"{self.base_url()}/json/2/ir.attachment/create", timeout=60,
+                        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                        data=json.dumps({"vals_list": [{
+                            "name": "json2.bin", "datas": base64.b64encode(self.unique(60_000)).decode()}]}))
+            for case, response in answers.items():
+                self.assert_clean_503(response, case, variables)
+            secret = variables.get("AWS_SECRET_ACCESS_KEY") or variables["SWIFT_PASSWORD"]
+            failed = [line for line in logs.output if "the attachment storage is unavailable" in line]
+            self.assertGreaterEqual(len(failed), len(answers), "\n".join(logs.output))
+            self.assertIn("the route answered anyway", "\n".join(logs.output), "upload_attachment's")
+            for line in logs.output:
+                self.assertNotIn(secret, line)
+            self.assertEqual(self.Attachment.search_count([]), count, "nothing saved, no orphan row")
+            kept.invalidate_recordset()
+            partner.invalidate_recordset()
+            self.assertEqual((kept.store_fname, kept.raw), (kept_fname, old), "the old content stays")
+            self.assertFalse(partner.image_1920)
+            readable_again(self.Attachment._object_store(self.scheme), sha1(old))
+            later = base64.b64encode(self.unique(6000)).decode()
+            again = self.rpc("ir.attachment", "create", [{"name": "later.bin", "datas": later}])
+            self.assertEqual(again.status_code, 200)
+            self.assertTrue(again.json().get("result"), again.text[:300])
 
     def test_64mb_download_keeps_worker_memory_bounded(self):
         size = 64 * 1024 * 1024

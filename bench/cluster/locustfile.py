@@ -64,6 +64,16 @@ def _has_traceback(body: bytes) -> bool:
     return b"Traceback (most recent call last)" in body
 
 
+def _error_message(response) -> str:
+    """": <message>" of a JSON-RPC error answered with an HTTP error status (an outage's 503), else ""."""
+    try:
+        error = (response.json() or {}).get("error") or {}
+    except (ValueError, AttributeError):
+        return ""
+    message = error.get("message") if isinstance(error, dict) else None
+    return f": {str(message)[:120]}" if message else ""
+
+
 class OdooUser(FastHttpUser):
     """One browser: logs in, reads partners, uploads and downloads attachments, opens the web client."""
 
@@ -96,7 +106,7 @@ class OdooUser(FastHttpUser):
         body = {"jsonrpc": "2.0", "method": "call", "id": random.randint(1, 10**9), "params": params}
         with self.client.post(path, json=body, name=name, catch_response=True) as response:
             if response.status_code != 200:
-                self._failed(response, name, f"HTTP {response.status_code}")
+                self._failed(response, name, f"HTTP {response.status_code}{_error_message(response)}")
                 return None
             try:
                 reply = response.json()

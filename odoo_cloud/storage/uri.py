@@ -12,6 +12,8 @@ from .backends import SCHEMES
 from .errors import InvalidKey
 from .keys import shown, validate_bucket, validate_key
 
+_SCHEME_PREFIXES = tuple(f"{scheme}://" for scheme in SCHEMES)
+
 
 @dataclass(frozen=True)
 class StoreUri:
@@ -32,12 +34,14 @@ def format_uri(scheme: str, bucket: str, key: str) -> str:
     return f"{scheme}://{bucket}/{key}"
 
 
-def has_object_scheme(store_fname: Optional[str]) -> bool:
-    """True when `store_fname` claims to be an object-store reference (`s3://`, `swift://`), valid or not."""
-    return store_fname is not None and store_fname.startswith(tuple(f"{scheme}://" for scheme in SCHEMES))
+def has_object_scheme(store_fname: Optional[str | bool]) -> bool:
+    """True when `store_fname` claims to be an object-store reference (`s3://`, `swift://`), valid or not.
+
+    Odoo gives `False` (not None) for a row without a file (content kept in the database)."""
+    return isinstance(store_fname, str) and store_fname.startswith(_SCHEME_PREFIXES)
 
 
-def parse_uri(store_fname: Optional[str]) -> Optional[StoreUri]:
+def parse_uri(store_fname: Optional[str | bool]) -> Optional[StoreUri]:
     """The parsed reference; None for what is not an object-store reference (local filestore names
     like `ab/abcdef…`, other schemes, empty values).
 
@@ -45,7 +49,7 @@ def parse_uri(store_fname: Optional[str]) -> Optional[StoreUri]:
     `swift://../x/k`, a control character...) raises InvalidKey: it must never reach a client, nor
     be mistaken for a local file name.
     """
-    if store_fname is None or not has_object_scheme(store_fname):
+    if not isinstance(store_fname, str) or not store_fname.startswith(_SCHEME_PREFIXES):
         return None
     scheme, _, rest = store_fname.partition("://")
     bucket, slash, key = rest.partition("/")
@@ -61,7 +65,7 @@ def parse_uri(store_fname: Optional[str]) -> Optional[StoreUri]:
     return StoreUri(scheme, bucket, key)
 
 
-def is_object_uri(store_fname: Optional[str]) -> bool:
+def is_object_uri(store_fname: Optional[str | bool]) -> bool:
     """True for a valid object-store reference (False for local names and for invalid references)."""
     try:
         return parse_uri(store_fname) is not None

@@ -63,6 +63,26 @@ def test_chaos_verdicts_flag_what_the_issue_forbids():
     assert any("outside" in p for p in chaos.judge_errors(_result([late]), events))
 
 
+def test_an_upload_during_the_store_outage_must_be_a_clean_503():
+    """Finding 4 of docs/CLUSTER_BENCH.md, fixed: an upload during the S3 outage answers the storage glue's
+    503 (no traceback), which the verdict accepts; the old answer (200 + JSON-RPC error whose `debug`
+    holds the traceback) and a 503 carrying a traceback still fail it."""
+    events = [chaos.Event("S3 stopped 10 s", start=100.0, end=110.0)]
+    fixed = {"t": 104.0, "flow": "upload 100 KB", "status": 503, "traceback": False,
+             "why": "HTTP 503: The file could not be stored: the attachment storage is unavailable, please "
+                    "retry later. Nothing was saved."}
+    assert chaos.judge_errors(_result([fixed]), events) == []
+    before_the_fix = {**fixed, "status": 200, "traceback": True,
+                      "why": "JSON-RPC error odoo.exceptions.UserError: The file could not be stored: S3 put "
+                             "of s3://bucket/key failed: EndpointConnectionError"}
+    problems = chaos.judge_errors(_result([before_the_fix]), events)
+    assert any("traceback" in p for p in problems) and any("not a clean 5xx" in p for p in problems)
+    traced_503 = {**fixed, "traceback": True}
+    assert any("traceback" in p for p in chaos.judge_errors(_result([traced_503]), events))
+    after_the_window = {**fixed, "t": 110.0 + chaos.RECOVERY_SECONDS + 1}
+    assert any("outside" in p for p in chaos.judge_errors(_result([after_the_window]), events))
+
+
 def test_recovery_is_the_first_error_free_second_after_the_return():
     event = chaos.Event("S3 stopped", start=100.0, end=110.0)
     timeline = {109: {"a": [5, 5]}, 110: {"a": [4, 2]}, 111: {"a": [3, 1]}, 112: {"a": [6, 0]}}

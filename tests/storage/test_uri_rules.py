@@ -5,6 +5,7 @@ import pytest
 
 from odoo_cloud.storage import InvalidKey, bucket_for_db, format_uri, is_object_uri, parse_uri
 from odoo_cloud.storage.rules import DEFAULT_RULES, RulesError, keep_in_database, parse_rules
+from odoo_cloud.storage.uri import has_object_scheme
 
 SHA = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 
@@ -18,10 +19,12 @@ def test_uri_round_trip_both_schemes():
         assert str(uri) == fname
 
 
-@pytest.mark.parametrize("fname", [None, "", "da/" + SHA, "file://b/k", "S3://b/k"])
+@pytest.mark.parametrize("fname", [None, False, "", "da/" + SHA, "file://b/k", "S3://b/k"])
 def test_non_object_names_are_not_uris(fname):
+    # False: what Odoo's ORM gives for a row whose content is in the database (asset bundles...)
     assert parse_uri(fname) is None
     assert not is_object_uri(fname)
+    assert not has_object_scheme(fname)
 
 
 @pytest.mark.parametrize("fname", ["s3://", "s3://bucket", "s3:///k", "swift://../b/" + SHA,
