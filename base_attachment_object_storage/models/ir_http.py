@@ -8,12 +8,17 @@ no-store` and the protocol's error shape holding only the fixed message: the web
 a plain warning dialog (the error is named like a UserError for that reason; status 503 and error
 code 503 say what it is), a script sees a 5xx it may retry.
 
-`_dispatch` raises an outage an upload met even when the route swallowed it (writing.py).
+`_dispatch` raises an outage an upload met even when the route swallowed it (writing.py). The XML-RPC
+routes (`/xmlrpc/2/<service>`, `/xmlrpc/<service>`) attach their own answer to the exception before
+raising it (a fault carrying the traceback, status 200): `_dispatch` replaces it with a 503 whose fault
+holds the fixed message only. An XML-RPC client sees an HTTP error 503 it may retry.
 """
 from __future__ import annotations
 
+import xmlrpc.client
+
 from odoo import models
-from odoo.http import request
+from odoo.http import Response, request
 
 from . import writing
 from .reading import AttachmentStorageUnavailable
@@ -46,12 +51,28 @@ def outage_response(exc: AttachmentStorageUnavailable):
     return request.make_json_response(body, headers=headers, status=exc.code)
 
 
+def xmlrpc_outage_response(exc: AttachmentStorageUnavailable) -> Response:
+    """The 503 of an XML-RPC route: a fault with the fixed message (int code on /xmlrpc/2/, the legacy
+    string code on /xmlrpc/), no traceback."""
+    path = request.httprequest.path
+    code: int | str = exc.code if path.startswith("/xmlrpc/2/") else f"warning -- {exc.name}"
+    body = xmlrpc.client.dumps(xmlrpc.client.Fault(code, exc.description), methodresponse=True)
+    headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+    return Response(response=body, status=exc.code, headers=headers, mimetype="text/xml")
+
+
 class IrHttp(models.AbstractModel):
     _inherit = "ir.http"
 
     @classmethod
     def _dispatch(cls, endpoint):
-        return writing.raising_outages_met(lambda: super(IrHttp, cls)._dispatch(endpoint))
+        try:
+            return writing.raising_outages_met(lambda: super(IrHttp, cls)._dispatch(endpoint))
+        except AttachmentStorageUnavailable as exc:
+            if getattr(exc, "error_response", None) is not None and \
+                    request.httprequest.path.startswith("/xmlrpc/"):
+                exc.error_response = xmlrpc_outage_response(exc)
+            raise
 
     @classmethod
     def _handle_error(cls, exception):

@@ -18,12 +18,14 @@ import sys
 import tempfile
 import time
 import uuid
+import xmlrpc.client
 from contextlib import contextmanager
 from pathlib import Path
 from unittest.mock import patch
 
 import requests
 from odoo.exceptions import UserError
+from odoo.release import version_info
 from odoo.tools import mute_logger
 
 from odoo_cloud import instrumentation
@@ -624,6 +626,18 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
         return self.url_open(f"/web/dataset/call_kw/{model}/{method}", data=json.dumps(payload),
                              headers={"Content-Type": "application/json"})
 
+    def external_create(self, path):
+        """`execute_kw(db, 2, 'admin', 'ir.attachment', 'create', ...)` as an external API client sends it."""
+        args = (self.env.cr.dbname, 2, "admin", "ir.attachment", "create", [{
+            "name": "external.bin", "datas": base64.b64encode(self.unique(60_000)).decode()}])
+        if path.startswith("/xmlrpc/"):
+            return self.opener.post(f"{self.base_url()}{path}", timeout=60, data=xmlrpc.client.dumps(
+                args, "execute_kw"), headers={"Content-Type": "text/xml"})
+        payload = {"jsonrpc": "2.0", "method": "call", "id": 3,
+                   "params": {"service": "object", "method": "execute_kw", "args": list(args)}}
+        return self.opener.post(f"{self.base_url()}{path}", timeout=60, data=json.dumps(payload),
+                                headers={"Content-Type": "application/json"})
+
     def test_every_upload_path_answers_503_while_the_store_is_down(self):
         """A stopped store: every path that writes bytes answers like a read does (503, Retry-After, no
         traceback, nothing about the endpoint), saves nothing, and says in the log what happened."""
@@ -662,6 +676,10 @@ class ObjectStorageHttpTests(ObjectStorageMixin):
                         files={"ufile": ("mail.bin", self.unique(60_000), "application/octet-stream")},
                         data={"csrf_token": Request.csrf_token(self), "thread_model": "res.partner",
                               "thread_id": partner.id})
+                # the external APIs (base on 18.0, the rpc module on 19.0), login/password in the payload
+                if "rpc" in installed or version_info[0] < 19:
+                    for path in ("/xmlrpc/2/object", "/xmlrpc/object", "/jsonrpc"):
+                        answers[f"{path} execute_kw create"] = self.external_create(path)
                 if "rpc" in installed:  # 19.0: the /json/2/ API, authenticated by an API key
                     key = self.env["res.users.apikeys"].with_user(self.env.ref("base.user_admin"))._generate(
                         "rpc", "outage test", None)
