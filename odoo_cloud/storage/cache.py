@@ -75,6 +75,7 @@ class ReadCache:
         self.max_bytes = max_bytes
         self.max_object_bytes = min(max_object_bytes, max_bytes)
         self._objects = self.directory / "objects"
+        self._objects_prefix = f"{self._objects}{os.sep}"  # a hit joins strings: pathlib costs more
         self._tmp = self.directory / "tmp"
         self._ready = False
         self._lock = threading.Lock()
@@ -89,7 +90,10 @@ class ReadCache:
         return is_content_key(key) and (size is None or size <= self.max_object_bytes)
 
     def path(self, key: str) -> Path:
-        return self._objects / key[:2] / key
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
+        return f"{self._objects_prefix}{key[:2]}{os.sep}{key}"
 
     def _prepare(self) -> bool:
         if self._ready:
@@ -134,7 +138,7 @@ class ReadCache:
         if not self.cacheable(key):
             return None
         try:
-            handle = open(self.path(key), "rb")
+            handle = open(self._file(key), "rb")
         except (FileNotFoundError, NotADirectoryError):
             publish(Operation("storage.cache.miss", seconds=time.perf_counter() - started))
             return None
