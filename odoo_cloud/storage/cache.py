@@ -28,15 +28,17 @@ Promises:
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Optional
 
@@ -179,7 +181,10 @@ class ReadCache:
         """LRU order: the access time is the last hit (the most recent is the last evicted). The
         modification time is left as it is: it tells a changed file from the verified one."""
         try:
-            os.utime(handle.fileno(), ns=(time.time_ns(), stat.st_mtime_ns))
+            if _set_atime_now is not None:
+                _set_atime_now(handle.fileno())
+            else:  # os.utime sets both: a write between our fstat and this call would be hidden
+                os.utime(handle.fileno(), ns=(time.time_ns(), stat.st_mtime_ns))
         except OSError:
             pass
 
@@ -304,6 +309,36 @@ class ReadCache:
                     os.unlink(entry.path)
             except OSError:
                 continue
+
+
+def _atime_setter() -> Optional[Callable[[int], None]]:
+    """`futimens(fd, {UTIME_NOW, UTIME_OMIT})` on Linux: the access time becomes now and the modification
+    time is not touched at all, in one call (os.utime can only set both, so it would have to write back
+    the mtime it read and could undo a write made in between). None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        futimens = ctypes.CDLL(None, use_errno=True).futimens
+    except (OSError, AttributeError):
+        return None
+
+    class Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    utime_now, utime_omit = (1 << 30) - 1, (1 << 30) - 2  # <linux/stat.h>
+    times = (Timespec * 2)(Timespec(0, utime_now), Timespec(0, utime_omit))
+    futimens.argtypes = [ctypes.c_int, ctypes.POINTER(Timespec)]
+    futimens.restype = ctypes.c_int
+
+    def set_atime_now(fd: int) -> None:
+        if futimens(fd, times) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+
+    return set_atime_now
+
+
+_set_atime_now = _atime_setter()
 
 
 def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:

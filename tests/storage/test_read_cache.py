@@ -141,6 +141,8 @@ def test_a_verified_hit_is_not_hashed_again_until_its_file_changes(tmp_path, has
         with cache.open(key) as handle:
             assert handle.read() == data
     assert hashings[0] == before + 1
+    stat = cache.path(key).stat()                     # a hit marks the use, leaves the mtime alone
+    assert stat.st_atime > time.time() - 60 and stat.st_mtime < time.time() - 5
     cache.path(key).write_bytes(b"garbage" + data[7:])  # same size, written in place
     with caplog.at_level(logging.ERROR, logger="odoo_cloud.storage.cache"):
         assert cache.get(key) is None                 # hashed again: detected, removed, a miss
