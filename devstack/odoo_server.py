@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from ._process import free_port, run_checked, spawn, terminate, wait_ready
-from .odoo import ODOO_PYTHON, bare_environment, database_options, odoo_command
+from .odoo import ODOO_PYTHON, OdooSeries, bare_environment, database_options, odoo_command
 from .paths import REPO_ROOT
 
 RPC_TIMEOUT = 300.0
@@ -28,10 +28,16 @@ def odoo_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 def install_database(root: Path, pg: Any, dbname: str, modules: str, *, data_dir: Path,
                      environ: Mapping[str, str] | None = None, log_path: Path | None = None,
-                     python: Path | str = ODOO_PYTHON, timeout: float = 1200) -> None:
-    """Create `dbname` with `modules` (no demo data; admin/admin); ServerStartError with the log's tail."""
+                     python: Path | str = ODOO_PYTHON, timeout: float = 1200,
+                     series: OdooSeries | None = None) -> None:
+    """Create `dbname` with `modules` (no demo data; admin/admin); ServerStartError with the log's tail.
+    With `series`, its interpreter, its demo-data options and its server-wide modules are used."""
+    options = ["--without-demo=all"]
+    if series is not None:
+        python = series.python
+        options = [*series.demo_options(False), series_load(series)]
     argv = [*odoo_command(root, python), "server", *database_options(root, pg, dbname, data_dir),
-            "--no-http", "--stop-after-init", "--without-demo=all", "-i", modules, "--log-level=warn"]
+            "--no-http", "--stop-after-init", *options, "-i", modules, "--log-level=warn"]
     run_checked(argv, log_path or data_dir.with_suffix(".install.log"),
                 what=f"installing {modules} in {dbname}", env=odoo_environment(environ or {}),
                 timeout=timeout)
@@ -58,6 +64,11 @@ def server_argv(root: Path, pg: Any, dbname: str, data_dir: Path, port: int, *,
             f"--db-filter={db_filter or f'^{dbname}$'}", *extra]
 
 
+def series_load(series: OdooSeries) -> str:
+    """`--load` of base + web and what the series needs server-wide (19: `rpc`)."""
+    return f"--load={','.join(series.server_wide(['base', 'web']))}"
+
+
 def answers_health(url: str) -> bool:
     """/web/health answers 200 (every Odoo series has it, database or not)."""
     return requests.get(f"{url}/web/health", timeout=2).status_code == 200
@@ -69,14 +80,17 @@ class OdooHttpServer:
 
     def __init__(self, root: Path, pg: Any, dbname: str, data_dir: Path, environ: Mapping[str, str], *,
                  python: Path | str = ODOO_PYTHON, db_filter: str | None = None, log_level: str = "warn",
-                 timeout: float = 180) -> None:
+                 timeout: float = 180, series: OdooSeries | None = None) -> None:
         self.port = free_port()
         self.dbname = dbname
         self.data_dir = data_dir
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.with_suffix(".log")
+        extra: list[str] = []
+        if series is not None:
+            python, extra = series.python, [series_load(series)]
         argv = server_argv(root, pg, dbname, data_dir, self.port, python=python, db_filter=db_filter,
-                           log_level=log_level)
+                           log_level=log_level, extra=extra)
         self.proc: subprocess.Popen[bytes] = spawn(argv, self.log, env=odoo_environment(environ))
         wait_ready(f"odoo on port {self.port}", lambda: answers_health(self.url), procs=[self.proc],
                    log_path=self.log, timeout=timeout, interval=0.3)

@@ -13,26 +13,32 @@ same filesystem so the rename is atomic), `size` (bytes accounted, under `lock`,
 
 Promises:
 * bounded: every fill is accounted under a host-wide lock; above `max_bytes` the least recently
-  used files (mtime, refreshed on every hit) are evicted down to 90 % of the bound, and the
+  used files (access time, set on every hit) are evicted down to 90 % of the bound, and the
   accounting is reset to what is really on disk;
 * never wrong: a fill whose bytes do not hash to the key is refused loudly (an error line) and never
   published; a hit whose bytes do not hash to the key (a corrupted file) is removed and reported as
-  a miss, so the caller reads the store again;
+  a miss, so the caller reads the store again. A process hashes a cached file at its first hit and
+  again whenever the file changed since (`Verified`: inode, size or modification time differ — every
+  write, truncation or replacement changes one of them) or after `REVERIFY_SECONDS`; between those,
+  a hit is an `open`, an `fstat` and a `futimens`, like serving Odoo's own filestore (hashing every
+  hit cost a download of 1 MB about a millisecond of CPU, 10 % of the whole request);
 * never an error for the user: a full, read-only or broken cache directory degrades to direct reads
   with one warning per process (every failure is counted in the `storage.cache.error` metric);
 * objects above `max_object_bytes` are never cached (one huge download cannot evict everything).
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Optional
 
@@ -44,6 +50,15 @@ _logger = logging.getLogger(__name__)
 DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024
 LOW_WATER = 0.9
 READ_CHUNK = 256 * 1024
+#: a file verified by this process is hashed again after this long even when unchanged (bytes that rot
+#: below the filesystem change no timestamp)
+REVERIFY_SECONDS = 3600.0
+#: a file modified less than this before its hashing began is hashed again at its next hit: a write in
+#: the same clock tick as the state we verified could leave its modification time as it was (git's
+#: "racily clean" index entries); the kernel's file clock ticks every few milliseconds
+SETTLED_NS = 1_000_000_000
+#: files remembered as verified, per process (about 150 bytes each)
+MAX_VERIFIED = 65536
 
 
 def default_directory() -> str:
@@ -62,10 +77,12 @@ class ReadCache:
         self.max_bytes = max_bytes
         self.max_object_bytes = min(max_object_bytes, max_bytes)
         self._objects = self.directory / "objects"
+        self._objects_prefix = f"{self._objects}{os.sep}"  # a hit joins strings: pathlib costs more
         self._tmp = self.directory / "tmp"
         self._ready = False
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._verified = Verified(MAX_VERIFIED)
 
     def __repr__(self) -> str:
         return f"<ReadCache {self.directory} max={self.max_bytes}>"
@@ -75,7 +92,10 @@ class ReadCache:
         return is_content_key(key) and (size is None or size <= self.max_object_bytes)
 
     def path(self, key: str) -> Path:
-        return self._objects / key[:2] / key
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
+        return f"{self._objects_prefix}{key[:2]}{os.sep}{key}"
 
     def _prepare(self) -> bool:
         if self._ready:
@@ -120,7 +140,7 @@ class ReadCache:
         if not self.cacheable(key):
             return None
         try:
-            handle = open(self.path(key), "rb")
+            handle = open(self._file(key), "rb")
         except (FileNotFoundError, NotADirectoryError):
             publish(Operation("storage.cache.miss", seconds=time.perf_counter() - started))
             return None
@@ -128,27 +148,43 @@ class ReadCache:
             self._degraded("read", exc)
             return None
         try:
-            digest = hashlib.sha1()
-            size = 0
-            for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
-                digest.update(chunk)
-                size += len(chunk)
-            if digest.hexdigest() != key:
+            stat = os.fstat(handle.fileno())
+            if not self._verified.holds(key, stat) and not self._verify(key, handle, stat):
                 handle.close()
                 self._corrupted(key)
                 return None
-            handle.seek(0)
+            self._touch(handle, stat)
         except OSError as exc:
             handle.close()
             self._degraded("read", exc)
             return None
-        self._touch(key)
-        publish(Operation("storage.cache.hit", seconds=time.perf_counter() - started, nbytes=size))
+        publish(Operation("storage.cache.hit", seconds=time.perf_counter() - started, nbytes=stat.st_size))
         return handle
 
-    def _touch(self, key: str) -> None:
+    def _verify(self, key: str, handle: BinaryIO, before: os.stat_result) -> bool:
+        """Hash the whole file; remember it as verified when it did not change meanwhile and its
+        modification time is settled (see SETTLED_NS)."""
+        began = time.time_ns()
+        digest = hashlib.sha1()
+        for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
+            digest.update(chunk)
+        if digest.hexdigest() != key:
+            return False
+        handle.seek(0)
+        after = os.fstat(handle.fileno())
+        if _signature(after) == _signature(before) and before.st_mtime_ns < began - SETTLED_NS:
+            self._verified.add(key, before)
+        return True
+
+    @staticmethod
+    def _touch(handle: BinaryIO, stat: os.stat_result) -> None:
+        """LRU order: the access time is the last hit (the most recent is the last evicted). The
+        modification time is left as it is: it tells a changed file from the verified one."""
         try:
-            os.utime(self.path(key))  # LRU order: the most recent hit is the last evicted
+            if _set_atime_now is not None:
+                _set_atime_now(handle.fileno())
+            else:  # os.utime sets both: a write between our fstat and this call would be hidden
+                os.utime(handle.fileno(), ns=(time.time_ns(), stat.st_mtime_ns))
         except OSError:
             pass
 
@@ -156,6 +192,7 @@ class ReadCache:
         _logger.error("attachment read cache %s: %s does not hold the bytes of its key (corrupted file); "
                       "removed, reading the object store again", self.directory, key)
         publish(Operation("storage.cache.corrupted", ok=False, error="corrupted"))
+        self._verified.discard(key)
         try:
             self.path(key).unlink()
         except OSError:
@@ -226,6 +263,7 @@ class ReadCache:
         os.replace(tmp, self.directory / "size")
 
     def _files(self) -> Iterator[tuple[float, int, Path]]:
+        """(last use: the access time, size, path) of every published file."""
         for sub in os.scandir(self._objects):
             if not sub.is_dir():
                 continue
@@ -234,21 +272,21 @@ class ReadCache:
                     stat = entry.stat()
                 except FileNotFoundError:
                     continue
-                yield stat.st_mtime, stat.st_size, Path(entry.path)
+                yield stat.st_atime, stat.st_size, Path(entry.path)
 
     def _scan_total(self) -> int:
         try:
-            return sum(size for _mtime, size, _path in self._files())
+            return sum(size for _used, size, _path in self._files())
         except OSError:
             return 0
 
     def _evict(self) -> int:
         """Remove least recently used files until 90 % of the bound; returns the bytes left on disk."""
         files = sorted(self._files())
-        total = sum(size for _mtime, size, _path in files)
+        total = sum(size for _used, size, _path in files)
         target = int(self.max_bytes * LOW_WATER)
         evicted = evicted_bytes = 0
-        for _mtime, size, path in files:
+        for _used, size, path in files:
             if total <= target:
                 break
             _unlink_quietly(path)
@@ -271,6 +309,72 @@ class ReadCache:
                     os.unlink(entry.path)
             except OSError:
                 continue
+
+
+def _atime_setter() -> Optional[Callable[[int], None]]:
+    """`futimens(fd, {UTIME_NOW, UTIME_OMIT})` on Linux: the access time becomes now and the modification
+    time is not touched at all, in one call (os.utime can only set both, so it would have to write back
+    the mtime it read and could undo a write made in between). None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        futimens = ctypes.CDLL(None, use_errno=True).futimens
+    except (OSError, AttributeError):
+        return None
+
+    class Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    utime_now, utime_omit = (1 << 30) - 1, (1 << 30) - 2  # <linux/stat.h>
+    times = (Timespec * 2)(Timespec(0, utime_now), Timespec(0, utime_omit))
+    futimens.argtypes = [ctypes.c_int, ctypes.POINTER(Timespec)]
+    futimens.restype = ctypes.c_int
+
+    def set_atime_now(fd: int) -> None:
+        if futimens(fd, times) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+
+    return set_atime_now
+
+
+_set_atime_now = _atime_setter()
+
+
+def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What every change of a file's bytes changes: a write or truncation sets the modification time
+    (and usually the size), a replacement is another inode."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+class Verified:
+    """The cached files this process hashed, by key: their signature and when (bounded, oldest first out).
+
+    A hit whose file still has the remembered signature is not hashed again; any other is. No lock:
+    single dict operations are atomic, and a lock held by another thread at a prefork fork would be
+    held forever in the child."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[tuple[int, int, int, int], float]] = {}
+
+    def holds(self, key: str, stat: os.stat_result) -> bool:
+        entry = self._entries.get(key)
+        return (entry is not None and entry[0] == _signature(stat)
+                and time.monotonic() - entry[1] < REVERIFY_SECONDS)
+
+    def add(self, key: str, stat: os.stat_result) -> None:
+        entries = self._entries
+        entries.pop(key, None)  # re-inserted last: the oldest verification is the first dropped
+        entries[key] = (_signature(stat), time.monotonic())
+        while len(entries) > self.max_entries:
+            try:
+                del entries[next(iter(entries))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread trimmed it meanwhile
+                continue
+
+    def discard(self, key: str) -> None:
+        self._entries.pop(key, None)
 
 
 class Filler:

@@ -8,12 +8,14 @@ import logging
 import multiprocessing
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from odoo_cloud import instrumentation
 from odoo_cloud.storage import ObjectNotFound
+from odoo_cloud.storage import cache as cache_module
 from odoo_cloud.storage.cache import ReadCache
 
 from .conftest import backend_env, make_store
@@ -103,6 +105,91 @@ def test_a_corrupted_cache_file_is_detected_and_fetched_again(cached, caplog):
     path.write_bytes(data[:-1])                       # a truncated file, read through open()
     with store.open(key) as stream:
         assert stream.read() == data
+
+
+@pytest.fixture
+def hashings(monkeypatch):
+    """How many times the cache hashed something (fills and hit verifications)."""
+    count = [0]
+
+    def counting_sha1(*args):
+        count[0] += 1
+        return hashlib.sha1(*args)
+
+    monkeypatch.setattr(cache_module, "hashlib", type("hashlib", (), {"sha1": staticmethod(counting_sha1)}))
+    return count
+
+
+def settle(path: Path, seconds_ago: float = 10.0) -> None:
+    """As if the file had been written `seconds_ago` (its access time too)."""
+    then = int((time.time() - seconds_ago) * 1e9)
+    os.utime(path, ns=(then, then))
+
+
+def test_a_verified_hit_is_not_hashed_again_until_its_file_changes(tmp_path, hashings, caplog):
+    """A hit costs what serving a local file costs; any write to the file makes the next hit hash it."""
+    cache = ReadCache(tmp_path / "c", 4 * 1024 * 1024)
+    data = os.urandom(300 * 1024)
+    key = sha1(data)
+    assert cache.put(key, data)
+    settle(cache.path(key))
+    before = hashings[0]
+    assert cache.get(key) == data                     # first hit of this process: hashed
+    assert hashings[0] == before + 1
+    for _ in range(3):
+        assert cache.get(key) == data                 # unchanged file: not hashed again
+        with cache.open(key) as handle:
+            assert handle.read() == data
+    assert hashings[0] == before + 1
+    stat = cache.path(key).stat()                     # a hit marks the use, leaves the mtime alone
+    assert stat.st_atime > time.time() - 60 and stat.st_mtime < time.time() - 5
+    cache.path(key).write_bytes(b"garbage" + data[7:])  # same size, written in place
+    with caplog.at_level(logging.ERROR, logger="odoo_cloud.storage.cache"):
+        assert cache.get(key) is None                 # hashed again: detected, removed, a miss
+    assert "corrupted" in caplog.text and not cache.path(key).exists()
+
+
+def test_a_write_in_the_clock_tick_of_the_verification_is_still_detected(tmp_path):
+    """A file modified just before it was hashed is not trusted at the next hit: a write in the same
+    tick of the kernel's file clock would leave the modification time unchanged."""
+    cache = ReadCache(tmp_path / "c", 4 * 1024 * 1024)
+    data = os.urandom(50 * 1024)
+    key = sha1(data)
+    assert cache.put(key, data)                       # modified now
+    path = cache.path(key)
+    assert cache.get(key) == data                     # verified, but too recent to be remembered
+    stat = path.stat()
+    path.write_bytes(b"X" + data[1:])
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same modification time
+    assert cache.get(key) is None
+
+
+def test_a_silently_changed_file_is_hashed_by_a_new_process_and_after_the_reverify_delay(tmp_path,
+                                                                                          monkeypatch):
+    """A change that keeps size and modification time (not a normal write) escapes a process's memory of
+    verified files only until a new process starts or REVERIFY_SECONDS pass."""
+    directory = tmp_path / "c"
+    cache = ReadCache(directory, 4 * 1024 * 1024)
+    data = os.urandom(50 * 1024)
+    key = sha1(data)
+    assert cache.put(key, data)
+    path = cache.path(key)
+    settle(path)
+    assert cache.get(key) == data                     # verified and remembered
+    stat = path.stat()
+    with open(path, "r+b") as handle:                 # bit rot: same inode, size and times
+        handle.write(b"X")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert ReadCache(directory, 4 * 1024 * 1024).get(key) is None   # another process hashes it
+    assert cache.put(key, data)
+    settle(path)
+    assert cache.get(key) == data
+    stat = path.stat()
+    with open(path, "r+b") as handle:
+        handle.write(b"X")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(cache_module, "REVERIFY_SECONDS", 0.0)
+    assert cache.get(key) is None                     # the memory of a verification expires
 
 
 def test_bytes_that_do_not_hash_to_their_key_are_never_cached(cached, caplog):
