@@ -158,6 +158,15 @@ def postgres_server(devstack_dir):
     yield from _serve(devstack.PostgresServer(devstack_dir))
 
 
+@pytest.fixture(scope="session")
+def odoo_databases(postgres_server, tmp_path_factory):
+    """Odoo test databases: `base` + `web` initialised once per series (on first use), copied per test
+    with `odoo_databases.copy(odoo_install, data_dir, install=[...])` (devstack/odoo_db.py)."""
+    from devstack.odoo_db import OdooDatabases
+
+    return OdooDatabases(postgres_server, tmp_path_factory.mktemp("odoo-templates"))
+
+
 @pytest.fixture
 def unique_prefix(request) -> str:
     """Unique, lowercase, DNS-safe (valid as an S3 bucket name) string for keys/buckets/containers."""

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
@@ -20,6 +19,7 @@ import requests
 
 from devstack._process import free_port
 from devstack.odoo import ODOO_PYTHON, bare_environment, database_options, find_venv_odoo, odoo_command
+from devstack.odoo_db import OdooInstall
 from devstack.odoo_env import s3_variables, swift_variables
 from devstack.paths import REPO_ROOT
 
@@ -84,19 +84,12 @@ class OdooServer:
 
 
 @pytest.fixture(scope="module")
-def odoo_db(postgres_server, s3_server, swift_server, tmp_path_factory):
-    """A database with attachment_s3 and attachment_swift installed (admin/admin, no demo)."""
-    dbname = "accept_" + uuid.uuid4().hex[:8]
-    data_dir = tmp_path_factory.mktemp("odoo-install")
-    argv = [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
-            *database_options(ODOO_ROOT, postgres_server, dbname, data_dir),
-            "--no-http", "--stop-after-init", "--without-demo=all",
-            "-i", "attachment_s3,attachment_swift", "--log-level=warn"]
-    result = subprocess.run(argv, env=bare_environment({"PYTHONPATH": str(REPO_ROOT)}), capture_output=True,
-                            text=True, timeout=600,
-                            check=False)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
-    return dbname
+def odoo_db(postgres_server, s3_server, swift_server, odoo_databases, tmp_path_factory):
+    """A database with attachment_s3 and attachment_swift installed (admin/admin, no demo): a copy of the
+    session's `base` + `web` database with both installed into it."""
+    odoo = OdooInstall("18.0", ODOO_ROOT, ODOO_PYTHON)
+    return odoo_databases.copy(odoo, tmp_path_factory.mktemp("odoo-install"), prefix="accept",
+                               install=["attachment_s3", "attachment_swift"])
 
 
 def store_env(scheme, s3_server, swift_server, bucket):

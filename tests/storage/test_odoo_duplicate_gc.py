@@ -17,6 +17,7 @@ import requests
 
 from devstack._process import free_port
 from devstack.odoo import ODOO_PYTHON, bare_environment, database_options, find_venv_odoo, odoo_command
+from devstack.odoo_db import OdooInstall
 from devstack.odoo_env import s3_variables
 from devstack.paths import REPO_ROOT
 
@@ -77,18 +78,16 @@ def odoo_shell(pg, dbname, data_dir, environ, code):
 
 
 def test_duplicate_database_then_gc_of_the_copy_keeps_the_originals_attachment(postgres_server, s3_server,
-                                                                               unique_prefix, tmp_path):
+                                                                               odoo_databases, unique_prefix,
+                                                                               tmp_path):
     bucket = f"{unique_prefix}-shared"  # no {db}: the databases of this server share it
     # PYTHONPATH: the Odoo processes import this tree's core, not another checkout's editable install
     env = {"RUNNING_ENV": "dev", "PYTHONPATH": str(REPO_ROOT), **s3_variables(s3_server, bucket)}
     original = "dup_a_" + uuid.uuid4().hex[:8]
     copy = original.replace("dup_a_", "dup_b_")
-    install = subprocess.run(
-        [*odoo_command(ODOO_ROOT, ODOO_PYTHON), "server",
-         *database_options(ODOO_ROOT, postgres_server, original, tmp_path / "install"),
-         "--no-http", "--stop-after-init", "--without-demo=all", "-i", "attachment_s3", "--log-level=warn"],
-        env=bare_environment(env), capture_output=True, text=True, timeout=900, check=False)
-    assert install.returncode == 0, (install.stdout + install.stderr)[-5000:]
+    # A: a copy of the session's `base` + `web` database, attachment_s3 installed into it
+    odoo_databases.copy(OdooInstall("18.0", ODOO_ROOT, ODOO_PYTHON), tmp_path / "install", name=original,
+                        install=["attachment_s3"], environ=env)
 
     data = b"contract of database A " + os.urandom(100_000)
     sha = hashlib.sha1(data).hexdigest()
