@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._base import announce
+from ._process import terminate
 from .odoo import bare_environment, database_options, find_venv_odoo, get_series, odoo_command
 from .paths import REPO_ROOT
 
@@ -56,25 +59,70 @@ class OdooDatabases:
     """Per-series template databases on one PostgreSQL, and copies of them for tests.
 
     `postgres` is anything with host, port, user and dsn(dbname) (a devstack PostgresServer).
+    prepare() initialises templates in a background thread, one series after the other, while the
+    tests that need no Odoo run (the init is mostly one single-threaded odoo-bin: the second core is
+    otherwise idle much of the time); template() waits for it. close() kills an init still running.
     """
 
     def __init__(self, postgres, workdir: Path):
         self.postgres = postgres
         self.workdir = workdir
-        self._templates: dict[str, tuple[str, Path]] = {}  # series -> (database, data dir)
+        self._lock = threading.Lock()
+        self._templates: dict[str, Future[tuple[str, Path, float]]] = {}  # series -> (name, dir, seconds)
+        self._announced: set[str] = set()
+        self._running: set[subprocess.Popen] = set()
+        self._closed = False
+
+    def prepare(self, installs: Sequence[OdooInstall]) -> None:
+        """Initialise the templates of these series in the background (each once, in this order)."""
+        with self._lock:
+            todo = [odoo for odoo in installs if odoo.series not in self._templates]
+            futures = {odoo.series: Future() for odoo in todo}
+            self._templates.update(futures)
+
+        def work() -> None:
+            for odoo in todo:
+                self._initialise(odoo, futures[odoo.series])
+
+        if todo:
+            threading.Thread(target=work, name="odoo-templates", daemon=True).start()
 
     def template(self, odoo: OdooInstall) -> tuple[str, Path]:
-        """(name, data dir) of the `base` + `web` database of this series, initialised on first use."""
-        if odoo.series not in self._templates:
-            name = f"tpl_{odoo.series.replace('.', '')}_{uuid.uuid4().hex[:8]}"
-            data_dir = self.workdir / name
-            started = time.monotonic()
+        """(name, data dir) of the `base` + `web` database of this series, initialised on first use
+        (or by prepare(): then this waits for it). An init that failed fails every caller."""
+        with self._lock:
+            future = self._templates.get(odoo.series)
+            mine = future is None
+            if future is None:
+                future = self._templates[odoo.series] = Future()
+        if mine:
+            self._initialise(odoo, future)
+        name, data_dir, seconds = future.result()
+        if odoo.series not in self._announced:
+            self._announced.add(odoo.series)
+            announce(f"[devstack] odoo {odoo.series} template database {name} (base, web) initialised in "
+                     f"{seconds:.1f} s")
+        return name, data_dir
+
+    def _initialise(self, odoo: OdooInstall, future: Future[tuple[str, Path, float]]) -> None:
+        name = f"tpl_{odoo.series.replace('.', '')}_{uuid.uuid4().hex[:8]}"
+        data_dir = self.workdir / name
+        started = time.monotonic()
+        try:
             self.odoo_bin(odoo, name, data_dir, {}, "-i", ",".join(TEMPLATE_MODULES), "--stop-after-init",
                           *get_series(odoo.series).demo_options(False))
-            announce(f"[devstack] odoo {odoo.series} template database {name} (base, web) initialised in "
-                     f"{time.monotonic() - started:.1f} s")
-            self._templates[odoo.series] = (name, data_dir)
-        return self._templates[odoo.series]
+        except BaseException as exc:  # handed to whoever asks for this template
+            future.set_exception(exc)
+        else:
+            future.set_result((name, data_dir, time.monotonic() - started))
+
+    def close(self) -> None:
+        """Kill the odoo-bin runs still going (a background init at the end of a short session)."""
+        with self._lock:
+            self._closed = True
+            running = list(self._running)
+        for proc in running:
+            terminate(proc)
 
     def copy(self, odoo: OdooInstall, data_dir: Path, *, name: str | None = None, prefix: str = "odoo",
              install: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> str:
@@ -108,15 +156,28 @@ class OdooDatabases:
         return name
 
     def odoo_bin(self, odoo: OdooInstall, dbname: str, data_dir: Path, environ: Mapping[str, str],
-                 *args: str) -> subprocess.CompletedProcess:
-        """`odoo-bin server <database options> --no-http <args>`; OdooDatabaseError unless it exits 0."""
+                 *args: str) -> str:
+        """`odoo-bin server <database options> --no-http <args>`: its output, or OdooDatabaseError unless
+        it exits 0."""
         argv = [*odoo.command(), "server", *database_options(odoo.root, self.postgres, dbname, data_dir),
                 "--no-http", "--log-level=warn", *args]
         # PYTHONPATH: the Odoo processes import this tree's core, not another checkout's editable install
         env = bare_environment({"PYTHONPATH": str(REPO_ROOT), **environ})
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=INIT_TIMEOUT,
-                                check=False)
-        if result.returncode != 0:
+        with self._lock:
+            if self._closed:
+                raise OdooDatabaseError("the test session is over")
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, start_new_session=True)
+            self._running.add(proc)
+        try:
+            output, _ = proc.communicate(timeout=INIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            terminate(proc)
+            output, _ = proc.communicate()
+        finally:
+            with self._lock:
+                self._running.discard(proc)
+        if proc.returncode != 0:
             raise OdooDatabaseError(f"odoo-bin {' '.join(args)} on {dbname} failed "
-                                    f"(rc={result.returncode}):\n" + (result.stdout + result.stderr)[-5000:])
-        return result
+                                    f"(rc={proc.returncode}):\n" + output[-5000:])
+        return output
