@@ -69,6 +69,7 @@ class OdooDatabases:
         self.workdir = workdir
         self._lock = threading.Lock()
         self._templates: dict[str, Future[tuple[str, Path, float]]] = {}  # series -> (name, dir, seconds)
+        self._background: dict[str, Future[tuple[str, Path, float]]] = {}  # the ones prepare() started
         self._announced: set[str] = set()
         self._running: set[subprocess.Popen] = set()
         self._closed = False
@@ -79,6 +80,7 @@ class OdooDatabases:
             todo = [odoo for odoo in installs if odoo.series not in self._templates]
             futures = {odoo.series: Future() for odoo in todo}
             self._templates.update(futures)
+            self._background.update(futures)
 
         def work() -> None:
             for odoo in todo:
@@ -89,7 +91,8 @@ class OdooDatabases:
 
     def template(self, odoo: OdooInstall) -> tuple[str, Path]:
         """(name, data dir) of the `base` + `web` database of this series, initialised on first use
-        (or by prepare(): then this waits for it). An init that failed fails every caller."""
+        (or by prepare(): then this waits for it). A background init that failed (a test stopped the
+        PostgreSQL meanwhile...) is done again here, once; a failed foreground one fails every caller."""
         with self._lock:
             future = self._templates.get(odoo.series)
             mine = future is None
@@ -97,6 +100,14 @@ class OdooDatabases:
                 future = self._templates[odoo.series] = Future()
         if mine:
             self._initialise(odoo, future)
+        if future.exception() is not None and self._background.get(odoo.series) is future:
+            with self._lock:
+                if self._templates[odoo.series] is future:
+                    self._templates[odoo.series] = Future()
+                    mine = True
+                future = self._templates[odoo.series]
+            if mine:
+                self._initialise(odoo, future)
         name, data_dir, seconds = future.result()
         if odoo.series not in self._announced:
             self._announced.add(odoo.series)
