@@ -165,6 +165,46 @@ def postgres_server(devstack_dir):
     yield from _serve(devstack.PostgresServer(devstack_dir))
 
 
+@pytest.fixture(scope="session")
+def odoo_databases(postgres_server, tmp_path_factory):
+    """Odoo test databases: `base` + `web` initialised once per series, copied per test with
+    `odoo_databases.copy(odoo_install, data_dir, install=[...])` (devstack/odoo_db.py)."""
+    from devstack.odoo_db import OdooDatabases
+
+    databases = OdooDatabases(postgres_server, tmp_path_factory.mktemp("odoo-templates"))
+    yield databases
+    databases.close()
+
+
+_ODOO_SERIES_NEEDED = pytest.StashKey[list]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The Odoo series whose template database the selected tests will ask for: the series parameter of
+    a test using `odoo_databases` (18.0 for the tests of Odoo 18 only, which have none)."""
+    from devstack.odoo import SUPPORTED_SERIES
+
+    needed: set[str] = set()
+    for item in session.items:
+        if "odoo_databases" in getattr(item, "fixturenames", ()):
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            named = {value for value in params.values() if value in SUPPORTED_SERIES}
+            needed |= named or {"18.0"}
+    session.config.stash[_ODOO_SERIES_NEEDED] = sorted(needed)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _odoo_templates_in_background(request):
+    """When selected tests need Odoo databases, their templates are initialised from the first test on,
+    in the background: 15-30 s per series that overlap with the tests running before the first Odoo one."""
+    needed = request.config.stash.get(_ODOO_SERIES_NEEDED, [])
+    if needed:
+        from devstack.odoo_db import odoo_install
+
+        installs = [odoo for odoo, _ in map(odoo_install, needed) if odoo is not None]
+        request.getfixturevalue("odoo_databases").prepare(installs)
+
+
 @pytest.fixture
 def unique_prefix(request) -> str:
     """Unique, lowercase, DNS-safe (valid as an S3 bucket name) string for keys/buckets/containers."""

@@ -1,6 +1,6 @@
 """Acceptance of logging_json + monitoring_statsd in a real Odoo 18 and 19 server (odoo-bin subprocess).
 
-Installs `web` in a fresh database of the session's PostgreSQL, then serves it with
+Copies the session's `base` + `web` database (tests/conftest.py `odoo_databases`), then serves it with
 ``--load=base,web,logging_json,monitoring_statsd``, browses, logs in, calls a button, calls XML-RPC, and
 checks every stderr line written after post_load (one JSON object each, with the documented fields, one
 request id per request equal to the response's X-Request-ID) and the UDP packets received by the
@@ -34,6 +34,7 @@ import pytest
 
 from devstack._process import free_port
 from devstack.odoo import ODOO_PYTHON, addons_path_option, find_venv_odoo, odoo_command, odoo_series
+from devstack.odoo_db import OdooDatabases, OdooInstall
 from devstack.paths import REPO_ROOT
 
 CUSTOMER = "accept"
@@ -68,7 +69,7 @@ def _odoo_root() -> Path:
 class OdooServer:
     def __init__(self, root: Path, postgres, statsd_listener, workdir: Path, python: Path = ODOO_PYTHON,
                  series: str = "18.0"):
-        self.root, self.workdir, self.series = root, workdir, series
+        self.root, self.workdir, self.series, self.python = root, workdir, series, python
         self.dbname = "obs_" + uuid.uuid4().hex[:8]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -90,16 +91,21 @@ class OdooServer:
         ]
         self.proc: subprocess.Popen | None = None
 
-    def install(self) -> None:
-        """`-i web` with --logfile: Odoo's WatchedFileHandler must write JSON too."""
+    def install(self, databases: OdooDatabases) -> None:
+        """The database: a copy of the session's `base` + `web` one (devstack/odoo_db.py)."""
+        odoo = OdooInstall(self.series, self.root, self.python)
+        databases.copy(odoo, self.workdir / "data", name=self.dbname)
+
+    def load_with_logfile(self) -> None:
+        """The registry loaded once with --logfile: Odoo's WatchedFileHandler must write JSON too."""
         log = self.workdir / "odoo-install.log"
         self.logfile = self.workdir / "odoo-install-logfile.log"
         with open(log, "w") as out:
-            argv = [*self.base, "-i", "web", "--stop-after-init", "--http-port", str(free_port()),
+            argv = [*self.base, "--stop-after-init", "--http-port", str(free_port()),
                     "--workers=0", f"--logfile={self.logfile}"]
             rc = subprocess.run(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=600,
                                 cwd=self.workdir, check=False).returncode
-        assert rc == 0, f"odoo-bin -i web failed (rc={rc}), see {log}:\n" + log.read_text()[-3000:]
+        assert rc == 0, f"odoo-bin --stop-after-init failed (rc={rc}), see {log}:\n" + log.read_text()[-3000:]
 
     def start(self, workers: int) -> None:
         """Serve with `workers` prefork workers (0: Odoo's threaded server)."""
@@ -137,12 +143,13 @@ class OdooServer:
 
 
 @pytest.fixture(scope="module", params=["18.0", "19.0"], ids=["odoo18", "odoo19"])
-def odoo_installed(request, postgres_server, statsd_listener, tmp_path_factory):
+def odoo_installed(request, postgres_server, statsd_listener, odoo_databases, tmp_path_factory):
     """A database with `web` installed (once per series for both server modes)."""
     root, python = _odoo(request.param)
     server = OdooServer(root, postgres_server, statsd_listener, tmp_path_factory.mktemp("odoo-observability"),
                         python=python, series=request.param)
-    server.install()
+    server.install(odoo_databases)
+    server.load_with_logfile()
     return server
 
 
@@ -291,7 +298,7 @@ def test_the_logfile_handler_writes_json_too(odoo_installed):
     records = _json_lines(server.logfile.read_text(encoding="utf-8").splitlines())
     assert any("Modules loaded" in r["message"] for r in records), [r["message"] for r in records[-5:]]
     assert all(r["dbname"] in (None, server.dbname) for r in records)
-    assert not [r for r in records if r["request_id"] is not None]  # no HTTP request during an install
+    assert not [r for r in records if r["request_id"] is not None]  # no HTTP request while loading
 
 
 def test_one_request_id_per_request_equal_to_the_response_header(odoo_run):

@@ -70,7 +70,7 @@ def pings(client: redis.Redis) -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_server, statsd_listener, redis_server, s3_server, tmp_path_factory):
+def stack(postgres_server, statsd_listener, redis_server, s3_server, odoo_databases, tmp_path_factory):
     """An Odoo database with `web` installed and the variables of every run."""
     root = _odoo_root()
     workdir = tmp_path_factory.mktemp("odoo-operations")
@@ -85,7 +85,7 @@ def stack(postgres_server, statsd_listener, redis_server, s3_server, tmp_path_fa
                       ODOO_PROMETHEUS_INTERFACE="127.0.0.1",
                       ODOO_PROMETHEUS_PORT=str(free_port()), RUNNING_ENV="dev")
     server.base = [LOAD if arg.startswith("--load=") else arg for arg in server.base]
-    server.install()
+    server.install(odoo_databases)
     server.prefix, server.bucket = prefix, bucket
     server.redis = redis.Redis(host=redis_server.host, port=redis_server.port)
     return server

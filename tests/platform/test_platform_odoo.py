@@ -1,7 +1,8 @@
 """cloud_platform in a real Odoo 18: refusal at registry load, the UNSAFE bypass, install() per environment.
 
 These need environment variables at odoo-bin start, so each scenario is an odoo-bin subprocess on a copy
-(CREATE DATABASE ... TEMPLATE) of one database where cloud_platform was installed once.
+(CREATE DATABASE ... TEMPLATE) of one database where cloud_platform was installed once (itself a copy of
+the session's `base` + `web` database).
 """
 import hashlib
 import shutil
@@ -20,6 +21,7 @@ from devstack.odoo import (
     find_venv_odoo,
     odoo_command,
 )
+from devstack.odoo_db import OdooInstall
 from devstack.paths import REPO_ROOT
 
 ODOO_ROOT, ODOO_WHY = find_venv_odoo()
@@ -85,14 +87,14 @@ def odoo(postgres_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def template_db(odoo):
-    """One database with cloud_platform installed (as dev: nothing required) and 3 file attachments."""
-    name = "cp_" + uuid.uuid4().hex[:8]
+def template_db(odoo, odoo_databases):
+    """One database with cloud_platform installed (as dev: nothing required) and 3 file attachments:
+    a copy of the session's `base` + `web` database (tests/conftest.py) with the addons installed into it."""
     # cloud_platform no longer brings a storage provider (installing it must not force boto3 and
     # swiftclient): the deployments tested here install the ones they use
-    result = odoo.server(name, {"RUNNING_ENV": "dev"}, "-i", "cloud_platform,attachment_s3,attachment_swift",
-                         "--without-demo=all")
-    assert result.returncode == 0, log_of(result)[-5000:]
+    name = odoo_databases.copy(OdooInstall("18.0", ODOO_ROOT, ODOO_PYTHON), odoo.data_dir, prefix="cp",
+                               install=["cloud_platform", "attachment_s3", "attachment_swift"],
+                               environ={"RUNNING_ENV": "dev"})
     seeded = odoo.shell(name, {"RUNNING_ENV": "dev"}, SEED)
     assert seeded.returncode == 0 and "SEEDED 3" in seeded.stdout, log_of(seeded)[-5000:]
     return name

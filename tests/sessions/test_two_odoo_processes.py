@@ -10,7 +10,7 @@ same first 42 characters): the other process follows the new cookie, the old coo
 concurrent requests until its predecessor is collected, and then only the new id remains in Redis.
 
 The first process runs with --workers=2 (prefork), the second threaded. Each series is skipped (with the
-reason) when its Odoo or venv is missing. Takes ~1-2 min per series (database init + two servers).
+reason) when its Odoo or venv is missing. The database is a copy of the session's `base` + `web` one.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import requests
 
 from devstack._process import free_port, spawn, terminate, wait_ready
 from devstack.odoo import ODOO_VENV, addons_paths, find_odoo, odoo_command, odoo_series
+from devstack.odoo_db import OdooInstall
 from devstack.paths import REPO_ROOT
 from odoo_cloud.config import load_settings
 from odoo_cloud.sessions import RedisSessionStore, codec
@@ -85,14 +86,10 @@ def odoo_base_argv(odoo: Odoo, pg, dbname: str, run_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def odoo_database(odoo, postgres_server, tmp_path_factory):
-    dbname = "sessions_" + uuid.uuid4().hex[:8]
-    run_dir = tmp_path_factory.mktemp("odoo-init")
-    argv = [*odoo_base_argv(odoo, postgres_server, dbname, run_dir), f"--data-dir={run_dir / 'data'}",
-            "-i", "base,web", "--stop-after-init", "--http-port", str(free_port())]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return dbname
+def odoo_database(odoo, odoo_databases, tmp_path_factory):
+    """A copy of the session's `base` + `web` database of this series (tests/conftest.py)."""
+    return odoo_databases.copy(OdooInstall(odoo.series, odoo.root, odoo.python),
+                               tmp_path_factory.mktemp("odoo-init") / "data", prefix="sessions")
 
 
 class OdooProcess:

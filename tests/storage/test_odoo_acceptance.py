@@ -9,16 +9,16 @@ import base64
 import hashlib
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import psycopg2
 import pytest
 import requests
 
-from devstack.odoo import find_venv_odoo
+from devstack.odoo import ODOO_PYTHON, find_venv_odoo
+from devstack.odoo_db import OdooInstall
 from devstack.odoo_env import s3_variables, swift_variables
-from devstack.odoo_server import OdooHttpServer, install_database, odoo_shell
+from devstack.odoo_server import OdooHttpServer, odoo_shell
 from devstack.paths import REPO_ROOT
 
 ODOO_ROOT, ODOO_WHY = find_venv_odoo()
@@ -45,12 +45,12 @@ class OdooServer(OdooHttpServer):
 
 
 @pytest.fixture(scope="module")
-def odoo_db(postgres_server, s3_server, swift_server, tmp_path_factory):
-    """A database with attachment_s3 and attachment_swift installed (admin/admin, no demo)."""
-    dbname = "accept_" + uuid.uuid4().hex[:8]
-    install_database(ODOO_ROOT, postgres_server, dbname, "attachment_s3,attachment_swift",
-                     data_dir=tmp_path_factory.mktemp("odoo-install"), timeout=600)
-    return dbname
+def odoo_db(postgres_server, s3_server, swift_server, odoo_databases, tmp_path_factory):
+    """A database with attachment_s3 and attachment_swift installed (admin/admin, no demo): a copy of the
+    session's `base` + `web` database with both installed into it."""
+    odoo = OdooInstall("18.0", ODOO_ROOT, ODOO_PYTHON)
+    return odoo_databases.copy(odoo, tmp_path_factory.mktemp("odoo-install"), prefix="accept",
+                               install=["attachment_s3", "attachment_swift"])
 
 
 def store_env(scheme, s3_server, swift_server, bucket):

@@ -12,9 +12,10 @@ import uuid
 import psycopg2
 import pytest
 
-from devstack.odoo import find_venv_odoo
+from devstack.odoo import ODOO_PYTHON, find_venv_odoo
+from devstack.odoo_db import OdooInstall
 from devstack.odoo_env import s3_variables
-from devstack.odoo_server import OdooHttpServer, install_database, odoo_shell
+from devstack.odoo_server import OdooHttpServer, odoo_shell
 from devstack.paths import REPO_ROOT
 
 ODOO_ROOT, ODOO_WHY = find_venv_odoo()
@@ -23,14 +24,16 @@ if ODOO_ROOT is None:
 
 
 def test_duplicate_database_then_gc_of_the_copy_keeps_the_originals_attachment(postgres_server, s3_server,
-                                                                               unique_prefix, tmp_path):
+                                                                               odoo_databases, unique_prefix,
+                                                                               tmp_path):
     bucket = f"{unique_prefix}-shared"  # no {db}: the databases of this server share it
     # PYTHONPATH: the Odoo processes import this tree's core, not another checkout's editable install
     env = {"RUNNING_ENV": "dev", "PYTHONPATH": str(REPO_ROOT), **s3_variables(s3_server, bucket)}
     original = "dup_a_" + uuid.uuid4().hex[:8]
     copy = original.replace("dup_a_", "dup_b_")
-    install_database(ODOO_ROOT, postgres_server, original, "attachment_s3", data_dir=tmp_path / "install",
-                     environ=env, timeout=900)
+    # A: a copy of the session's `base` + `web` database, attachment_s3 installed into it
+    odoo_databases.copy(OdooInstall("18.0", ODOO_ROOT, ODOO_PYTHON), tmp_path / "install", name=original,
+                        install=["attachment_s3"], environ=env)
 
     data = b"contract of database A " + os.urandom(100_000)
     sha = hashlib.sha1(data).hexdigest()
