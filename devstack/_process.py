@@ -47,29 +47,58 @@ def _bindable(port: int, kind: int = socket.SOCK_STREAM) -> bool:
 
 _HANDED_OUT: set[int] = set()
 
+#: lowest port handed out (below: well-known services)
+_LOWEST_PORT = 10000
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's range for outgoing connections' local ports (32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _pick(span: tuple[int, int], offsets: Sequence[int], kind: int) -> int | None:
+    """A random P in `span` with P + each offset free now and never handed out before, or None."""
+    low, high = span
+    if high < low:
+        return None
+    for _ in range(500):
+        port = random.randint(low, high)
+        wanted = [port + offset for offset in offsets]
+        if any(p in _HANDED_OUT for p in wanted):
+            continue
+        if all(_bindable(p, kind) for p in wanted):
+            _HANDED_OUT.update(wanted)
+            return port
+    return None
+
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port free on 127.0.0.1 now; never the same one twice in this process (servers start later)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
-    raise RuntimeError("no free port found on 127.0.0.1")
+    """A port free on 127.0.0.1 now; never the same one twice in this process (servers start later).
+
+    Taken below the kernel's ephemeral range: a port from that range can be taken, while its server is
+    stopped for an outage test, as the local port of any outgoing connection, and the server could not
+    come back on it (a SeaweedFS restart failed so: "port ... is not available").
+    """
+    port = _pick((_LOWEST_PORT, _ephemeral_low() - 1), (0,), kind)
+    if port is None:
+        port = _pick((_ephemeral_low(), 65535), (0,), kind)
+    if port is None:
+        raise RuntimeError("no free port found on 127.0.0.1")
+    return port
 
 
 def free_port_with_grpc_twin(offset: int = 10000) -> int:
-    """A port P with P and P+offset free (SeaweedFS opens gRPC on P+10000, which must stay <= 65535)."""
-    for _ in range(500):
-        port = random.randint(20000, 65535 - offset)
-        if port in _HANDED_OUT or port + offset in _HANDED_OUT:
-            continue
-        if _bindable(port) and _bindable(port + offset):
-            _HANDED_OUT.update((port, port + offset))
-            return port
-    raise RuntimeError("no free port pair (P, P+10000) found on 127.0.0.1")
+    """A port P with P and P+offset free (SeaweedFS opens gRPC on P+10000, Redis Cluster its bus), both
+    below the ephemeral range when it leaves room (see free_port)."""
+    port = _pick((_LOWEST_PORT, _ephemeral_low() - 1 - offset), (0, offset), socket.SOCK_STREAM)
+    if port is None:
+        port = _pick((20000, 65535 - offset), (0, offset), socket.SOCK_STREAM)
+    if port is None:
+        raise RuntimeError(f"no free port pair (P, P+{offset}) found on 127.0.0.1")
+    return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

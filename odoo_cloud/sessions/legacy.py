@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import redis
 from redis.cluster import RedisCluster
 
+from ..errors import DataIntegrity
 from ..instrumentation import operation
 from . import cluster, codec
 from .keys import IDENTIFIER_LENGTH, glob_escape, is_valid_sid
@@ -94,7 +95,7 @@ OURS_NOW = _Marker("OURS_NOW")
 CHANGED_MEANWHILE = _Marker("CHANGED_MEANWHILE")
 
 
-class LegacyRefused(ValueError):
+class LegacyRefused(DataIntegrity):
     """A legacy value this store will not take over (too large, not the original's JSON)."""
 
 
