@@ -33,6 +33,7 @@ from bench.bench_sessions import (
     odoo_session,
     paired_ratios,
     per_request,
+    verdict,
 )
 from odoo_cloud.config import load_settings
 from odoo_cloud.sessions import RedisSessionStore
@@ -98,14 +99,7 @@ def main() -> int:
               + ", ".join(f"{name} {value:g}" for name, value in round_trips.items()))
         raw.close()
         store.connection.close()
-    missed = []
-    if paired[0] > TARGET_RATIO:
-        missed.append(f"store get+save / raw GET+SET EX = {paired[0]:.2f}x > {TARGET_RATIO}x")
-    for name, most in (("store get+save", 2), ("store get+unchanged save", 1)):
-        if round_trips[name] > most:
-            missed.append(f"{name}: {round_trips[name]:g} round trips per request > {most}")
-    print("targets: " + ("all met" if not missed else "MISSED " + "; ".join(missed)))
-    return 1 if missed else 0
+    return verdict(paired[0], round_trips)
 
 
 if __name__ == "__main__":
